@@ -1,0 +1,10 @@
+// Each bind_*.cpp adds one part of the core to the e3core._core module.
+#pragma once
+
+#include <nanobind/nanobind.h>
+
+namespace e3core::python {
+
+void bind_parallel(nanobind::module_& m);
+
+}  // namespace e3core::python

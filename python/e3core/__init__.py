@@ -1,0 +1,19 @@
+"""e3core: E(3)-equivariant neural networks with a C++ engine, compatible with e3nn.
+
+Moving from e3nn is an import change::
+
+    >>> from e3core import o3
+    >>> o3.Irreps("16x0e+8x1o").dim
+    40
+"""
+
+from e3core import _core
+from e3core._ops import load_ops
+
+__version__: str = _core.__version__
+
+load_ops()
+
+from e3core import o3  # noqa: E402
+
+__all__ = ["o3", "__version__"]
