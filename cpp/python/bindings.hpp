@@ -6,5 +6,6 @@
 namespace e3core::python {
 
 void bind_parallel(nanobind::module_& m);
+void bind_spherical_harmonics(nanobind::module_& m);
 
 }  // namespace e3core::python
