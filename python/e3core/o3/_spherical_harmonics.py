@@ -1,0 +1,121 @@
+"""Real spherical harmonics with e3nn's conventions, computed by e3core's C++ kernels."""
+
+from __future__ import annotations
+
+import torch
+
+from e3core.o3._irreps import Irreps
+
+_NORMALIZATIONS = ("integral", "component", "norm")
+
+
+def _degrees(irreps_out: int | list[int] | str | Irreps, input_parity: int) -> list[int]:
+    """The degrees asked for, in order, checking the parities of an Irreps request."""
+    if isinstance(irreps_out, str):
+        irreps_out = Irreps(irreps_out)
+    if isinstance(irreps_out, Irreps):
+        ls: list[int] = []
+        for mul, (l, p) in irreps_out:
+            if p != input_parity**l:
+                raise ValueError(
+                    f"irreps_out {irreps_out} asks for l = {l} with parity {p}, but an input of "
+                    f"parity {input_parity} gives parity {input_parity**l} at that degree"
+                )
+            ls.extend([l] * mul)
+        return ls
+    if isinstance(irreps_out, int):
+        return [irreps_out]
+    return [int(l) for l in irreps_out]
+
+
+class SphericalHarmonics(torch.nn.Module):
+    """Spherical harmonics of the input vectors, as ``e3nn.o3.SphericalHarmonics``.
+
+    Args:
+        irreps_out: degrees to compute: an int, a list of ints or irreps such as ``"0e+1o+2e"``.
+        normalize: scale the inputs to unit length first (zero vectors give zeros beyond l = 0).
+        normalization: ``"integral"``, ``"component"`` or ``"norm"``.
+        irreps_in: ``"1o"`` (vectors, default) or ``"1e"`` (pseudovectors).
+
+    Example::
+
+        >>> sh = SphericalHarmonics("0e+1o+2e", normalize=True, normalization="component")
+        >>> sh(torch.tensor([[0.0, 0.0, 2.0]])).shape
+        torch.Size([1, 9])
+    """
+
+    normalize: bool
+    normalization: str
+    _lmax: int
+    _is_range_lmax: bool
+
+    def __init__(
+        self,
+        irreps_out: int | list[int] | str | Irreps,
+        normalize: bool,
+        normalization: str = "integral",
+        irreps_in: str | Irreps | None = None,
+    ) -> None:
+        super().__init__()
+        if normalization not in _NORMALIZATIONS:
+            raise ValueError(
+                f"normalization is {normalization!r}, expected one of {', '.join(_NORMALIZATIONS)}"
+            )
+        if isinstance(irreps_out, str):
+            irreps_out = Irreps(irreps_out)
+        if irreps_in is None:
+            odd_even = isinstance(irreps_out, Irreps) and any(
+                l % 2 == 1 and p == 1 for _, (l, p) in irreps_out
+            )
+            irreps_in = "1e" if odd_even else "1o"
+        irreps_in = Irreps(irreps_in)
+        if irreps_in not in (Irreps("1x1o"), Irreps("1x1e")):
+            raise ValueError(
+                f"irreps_in is {irreps_in}, expected a vector (1x1o) or a pseudovector (1x1e)"
+            )
+        input_parity = irreps_in[0].ir.p
+        ls = _degrees(irreps_out, input_parity)
+        if not ls:
+            raise ValueError("irreps_out asks for no degree; give at least one")
+        if min(ls) < 0:
+            raise ValueError(f"irreps_out asks for degrees {ls}; degrees must be >= 0")
+
+        self.normalize = normalize
+        self.normalization = normalization
+        self.irreps_in = irreps_in
+        self.irreps_out = Irreps([(1, (l, input_parity**l)) for l in ls]).simplify()
+        self._ls_list = ls
+        self._lmax = max(ls)
+        self._is_range_lmax = ls == list(range(self._lmax + 1))
+        columns = [torch.arange(l * l, (l + 1) * (l + 1)) for l in ls]
+        self.register_buffer("_columns", torch.cat(columns), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Harmonics of ``x`` (..., 3): a tensor (..., irreps_out.dim)."""
+        sh = torch.ops.e3core.spherical_harmonics(x, self._lmax, self.normalize, self.normalization)
+        if not self._is_range_lmax:
+            sh = sh.index_select(-1, self._columns)
+        return sh
+
+    def extra_repr(self) -> str:
+        """Shown by print(module)."""
+        return f"{self.irreps_out}, normalize={self.normalize}, normalization={self.normalization}"
+
+
+def spherical_harmonics(
+    l: int | list[int] | str | Irreps,
+    x: torch.Tensor,
+    normalize: bool,
+    normalization: str = "integral",
+) -> torch.Tensor:
+    """Spherical harmonics of degree(s) ``l`` of ``x`` (..., 3), as ``e3nn.o3.spherical_harmonics``.
+
+    They are the real harmonics with y as the polar axis (the l = 1 block is proportional to
+    (x, y, z)); e3core computes any degree up to 128, with gradients and second derivatives.
+
+    Example::
+
+        >>> spherical_harmonics(1, torch.tensor([0.0, 0.0, 1.0]), True, "component")
+        tensor([0.0000, 0.0000, 1.7321])
+    """
+    return SphericalHarmonics(l, normalize, normalization)(x)
