@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Sets up everything e3core needs on a fresh Debian machine and builds it into .venv.
+# Sourced by scripts/demo.sh and scripts/test.sh; safe to run again (it only adds what is missing).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# System packages: a C++ compiler and GoogleTest for the C++ tests.
+need_apt=()
+command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+[ -f /usr/include/gtest/gtest.h ] || need_apt+=(libgtest-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "[setup] apt-get install ${need_apt[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+# shellcheck disable=SC1091
+. .venv/bin/activate
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# torch first and pinned: the CPU wheel of this version is provided locally; an unpinned torch
+# would pull a CUDA build of several GB.
+echo "[setup] installing torch, build and test dependencies"
+pip install -q torch==2.13.0 numpy 2>&1 | grep -v "^WARNING: Location" || true
+pip install -q "scikit-build-core>=0.10" "nanobind>=2.0" ninja "cmake>=3.18" \
+  pytest hypothesis ruff "e3nn==0.6.0" sphericart 2>&1 | grep -v "^WARNING: Location" || true
+
+# --no-build-isolation: build against the torch installed above.
+echo "[setup] building e3core (C++ core, torch op library, nanobind module)"
+pip install -q --no-build-isolation --no-deps . 2>&1 | grep -v "^WARNING: Location" || true
+python -c "import e3core; print('[setup] e3core', e3core.__version__, 'ready')"
