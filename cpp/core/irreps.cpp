@@ -347,7 +347,9 @@ Irreps Irreps::filter_lmax(int lmax) const {
 Irreps Irreps::slice_by_mul(int64_t start, int64_t stop) const {
   const int64_t n = num_irreps();
   start = std::clamp<int64_t>(start, 0, n);
-  stop = std::clamp<int64_t>(stop, 0, n);
+  // An empty range (stop <= start) still keeps the zero-multiplicity pieces e3nn gives for
+  // stop == start; e3nn itself fails on stop < start.
+  stop = std::clamp<int64_t>(stop, start, n);
   std::vector<MulIr> out;
   int64_t i = 0;
   for (const auto& t : terms_) {

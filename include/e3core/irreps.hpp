@@ -149,7 +149,8 @@ class Irreps {
   /// Terms with l <= lmax.
   Irreps filter_lmax(int lmax) const;
   /// The copies with global index in [start, stop) (indices count multiplicity, as e3nn's
-  /// slice_by_mul), splitting terms at the ends; start and stop are clamped to [0, num_irreps].
+  /// slice_by_mul), splitting terms at the ends; start is clamped to [0, num_irreps] and stop to
+  /// [start, num_irreps].
   Irreps slice_by_mul(int64_t start, int64_t stop) const;
 
   /// Concatenation of the two lists.

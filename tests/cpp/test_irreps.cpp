@@ -219,7 +219,9 @@ TEST(Irreps, SliceByMul) {
   EXPECT_EQ(x.slice_by_mul(0, 5).str(), x.str());
   EXPECT_EQ(x.slice_by_mul(-3, 99).str(), x.str());
   EXPECT_EQ(x.slice_by_mul(3, 3).str(), "0x1o");
-  EXPECT_EQ(x.slice_by_mul(4, 2).str(), "");
+  EXPECT_EQ(x.slice_by_mul(4, 4).str(), "0x1e");  // as e3nn
+  EXPECT_EQ(x.slice_by_mul(4, 2).str(), "0x1e");
+  EXPECT_EQ(Irreps::parse("5x0e").slice_by_mul(3, 1).str(), "0x0e");
 }
 
 TEST(Irreps, ConcatenateAndRepeat) {
