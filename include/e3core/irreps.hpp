@@ -177,7 +177,7 @@ inline Irreps operator*(int64_t n, const Irreps& irreps) { return irreps.repeat(
 inline Irreps operator*(const Irreps& irreps, int64_t n) { return irreps.repeat(n); }
 
 /// Every (mul1 * mul2, ir) for ir in ir1 * ir2, for each term of `a` (outer loop) and of `b`:
-/// the output of e3nn's FullTensorProduct before it sorts and simplifies.
+/// the output of e3nn's FullTensorProduct before it sorts it.
 Irreps product(const Irreps& a, const Irreps& b);
 
 }  // namespace e3core
