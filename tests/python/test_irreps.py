@@ -444,3 +444,18 @@ def test_docstring_examples():
     for test in tests:
         runner.run(test)
     assert runner.failures == 0
+
+
+def test_irrep_attribute_module_like_e3nn():
+    from e3core.o3 import irrep
+    from e3core.o3.irrep import l1o, l2e
+
+    assert (l1o, l2e, irrep.l3y) == (Irrep("1o"), Irrep("2e"), Irrep("3o"))
+    assert type(irrep.l0e) is Irrep
+    for name in ["x1o", "l", "l1q", "lo", "l-1e"]:
+        with pytest.raises(AttributeError):
+            getattr(e3nn.o3.irrep, name)
+        with pytest.raises(AttributeError, match=name):
+            getattr(irrep, name)
+    result = doctest.testmod(irrep)
+    assert result.failed == 0 and result.attempted == 3
