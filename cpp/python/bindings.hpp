@@ -6,5 +6,7 @@
 namespace e3core::python {
 
 void bind_parallel(nanobind::module_& m);
+void bind_rotation(nanobind::module_& m);
+void bind_wigner(nanobind::module_& m);
 
 }  // namespace e3core::python

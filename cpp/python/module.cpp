@@ -4,4 +4,6 @@ NB_MODULE(_core, m) {
   m.doc() = "e3core's C++ core on numpy arrays (no torch).";
   m.attr("__version__") = E3CORE_VERSION;
   e3core::python::bind_parallel(m);
+  e3core::python::bind_rotation(m);
+  e3core::python::bind_wigner(m);
 }
