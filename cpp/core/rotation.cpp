@@ -251,8 +251,7 @@ template <typename T>
 void angles_to_axis_angle(const T* alpha, const T* beta, const T* gamma, int64_t n, T* axis,
                           T* angle, const Executor& exec) {
   for_each("angles_to_axis_angle", n, exec, [&](int64_t i) {
-    store_axis_angle(matrix_axis_angle(angles_matrix(alpha[i], beta[i], gamma[i])), axis, angle,
-                     i);
+    store_axis_angle(matrix_axis_angle(angles_matrix(alpha[i], beta[i], gamma[i])), axis, angle, i);
   });
 }
 
@@ -298,8 +297,8 @@ void inverse_quaternion(const T* q, int64_t n, T* inv_q, const Executor& exec) {
 }
 
 template <typename T>
-void compose_axis_angle(const T* axis1, const T* angle1, const T* axis2, const T* angle2,
-                        int64_t n, T* axis, T* angle, const Executor& exec) {
+void compose_axis_angle(const T* axis1, const T* angle1, const T* axis2, const T* angle2, int64_t n,
+                        T* axis, T* angle, const Executor& exec) {
   for_each("compose_axis_angle", n, exec, [&](int64_t i) {
     const Q4 q = compose_quat(axis_angle_quat(load<3>(axis1, i), angle1[i]),
                               axis_angle_quat(load<3>(axis2, i), angle2[i]));
@@ -327,12 +326,13 @@ void xyz_to_angles(const T* xyz, int64_t n, T* alpha, T* beta, const Executor& e
 template <typename T>
 void rand_angles(std::mt19937_64& gen, int64_t n, T* alpha, T* beta, T* gamma) {
   std::uniform_real_distribution<double> u(0.0, 1.0);
-  for_each("rand_angles", n, [](int64_t m, int64_t, const RangeFn& fn) { fn(0, m); },
-           [&](int64_t i) {
-             alpha[i] = T(2 * kPi * u(gen));
-             gamma[i] = T(2 * kPi * u(gen));
-             beta[i] = T(std::acos(2 * u(gen) - 1));
-           });
+  for_each(
+      "rand_angles", n, [](int64_t m, int64_t, const RangeFn& fn) { fn(0, m); },
+      [&](int64_t i) {
+        alpha[i] = T(2 * kPi * u(gen));
+        gamma[i] = T(2 * kPi * u(gen));
+        beta[i] = T(std::acos(2 * u(gen) - 1));
+      });
 }
 
 template <typename T>
@@ -356,37 +356,37 @@ void rand_axis_angle(std::mt19937_64& gen, int64_t n, T* axis, T* angle) {
   angles_to_axis_angle(a.data(), b.data(), c.data(), n, axis, angle);
 }
 
-#define E3CORE_INSTANTIATE_ROTATION(T)                                                            \
-  template void matrix_x<T>(const T*, int64_t, T*, const Executor&);                              \
-  template void matrix_y<T>(const T*, int64_t, T*, const Executor&);                              \
-  template void matrix_z<T>(const T*, int64_t, T*, const Executor&);                              \
-  template void angles_to_matrix<T>(const T*, const T*, const T*, int64_t, T*, const Executor&);  \
-  template void matrix_to_angles<T>(const T*, int64_t, T*, T*, T*, const Executor&);              \
-  template void angles_to_quaternion<T>(const T*, const T*, const T*, int64_t, T*,                \
-                                        const Executor&);                                         \
-  template void quaternion_to_angles<T>(const T*, int64_t, T*, T*, T*, const Executor&);          \
-  template void matrix_to_quaternion<T>(const T*, int64_t, T*, const Executor&);                  \
-  template void quaternion_to_matrix<T>(const T*, int64_t, T*, const Executor&);                  \
-  template void axis_angle_to_quaternion<T>(const T*, const T*, int64_t, T*, const Executor&);    \
-  template void quaternion_to_axis_angle<T>(const T*, int64_t, T*, T*, const Executor&);          \
-  template void matrix_to_axis_angle<T>(const T*, int64_t, T*, T*, const Executor&);              \
-  template void axis_angle_to_matrix<T>(const T*, const T*, int64_t, T*, const Executor&);        \
-  template void angles_to_axis_angle<T>(const T*, const T*, const T*, int64_t, T*, T*,            \
-                                        const Executor&);                                         \
+#define E3CORE_INSTANTIATE_ROTATION(T)                                                             \
+  template void matrix_x<T>(const T*, int64_t, T*, const Executor&);                               \
+  template void matrix_y<T>(const T*, int64_t, T*, const Executor&);                               \
+  template void matrix_z<T>(const T*, int64_t, T*, const Executor&);                               \
+  template void angles_to_matrix<T>(const T*, const T*, const T*, int64_t, T*, const Executor&);   \
+  template void matrix_to_angles<T>(const T*, int64_t, T*, T*, T*, const Executor&);               \
+  template void angles_to_quaternion<T>(const T*, const T*, const T*, int64_t, T*,                 \
+                                        const Executor&);                                          \
+  template void quaternion_to_angles<T>(const T*, int64_t, T*, T*, T*, const Executor&);           \
+  template void matrix_to_quaternion<T>(const T*, int64_t, T*, const Executor&);                   \
+  template void quaternion_to_matrix<T>(const T*, int64_t, T*, const Executor&);                   \
+  template void axis_angle_to_quaternion<T>(const T*, const T*, int64_t, T*, const Executor&);     \
+  template void quaternion_to_axis_angle<T>(const T*, int64_t, T*, T*, const Executor&);           \
+  template void matrix_to_axis_angle<T>(const T*, int64_t, T*, T*, const Executor&);               \
+  template void axis_angle_to_matrix<T>(const T*, const T*, int64_t, T*, const Executor&);         \
+  template void angles_to_axis_angle<T>(const T*, const T*, const T*, int64_t, T*, T*,             \
+                                        const Executor&);                                          \
   template void axis_angle_to_angles<T>(const T*, const T*, int64_t, T*, T*, T*, const Executor&); \
-  template void compose_angles<T>(const T*, const T*, const T*, const T*, const T*, const T*,     \
-                                  int64_t, T*, T*, T*, const Executor&);                          \
-  template void inverse_angles<T>(const T*, const T*, const T*, int64_t, T*, T*, T*,              \
-                                  const Executor&);                                               \
-  template void compose_quaternion<T>(const T*, const T*, int64_t, T*, const Executor&);          \
-  template void inverse_quaternion<T>(const T*, int64_t, T*, const Executor&);                    \
-  template void compose_axis_angle<T>(const T*, const T*, const T*, const T*, int64_t, T*, T*,    \
-                                      const Executor&);                                           \
-  template void angles_to_xyz<T>(const T*, const T*, int64_t, T*, const Executor&);               \
-  template void xyz_to_angles<T>(const T*, int64_t, T*, T*, const Executor&);                     \
-  template void rand_angles<T>(std::mt19937_64&, int64_t, T*, T*, T*);                            \
-  template void rand_matrix<T>(std::mt19937_64&, int64_t, T*);                                    \
-  template void rand_quaternion<T>(std::mt19937_64&, int64_t, T*);                                \
+  template void compose_angles<T>(const T*, const T*, const T*, const T*, const T*, const T*,      \
+                                  int64_t, T*, T*, T*, const Executor&);                           \
+  template void inverse_angles<T>(const T*, const T*, const T*, int64_t, T*, T*, T*,               \
+                                  const Executor&);                                                \
+  template void compose_quaternion<T>(const T*, const T*, int64_t, T*, const Executor&);           \
+  template void inverse_quaternion<T>(const T*, int64_t, T*, const Executor&);                     \
+  template void compose_axis_angle<T>(const T*, const T*, const T*, const T*, int64_t, T*, T*,     \
+                                      const Executor&);                                            \
+  template void angles_to_xyz<T>(const T*, const T*, int64_t, T*, const Executor&);                \
+  template void xyz_to_angles<T>(const T*, int64_t, T*, T*, const Executor&);                      \
+  template void rand_angles<T>(std::mt19937_64&, int64_t, T*, T*, T*);                             \
+  template void rand_matrix<T>(std::mt19937_64&, int64_t, T*);                                     \
+  template void rand_quaternion<T>(std::mt19937_64&, int64_t, T*);                                 \
   template void rand_axis_angle<T>(std::mt19937_64&, int64_t, T*, T*);
 
 E3CORE_INSTANTIATE_ROTATION(float)

@@ -111,8 +111,9 @@ nb::object batch_call(const char* fn, std::initializer_list<BatchInput> inputs,
                                   " must be a float32 or float64 array");
     }
     if (in.array.dtype() != dtype) {
-      throw std::invalid_argument(std::string(fn) + ": " + in.name + " has a different dtype from " +
-                                  first.name + "; expected all float32 or all float64");
+      throw std::invalid_argument(std::string(fn) + ": " + in.name +
+                                  " has a different dtype from " + first.name +
+                                  "; expected all float32 or all float64");
     }
     Shape shape(in.array.shape_ptr(), in.array.shape_ptr() + in.array.ndim());
     const size_t k = in.item.size();

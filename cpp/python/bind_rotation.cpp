@@ -15,8 +15,7 @@ const Shape kScalar{}, kVec{3}, kQuat{4}, kMat{3, 3};
 
 // rand_* draw float64 values from a std::mt19937_64 seeded with `seed`.
 template <typename F>
-nb::object random_batch(int64_t n, uint64_t seed, std::initializer_list<Shape> out_items,
-                        F draw) {
+nb::object random_batch(int64_t n, uint64_t seed, std::initializer_list<Shape> out_items, F draw) {
   if (n < 0) throw std::invalid_argument("rand: expected n >= 0, got n = " + std::to_string(n));
   std::vector<nb::object> outs;
   std::vector<double*> ptrs;
@@ -41,28 +40,25 @@ void bind_rotation(nb::module_& m) {
   m.def(
       "matrix_x",
       [](const AnyArray& angle) {
-        return batch_call("matrix_x", {{"angle", angle, kScalar}}, {kMat},
-                          [](const auto& in, int64_t n, const auto& out) {
-                            e3core::matrix_x(in[0], n, out[0]);
-                          });
+        return batch_call(
+            "matrix_x", {{"angle", angle, kScalar}}, {kMat},
+            [](const auto& in, int64_t n, const auto& out) { e3core::matrix_x(in[0], n, out[0]); });
       },
       "angle"_a, "Rotation matrices (..., 3, 3) about x.");
   m.def(
       "matrix_y",
       [](const AnyArray& angle) {
-        return batch_call("matrix_y", {{"angle", angle, kScalar}}, {kMat},
-                          [](const auto& in, int64_t n, const auto& out) {
-                            e3core::matrix_y(in[0], n, out[0]);
-                          });
+        return batch_call(
+            "matrix_y", {{"angle", angle, kScalar}}, {kMat},
+            [](const auto& in, int64_t n, const auto& out) { e3core::matrix_y(in[0], n, out[0]); });
       },
       "angle"_a, "Rotation matrices (..., 3, 3) about y.");
   m.def(
       "matrix_z",
       [](const AnyArray& angle) {
-        return batch_call("matrix_z", {{"angle", angle, kScalar}}, {kMat},
-                          [](const auto& in, int64_t n, const auto& out) {
-                            e3core::matrix_z(in[0], n, out[0]);
-                          });
+        return batch_call(
+            "matrix_z", {{"angle", angle, kScalar}}, {kMat},
+            [](const auto& in, int64_t n, const auto& out) { e3core::matrix_z(in[0], n, out[0]); });
       },
       "angle"_a, "Rotation matrices (..., 3, 3) about z.");
   m.def(
@@ -152,9 +148,8 @@ void bind_rotation(nb::module_& m) {
   m.def(
       "axis_angle_to_matrix",
       [](const AnyArray& axis, const AnyArray& angle) {
-        return batch_call("axis_angle_to_matrix",
-                          {{"axis", axis, kVec}, {"angle", angle, kScalar}}, {kMat},
-                          [](const auto& in, int64_t n, const auto& out) {
+        return batch_call("axis_angle_to_matrix", {{"axis", axis, kVec}, {"angle", angle, kScalar}},
+                          {kMat}, [](const auto& in, int64_t n, const auto& out) {
                             e3core::axis_angle_to_matrix(in[0], in[1], n, out[0]);
                           });
       },
@@ -172,8 +167,7 @@ void bind_rotation(nb::module_& m) {
   m.def(
       "axis_angle_to_angles",
       [](const AnyArray& axis, const AnyArray& angle) {
-        return batch_call("axis_angle_to_angles",
-                          {{"axis", axis, kVec}, {"angle", angle, kScalar}},
+        return batch_call("axis_angle_to_angles", {{"axis", axis, kVec}, {"angle", angle, kScalar}},
                           {kScalar, kScalar, kScalar},
                           [](const auto& in, int64_t n, const auto& out) {
                             e3core::axis_angle_to_angles(in[0], in[1], n, out[0], out[1], out[2]);
@@ -202,12 +196,11 @@ void bind_rotation(nb::module_& m) {
   m.def(
       "inverse_angles",
       [](const AnyArray& a, const AnyArray& b, const AnyArray& c) {
-        return batch_call("inverse_angles",
-                          {{"a", a, kScalar}, {"b", b, kScalar}, {"c", c, kScalar}},
-                          {kScalar, kScalar, kScalar},
-                          [](const auto& in, int64_t n, const auto& out) {
-                            e3core::inverse_angles(in[0], in[1], in[2], n, out[0], out[1], out[2]);
-                          });
+        return batch_call(
+            "inverse_angles", {{"a", a, kScalar}, {"b", b, kScalar}, {"c", c, kScalar}},
+            {kScalar, kScalar, kScalar}, [](const auto& in, int64_t n, const auto& out) {
+              e3core::inverse_angles(in[0], in[1], in[2], n, out[0], out[1], out[2]);
+            });
       },
       "a"_a, "b"_a, "c"_a, "Euler angles of the inverse rotation.");
   m.def(
@@ -265,16 +258,17 @@ void bind_rotation(nb::module_& m) {
   m.def(
       "rand_angles",
       [](int64_t n, uint64_t seed) {
-        return random_batch(n, seed, {kScalar, kScalar, kScalar}, [](auto& gen, int64_t k, auto& p) {
-          e3core::rand_angles(gen, k, p[0], p[1], p[2]);
-        });
+        return random_batch(
+            n, seed, {kScalar, kScalar, kScalar},
+            [](auto& gen, int64_t k, auto& p) { e3core::rand_angles(gen, k, p[0], p[1], p[2]); });
       },
       "n"_a, "seed"_a, "n random Euler angles (float64), Haar-distributed rotations.");
   m.def(
       "rand_matrix",
       [](int64_t n, uint64_t seed) {
-        return random_batch(n, seed, {kMat},
-                            [](auto& gen, int64_t k, auto& p) { e3core::rand_matrix(gen, k, p[0]); });
+        return random_batch(n, seed, {kMat}, [](auto& gen, int64_t k, auto& p) {
+          e3core::rand_matrix(gen, k, p[0]);
+        });
       },
       "n"_a, "seed"_a, "n random rotation matrices (float64).");
   m.def(

@@ -15,8 +15,8 @@ void bind_wigner(nb::module_& m) {
       [](int l1, int l2, int l3) {
         const std::vector<double>& table = wigner_3j(l1, l2, l3);
         double* data = nullptr;
-        auto out = new_array<double>(
-            {size_t(2 * l1 + 1), size_t(2 * l2 + 1), size_t(2 * l3 + 1)}, &data);
+        auto out =
+            new_array<double>({size_t(2 * l1 + 1), size_t(2 * l2 + 1), size_t(2 * l3 + 1)}, &data);
         std::copy(table.begin(), table.end(), data);
         return out;
       },
@@ -25,10 +25,11 @@ void bind_wigner(nb::module_& m) {
   m.def(
       "wigner_D",
       [](int l, const AnyArray& alpha, const AnyArray& beta, const AnyArray& gamma) {
-        if (l < 0) throw std::invalid_argument("wigner_D: expected l >= 0, got l = " +
-                                               std::to_string(l));
+        if (l < 0)
+          throw std::invalid_argument("wigner_D: expected l >= 0, got l = " + std::to_string(l));
         const size_t d = 2 * l + 1;
-        return batch_call("wigner_D", {{"alpha", alpha, {}}, {"beta", beta, {}}, {"gamma", gamma, {}}},
+        return batch_call("wigner_D",
+                          {{"alpha", alpha, {}}, {"beta", beta, {}}, {"gamma", gamma, {}}},
                           {{d, d}}, [l](const auto& in, int64_t n, const auto& out) {
                             e3core::wigner_D(l, in[0], in[1], in[2], n, out[0]);
                           });
@@ -38,8 +39,9 @@ void bind_wigner(nb::module_& m) {
   m.def(
       "wigner_D_from_matrix",
       [](int l, const AnyArray& R) {
-        if (l < 0) throw std::invalid_argument("wigner_D_from_matrix: expected l >= 0, got l = " +
-                                               std::to_string(l));
+        if (l < 0)
+          throw std::invalid_argument("wigner_D_from_matrix: expected l >= 0, got l = " +
+                                      std::to_string(l));
         const size_t d = 2 * l + 1;
         return batch_call("wigner_D_from_matrix", {{"R", R, {3, 3}}}, {{d, d}},
                           [l](const auto& in, int64_t n, const auto& out) {

@@ -90,8 +90,8 @@ void inverse_quaternion(const T* q, int64_t n, T* inv_q, const Executor& exec = 
 
 /// Composition of (axis1, angle1) after (axis2, angle2), through quaternions.
 template <typename T>
-void compose_axis_angle(const T* axis1, const T* angle1, const T* axis2, const T* angle2,
-                        int64_t n, T* axis, T* angle, const Executor& exec = parallel_for);
+void compose_axis_angle(const T* axis1, const T* angle1, const T* axis2, const T* angle2, int64_t n,
+                        T* axis, T* angle, const Executor& exec = parallel_for);
 
 /// Point on the unit sphere R(alpha, beta, 0) e_y = (sin b sin a, cos b, sin b cos a).
 template <typename T>
@@ -99,8 +99,7 @@ void angles_to_xyz(const T* alpha, const T* beta, int64_t n, T* xyz,
                    const Executor& exec = parallel_for);
 /// Inverse of angles_to_xyz for any non-zero vector (normalised first; zero gives (0, pi/2)).
 template <typename T>
-void xyz_to_angles(const T* xyz, int64_t n, T* alpha, T* beta,
-                   const Executor& exec = parallel_for);
+void xyz_to_angles(const T* xyz, int64_t n, T* alpha, T* beta, const Executor& exec = parallel_for);
 
 /// Uniformly random rotations (Haar measure), drawn as e3nn does: alpha, gamma uniform on
 /// [0, 2 pi), beta = acos(u) with u uniform on [-1, 1).
