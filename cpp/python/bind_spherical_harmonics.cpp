@@ -1,7 +1,8 @@
 #include <nanobind/stl/string.h>
-#include <nanobind/stl/tuple.h>
 
-#include "arrays.hpp"
+#include <string>
+
+#include "batch_array.hpp"
 #include "bindings.hpp"
 #include "e3core/spherical_harmonics.hpp"
 
@@ -10,46 +11,32 @@ namespace nb = nanobind;
 namespace e3core::python {
 namespace {
 
-template <typename T>
-nb::object evaluate(In<T> x, int lmax, bool normalize, const std::string& normalization,
+nb::object evaluate(const AnyArray& x, int lmax, bool normalize, const std::string& normalization,
                     bool gradients) {
-  check_last_dim(x, 3, "x");
   const ShOptions options{lmax, normalize, parse_sh_normalization(normalization)};
   check_sh_options(options);
-  const int64_t n = x.size() / 3;
-  std::vector<size_t> shape = shape_of(x);
-  shape.back() = size_t(sh_dim(lmax));
-  auto sh = new_array<T>(shape);
+  const size_t dim = size_t(sh_dim(lmax));
   if (!gradients) {
-    {
-      nb::gil_scoped_release release;
-      spherical_harmonics<T>(options, x.data(), n, sh.data());
-    }
-    return nb::cast(sh);
+    return batch_call("spherical_harmonics", {{"x", x, {3}}}, {{dim}},
+                      [&](const auto& in, int64_t n, const auto& out) {
+                        spherical_harmonics(options, in[0], n, out[0]);
+                      });
   }
-  std::vector<size_t> dshape = shape_of(x);
-  dshape.push_back(size_t(sh_dim(lmax)));
-  auto dsh = new_array<T>(dshape);
-  {
-    nb::gil_scoped_release release;
-    spherical_harmonics<T>(options, x.data(), n, sh.data(), dsh.data());
-  }
-  return nb::make_tuple(sh, dsh);
+  return batch_call("spherical_harmonics", {{"x", x, {3}}}, {{dim}, {3, dim}},
+                    [&](const auto& in, int64_t n, const auto& out) {
+                      spherical_harmonics(options, in[0], n, out[0], out[1]);
+                    });
 }
 
 }  // namespace
 
 void bind_spherical_harmonics(nb::module_& m) {
-  const char* doc =
-      "Real spherical harmonics of degrees 0..lmax of x (..., 3), e3nn's conventions.\n\n"
-      "Returns sh (..., (lmax+1)^2); with gradients=True also dsh (..., 3, (lmax+1)^2),\n"
-      "dsh[..., a, k] = d sh[..., k] / d x[..., a].";
-  m.def("spherical_harmonics", &evaluate<float>, nb::arg("x"), nb::arg("lmax"),
+  m.def("spherical_harmonics", &evaluate, nb::arg("x"), nb::arg("lmax"),
         nb::arg("normalize") = true, nb::arg("normalization") = "integral",
-        nb::arg("gradients") = false, doc);
-  m.def("spherical_harmonics", &evaluate<double>, nb::arg("x"), nb::arg("lmax"),
-        nb::arg("normalize") = true, nb::arg("normalization") = "integral",
-        nb::arg("gradients") = false, doc);
+        nb::arg("gradients") = false,
+        "Real spherical harmonics of degrees 0..lmax of x (..., 3), e3nn's conventions.\n\n"
+        "Returns sh (..., (lmax+1)^2); with gradients=True a tuple (sh, dsh) with dsh of shape\n"
+        "(..., 3, (lmax+1)^2), dsh[..., a, k] = d sh[..., k] / d x[..., a].");
 }
 
 }  // namespace e3core::python

@@ -7,6 +7,8 @@ namespace e3core::python {
 
 void bind_irreps(nanobind::module_& m);
 void bind_parallel(nanobind::module_& m);
+void bind_rotation(nanobind::module_& m);
 void bind_spherical_harmonics(nanobind::module_& m);
+void bind_wigner(nanobind::module_& m);
 
 }  // namespace e3core::python

@@ -5,5 +5,7 @@ NB_MODULE(_core, m) {
   m.attr("__version__") = E3CORE_VERSION;
   e3core::python::bind_irreps(m);
   e3core::python::bind_parallel(m);
+  e3core::python::bind_rotation(m);
   e3core::python::bind_spherical_harmonics(m);
+  e3core::python::bind_wigner(m);
 }

@@ -29,5 +29,7 @@ def load_ops() -> None:
     """
     path = library_path()
     if not path.is_file():
-        raise ImportError(f"e3core's torch op library is missing: expected {path}; reinstall e3core")
+        raise ImportError(
+            f"e3core's torch op library is missing: expected {path}; reinstall e3core"
+        )
     torch.ops.load_library(str(path))

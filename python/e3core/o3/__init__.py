@@ -1,4 +1,5 @@
-"""O(3) algebra with e3nn's names and conventions: irreps, Wigner matrices, spherical harmonics.
+"""O(3) algebra with e3nn's names and conventions: irreps, Wigner matrices, rotations and
+spherical harmonics.
 
 Example::
 
@@ -6,3 +7,85 @@ Example::
     >>> o3.Irreps("2x1o").dim
     6
 """
+
+from e3core.o3 import irrep
+from e3core.o3._irreps import Irrep, Irreps
+from e3core.o3._rotation import (
+    angles_to_axis_angle,
+    angles_to_matrix,
+    angles_to_quaternion,
+    angles_to_xyz,
+    axis_angle_to_angles,
+    axis_angle_to_matrix,
+    axis_angle_to_quaternion,
+    compose_angles,
+    compose_axis_angle,
+    compose_quaternion,
+    identity_angles,
+    identity_quaternion,
+    inverse_angles,
+    inverse_quaternion,
+    matrix_to_angles,
+    matrix_to_axis_angle,
+    matrix_to_quaternion,
+    matrix_x,
+    matrix_y,
+    matrix_z,
+    quaternion_to_angles,
+    quaternion_to_axis_angle,
+    quaternion_to_matrix,
+    rand_angles,
+    rand_axis_angle,
+    rand_matrix,
+    rand_quaternion,
+    xyz_to_angles,
+)
+from e3core.o3._spherical_harmonics import SphericalHarmonics, spherical_harmonics
+from e3core.o3._wigner import (
+    change_basis_real_to_complex,
+    so3_generators,
+    su2_generators,
+    wigner_3j,
+    wigner_D,
+)
+
+__all__ = [
+    "Irrep",
+    "Irreps",
+    "SphericalHarmonics",
+    "angles_to_axis_angle",
+    "angles_to_matrix",
+    "angles_to_quaternion",
+    "angles_to_xyz",
+    "axis_angle_to_angles",
+    "axis_angle_to_matrix",
+    "axis_angle_to_quaternion",
+    "change_basis_real_to_complex",
+    "compose_angles",
+    "compose_axis_angle",
+    "compose_quaternion",
+    "identity_angles",
+    "identity_quaternion",
+    "inverse_angles",
+    "inverse_quaternion",
+    "irrep",
+    "matrix_to_angles",
+    "matrix_to_axis_angle",
+    "matrix_to_quaternion",
+    "matrix_x",
+    "matrix_y",
+    "matrix_z",
+    "quaternion_to_angles",
+    "quaternion_to_axis_angle",
+    "quaternion_to_matrix",
+    "rand_angles",
+    "rand_axis_angle",
+    "rand_matrix",
+    "rand_quaternion",
+    "so3_generators",
+    "spherical_harmonics",
+    "su2_generators",
+    "wigner_3j",
+    "wigner_D",
+    "xyz_to_angles",
+]

@@ -78,7 +78,7 @@ class Irrep(tuple):
     True
     """
 
-    def __new__(cls, l: int | str | tuple | Irrep, p: int | None = None) -> Irrep:  # noqa: E741
+    def __new__(cls, l: int | str | tuple | Irrep, p: int | None = None) -> Irrep:
         if p is None:
             if isinstance(l, Irrep):
                 return l
@@ -87,7 +87,7 @@ class Irrep(tuple):
             if isinstance(l, str):
                 return tuple.__new__(cls, _core.irrep_parse(l))
             if isinstance(l, tuple):
-                l, p = l  # noqa: E741
+                l, p = l
         # e3nn accepts any parity equal to 1 or -1 (1.0, numpy integers, ...).
         if p in (-1, 1):
             p = int(p)
@@ -125,7 +125,7 @@ class Irrep(tuple):
         if lmax is not None:
             yield from (_irrep(ir) for ir in _core.irrep_iterator(lmax))
             return
-        for l in itertools.count():  # noqa: E741
+        for l in itertools.count():
             yield from (_irrep(ir) for ir in _core.irrep_iterator(l)[2 * l :])
 
     def D_from_angles(

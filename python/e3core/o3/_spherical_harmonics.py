@@ -1,7 +1,5 @@
 """Real spherical harmonics with e3nn's conventions, computed by e3core's C++ kernels."""
 
-from __future__ import annotations
-
 import torch
 
 from e3core.o3._irreps import Irreps

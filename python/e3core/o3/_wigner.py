@@ -1,0 +1,124 @@
+"""Wigner 3j tensors and Wigner D matrices with e3nn's names, signatures and values.
+
+The numbers come from the C++ core: exact Wigner 3j tables (cached) and Wigner D matrices
+built directly by the Ivanic-Ruedenberg recursion, in e3nn's real basis (at l = 1 the
+components are x, y, z and D^1(R) = R).
+"""
+
+import math
+
+import torch
+
+from e3core import _core
+
+_COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+
+
+def wigner_3j(
+    l1: int,
+    l2: int,
+    l3: int,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Real Wigner 3j tensor C of shape (2l1+1, 2l2+1, 2l3+1), as e3nn.o3.wigner_3j.
+
+    C is invariant, C = C D^l1(g) D^l2(g) D^l3(g) for every rotation g, and has unit
+    Frobenius norm. ``dtype`` defaults to ``torch.get_default_dtype()``.
+
+    >>> import math
+    >>> C = wigner_3j(1, 1, 0, dtype=torch.float64)
+    >>> torch.allclose(C[:, :, 0], torch.eye(3, dtype=torch.float64) / math.sqrt(3))
+    True
+    """
+    table = torch.from_numpy(_core.wigner_3j(l1, l2, l3))
+    return table.to(dtype=dtype or torch.get_default_dtype(), device=device or _default_device())
+
+
+def wigner_D(
+    l: int,
+    alpha: torch.Tensor,
+    beta: torch.Tensor,
+    gamma: torch.Tensor,
+) -> torch.Tensor:
+    """Wigner D matrices D^l(alpha, beta, gamma) of shape (..., 2l+1, 2l+1), as e3nn.o3.wigner_D.
+
+    The angles are e3nn's Y-X-Y Euler angles (gamma applied first) and broadcast together. The
+    result has the dtype and device of ``alpha``; it is computed on the CPU in float64 by the
+    core and is not differentiable with respect to the angles.
+
+    >>> a, b, c = torch.tensor(0.1), torch.tensor(0.2), torch.tensor(0.3)
+    >>> wigner_D(2, a, b, c).shape
+    torch.Size([5, 5])
+    """
+    alpha, beta, gamma = torch.broadcast_tensors(alpha, beta, gamma)
+    if torch.is_grad_enabled() and any(x.requires_grad for x in (alpha, beta, gamma)):
+        raise RuntimeError(
+            "wigner_D: the angles require grad, but e3core's wigner_D is not differentiable "
+            "with respect to them; pass detached angles or differentiate through "
+            "angles_to_matrix instead"
+        )
+    dtype = alpha.dtype if alpha.is_floating_point() else torch.get_default_dtype()
+    angles = [x.detach().to("cpu", torch.float64).numpy() for x in (alpha, beta, gamma)]
+    D = torch.from_numpy(_core.wigner_D(l, *angles))
+    return D.to(device=alpha.device, dtype=dtype)
+
+
+def change_basis_real_to_complex(
+    l: int,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Unitary Q with e3nn's convention: complex spherical harmonics = Q @ e3nn's real ones.
+
+    Includes e3nn's global factor (-i)^l, which makes the Clebsch-Gordan tensors real.
+    ``dtype`` is the real dtype (float32 -> complex64, float64 -> complex128).
+
+    >>> change_basis_real_to_complex(0, dtype=torch.float64)
+    tensor([[1.+0.j]], dtype=torch.complex128)
+    """
+    q = torch.zeros((2 * l + 1, 2 * l + 1), dtype=torch.complex128)
+    s = 1 / math.sqrt(2)
+    for m in range(-l, 0):
+        q[l + m, l - m] = s
+        q[l + m, l + m] = -1j * s
+    q[l, l] = 1
+    for m in range(1, l + 1):
+        q[l + m, l + m] = (-1) ** m * s
+        q[l + m, l - m] = 1j * (-1) ** m * s
+    q = (-1j) ** l * q
+    dtype = _COMPLEX[dtype or torch.get_default_dtype()]
+    return q.to(dtype=dtype, device=device or _default_device())
+
+
+def su2_generators(j: int) -> torch.Tensor:
+    """The three generators (x, z, -y as in e3nn) of su(2) in the spin-j complex basis.
+
+    >>> su2_generators(1).shape
+    torch.Size([3, 3, 3])
+    """
+    m = torch.arange(-j, j)
+    raising = torch.diag(-torch.sqrt(j * (j + 1) - m * (m + 1)), diagonal=-1)
+    m = torch.arange(-j + 1, j + 1)
+    lowering = torch.diag(torch.sqrt(j * (j + 1) - m * (m - 1)), diagonal=1)
+    m = torch.arange(-j, j + 1)
+    return torch.stack(
+        [0.5 * (raising + lowering), torch.diag(1j * m), -0.5j * (raising - lowering)], dim=0
+    )
+
+
+def so3_generators(l: int) -> torch.Tensor:
+    """The three real generators of so(3) in e3nn's real basis of degree l, shape (3, 2l+1, 2l+1).
+
+    >>> so3_generators(1)[1] + 0.0  # generates rotations about y
+    tensor([[ 0.,  0.,  1.],
+            [ 0.,  0.,  0.],
+            [-1.,  0.,  0.]])
+    """
+    X = su2_generators(l)
+    Q = change_basis_real_to_complex(l, dtype=torch.float64, device="cpu")
+    return torch.real(torch.conj(Q.T) @ X.to(Q.dtype) @ Q).to(torch.get_default_dtype())
+
+
+def _default_device() -> torch.device:
+    return torch.empty(0).device
