@@ -7,7 +7,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 echo "[test] ruff"
-ruff check python tests bench examples
+ruff check .
 
 echo "[test] C++ unit tests"
 cmake -S . -B build/ctest -G Ninja -DE3CORE_TESTS=ON -DE3CORE_TORCH=OFF -DE3CORE_PYTHON=OFF \
