@@ -104,29 +104,88 @@ struct Tables {
   }
 };
 
-// Scratch for one vector when lmax is only known at run time.
+// Vectors are processed in blocks of kLanes (64 bytes of each quantity): every arithmetic
+// operation below is then a short fixed-length loop that the compiler turns into SIMD
+// instructions, and the per-harmonic bookkeeping (table loads, branches on l and m) is paid once
+// per block instead of once per vector. A partial block is padded with zero vectors.
+// The block loop is only fast when everything it calls is inlined into it: the lane arithmetic
+// must be seen whole to be vectorised, and the AVX2 clone of run_blocks only applies to code
+// inlined into it. GCC's size heuristics give up on the larger degrees, so inlining is forced.
+#if defined(__GNUC__)
+#define E3CORE_SH_INLINE __attribute__((always_inline))
+#else
+#define E3CORE_SH_INLINE
+#endif
+
 template <typename T>
-struct Work {
-  std::vector<T> q, c, s;
-  explicit Work(int lmax) : q(tri(lmax + 1, 0)), c(lmax + 1), s(lmax + 1) {}
+struct Lanes {
+  static constexpr int kSize = 64 / sizeof(T);
+  T v[kSize];
+
+  Lanes() = default;
+  // Implicit so that table constants and literals broadcast in mixed expressions.
+  E3CORE_SH_INLINE Lanes(T s) {  // NOLINT(google-explicit-constructor)
+    for (T& e : v) e = s;
+  }
+
+  E3CORE_SH_INLINE friend Lanes operator+(const Lanes& a, const Lanes& b) {
+    Lanes r;
+    for (int i = 0; i < kSize; ++i) r.v[i] = a.v[i] + b.v[i];
+    return r;
+  }
+  E3CORE_SH_INLINE friend Lanes operator-(const Lanes& a, const Lanes& b) {
+    Lanes r;
+    for (int i = 0; i < kSize; ++i) r.v[i] = a.v[i] - b.v[i];
+    return r;
+  }
+  E3CORE_SH_INLINE friend Lanes operator*(const Lanes& a, const Lanes& b) {
+    Lanes r;
+    for (int i = 0; i < kSize; ++i) r.v[i] = a.v[i] * b.v[i];
+    return r;
+  }
+  E3CORE_SH_INLINE friend Lanes operator-(const Lanes& a) {
+    Lanes r;
+    for (int i = 0; i < kSize; ++i) r.v[i] = -a.v[i];
+    return r;
+  }
+  E3CORE_SH_INLINE Lanes& operator+=(const Lanes& b) {
+    for (int i = 0; i < kSize; ++i) v[i] += b.v[i];
+    return *this;
+  }
 };
 
-// Evaluates every harmonic of one vector (x, y, z) given in the standard frame and hands each to
-// sink(k, value, grad, hess): k its column, grad[3] its gradient and hess[6] its Hessian
-// (xx, xy, xz, yy, yz, zz), both in the standard frame and only computed up to kOrder.
-// kL >= 0 fixes lmax at compile time so that the loops unroll; kL < 0 reads it from t.
+template <typename T>
+E3CORE_SH_INLINE inline Lanes<T> dot3(const Lanes<T>* a, const Lanes<T>* b) {
+  return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+}
+
+// Scratch for one thread: the recursion's arrays when lmax is only known at run time, and a
+// [column][lane] staging area for a block's per-harmonic inputs and outputs.
+template <typename T>
+struct Work {
+  std::vector<Lanes<T>> q, c, s, buf;
+  Work(int lmax, int64_t columns)
+      : q(tri(lmax + 1, 0)), c(lmax + 1), s(lmax + 1), buf(std::max<int64_t>(columns, 1)) {}
+};
+
+// Evaluates every harmonic of a block of vectors (x, y, z) given in the standard frame and hands
+// each to sink(l, k, value, grad, hess): l its degree, k its column, grad[3] its gradient and
+// hess[6] its Hessian (xx, xy, xz, yy, yz, zz), both in the standard frame and only computed up
+// to kOrder. kL >= 0 fixes lmax at compile time so that the loops unroll; kL < 0 reads it from t.
 template <typename T, int kOrder, int kL, typename Sink>
-inline void evaluate(const Tables<T>& t, T x, T y, T z, Work<T>* work, Sink&& sink) {
+E3CORE_SH_INLINE inline void evaluate(const Tables<T>& t, const Lanes<T>& x, const Lanes<T>& y,
+                                      const Lanes<T>& z, Work<T>* work, Sink&& sink) {
+  using V = Lanes<T>;
   constexpr bool kFixed = kL >= 0;
   const int L = kFixed ? kL : t.lmax;
-  T q_fixed[kFixed ? tri(kL + 1, 0) : 1];
-  T c_fixed[kFixed ? kL + 1 : 1];
-  T s_fixed[kFixed ? kL + 1 : 1];
-  T* q = kFixed ? q_fixed : work->q.data();
-  T* c = kFixed ? c_fixed : work->c.data();
-  T* s = kFixed ? s_fixed : work->s.data();
+  V q_fixed[kFixed ? tri(kL + 1, 0) : 1];
+  V c_fixed[kFixed ? kL + 1 : 1];
+  V s_fixed[kFixed ? kL + 1 : 1];
+  V* q = kFixed ? q_fixed : work->q.data();
+  V* c = kFixed ? c_fixed : work->c.data();
+  V* s = kFixed ? s_fixed : work->s.data();
 
-  const T r2 = x * x + y * y + z * z;
+  const V r2 = x * x + y * y + z * z;
   c[0] = T(1);
   s[0] = T(0);
   for (int m = 1; m <= L; ++m) {
@@ -135,53 +194,53 @@ inline void evaluate(const Tables<T>& t, T x, T y, T z, Work<T>* work, Sink&& si
   }
   for (int m = 0; m <= L; ++m) {
     q[tri(m, m)] = t.qmm[m];
-    if (m + 1 <= L) q[tri(m + 1, m)] = t.a[tri(m + 1, m)] * z * t.qmm[m];
+    if (m + 1 <= L) q[tri(m + 1, m)] = (t.a[tri(m + 1, m)] * t.qmm[m]) * z;
     for (int l = m + 2; l <= L; ++l) {
       const int i = tri(l, m);
       q[i] = t.a[i] * z * q[tri(l - 1, m)] - t.b[i] * r2 * q[tri(l - 2, m)];
     }
   }
 
-  T grad[3] = {T(0), T(0), T(0)};
-  T hess[6] = {T(0), T(0), T(0), T(0), T(0), T(0)};
+  V grad[3] = {T(0), T(0), T(0)};
+  V hess[6] = {T(0), T(0), T(0), T(0), T(0), T(0)};
   for (int l = 0; l <= L; ++l) {
     const T fl = t.f[l];
     const int64_t center = int64_t(l) * l + l;
     for (int m = 0; m <= l; ++m) {
       const int i = tri(l, m);
-      const T Q = fl * q[i];
+      const V Q = fl * q[i];
       // Derivatives of f_l q_l^m: dQ/dx = x qx, dQ/dy = y qx.
-      T qx = T(0), Qz = T(0);
-      T q2 = T(0), q1z = T(0), Qzz = T(0);
+      V qx = T(0), Qz = T(0);
+      V q2 = T(0), q1z = T(0), Qzz = T(0);
       if constexpr (kOrder >= 1) {
-        if (m + 1 <= l - 1) qx = -fl * t.dx[i] * q[tri(l - 1, m + 1)];
-        if (m <= l - 1) Qz = fl * t.dz[i] * q[tri(l - 1, m)];
+        if (m + 1 <= l - 1) qx = (-fl * t.dx[i]) * q[tri(l - 1, m + 1)];
+        if (m <= l - 1) Qz = (fl * t.dz[i]) * q[tri(l - 1, m)];
       }
       if constexpr (kOrder >= 2) {
-        if (m + 2 <= l - 2) q2 = fl * t.h1[i] * q[tri(l - 2, m + 2)];
-        if (m + 1 <= l - 2) q1z = -fl * t.h2[i] * q[tri(l - 2, m + 1)];
-        if (m <= l - 2) Qzz = fl * t.h3[i] * q[tri(l - 2, m)];
+        if (m + 2 <= l - 2) q2 = (fl * t.h1[i]) * q[tri(l - 2, m + 2)];
+        if (m + 1 <= l - 2) q1z = (-fl * t.h2[i]) * q[tri(l - 2, m + 1)];
+        if (m <= l - 2) Qzz = (fl * t.h3[i]) * q[tri(l - 2, m)];
       }
       // parts: 0 is the cosine (column +m), 1 the sine (column -m, m > 0).
       for (int part = 0; part < (m > 0 ? 2 : 1); ++part) {
-        const T* p = part == 0 ? c : s;
-        const T* o = part == 0 ? s : c;  // the other one, for y-derivatives
+        const V* p = part == 0 ? c : s;
+        const V* o = part == 0 ? s : c;  // the other one, for y-derivatives
         const T sign_y = part == 0 ? T(-1) : T(1);
-        const T P = p[m];
+        const V& P = p[m];
         const int64_t k = part == 0 ? center + m : center - m;
         if constexpr (kOrder >= 1) {
           // d/dx C_m = m C_{m-1}, d/dy C_m = -m S_{m-1}; d/dx S_m = m S_{m-1}, d/dy S_m = m
           // C_{m-1}.
-          const T Px = m >= 1 ? T(m) * p[m - 1] : T(0);
-          const T Py = m >= 1 ? sign_y * T(m) * o[m - 1] : T(0);
-          const T Qx = x * qx, Qy = y * qx;
+          const V Px = m >= 1 ? T(m) * p[m - 1] : V(T(0));
+          const V Py = m >= 1 ? (sign_y * T(m)) * o[m - 1] : V(T(0));
+          const V Qx = x * qx, Qy = y * qx;
           grad[0] = Qx * P + Q * Px;
           grad[1] = Qy * P + Q * Py;
           grad[2] = Qz * P;
           if constexpr (kOrder >= 2) {
             const T mm = T(m) * T(m - 1);
-            const T Pxx = m >= 2 ? mm * p[m - 2] : T(0);
-            const T Pxy = m >= 2 ? sign_y * mm * o[m - 2] : T(0);
+            const V Pxx = m >= 2 ? mm * p[m - 2] : V(T(0));
+            const V Pxy = m >= 2 ? (sign_y * mm) * o[m - 2] : V(T(0));
             hess[0] = (qx + x * x * q2) * P + T(2) * Qx * Px + Q * Pxx;
             hess[1] = x * y * q2 * P + Qx * Py + Qy * Px + Q * Pxy;
             hess[2] = x * q1z * P + Qz * Px;
@@ -190,57 +249,90 @@ inline void evaluate(const Tables<T>& t, T x, T y, T z, Work<T>* work, Sink&& si
             hess[5] = Qzz * P;
           }
         }
-        sink(k, Q * P, grad, hess);
+        sink(l, k, Q * P, grad, hess);
       }
     }
   }
 }
 
-// Loads row i of e3nn's xyz into the standard frame (z, x, y).
+// Loads count rows of e3nn's xyz into lanes in the standard frame (z, x, y), zero-padded.
 template <typename T>
-inline void load_standard(const T* v, T* p) {
-  p[0] = v[2];
-  p[1] = v[0];
-  p[2] = v[1];
+E3CORE_SH_INLINE inline void load_standard(const T* v, int count, Lanes<T>* p) {
+  for (int j = 0; j < Lanes<T>::kSize; ++j) {
+    const bool in = j < count;
+    p[0].v[j] = in ? v[3 * j + 2] : T(0);
+    p[1].v[j] = in ? v[3 * j] : T(0);
+    p[2].v[j] = in ? v[3 * j + 1] : T(0);
+  }
 }
 
-// Stores a standard-frame 3-vector p at v in e3nn's axis order.
+// Stores the first count lanes of a standard-frame 3-vector p as rows of v in e3nn's order.
 template <typename T>
-inline void store_e3nn(const T* p, T* v, int64_t stride = 1) {
-  v[0] = p[1];
-  v[stride] = p[2];
-  v[2 * stride] = p[0];
+E3CORE_SH_INLINE inline void store_e3nn(const Lanes<T>* p, int count, T* v) {
+  for (int j = 0; j < count; ++j) {
+    v[3 * j] = p[1].v[j];
+    v[3 * j + 1] = p[2].v[j];
+    v[3 * j + 2] = p[0].v[j];
+  }
 }
 
-// The input of one vector after optional normalisation: u = x / max(|x|, eps), and
+// dst[k].v[j] = src[j * columns + k] for the first count rows, zero beyond.
+template <typename T>
+E3CORE_SH_INLINE inline void gather_rows(const T* src, int count, int64_t columns, Lanes<T>* dst) {
+  for (int j = 0; j < Lanes<T>::kSize; ++j) {
+    if (j < count) {
+      for (int64_t k = 0; k < columns; ++k) dst[k].v[j] = src[j * columns + k];
+    } else {
+      for (int64_t k = 0; k < columns; ++k) dst[k].v[j] = T(0);
+    }
+  }
+}
+
+// dst[j * columns + k] = src[k].v[j] for the first count rows: whole output rows are written
+// contiguously.
+template <typename T>
+E3CORE_SH_INLINE inline void scatter_rows(const Lanes<T>* src, int count, int64_t columns, T* dst) {
+  for (int j = 0; j < count; ++j) {
+    for (int64_t k = 0; k < columns; ++k) dst[j * columns + k] = src[k].v[j];
+  }
+}
+
+// The inputs of a block after optional normalisation: u = x / max(|x|, eps), and
 // apply_jacobian(v) = (du/dx) v, which is symmetric.
 template <typename T>
-struct Point {
-  T u[3];
-  T inv;         // 1 / max(|x|, eps), or 1 when not normalising
-  bool tangent;  // |x| > eps: du/dx = (I - u u^T) / |x|; otherwise inv * I
+struct Points {
+  using V = Lanes<T>;
+  V u[3];
+  V inv;      // 1 / max(|x|, eps), or 1 when not normalising
+  V tangent;  // 1 where |x| > eps: du/dx = (I - u u^T) / |x|; 0 elsewhere: du/dx = inv * I
 
-  Point(const T* xyz, bool normalize) {
-    load_standard(xyz, u);
-    tangent = false;
+  E3CORE_SH_INLINE Points(const T* xyz, int count, bool normalize) {
+    load_standard(xyz, count, u);
     inv = T(1);
+    tangent = T(0);
     if (normalize) {
-      const T r = std::sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]);
-      tangent = r > T(kNormalizeEps);
-      inv = T(1) / std::max(r, T(kNormalizeEps));
-      for (T& c : u) c *= inv;
+      for (int j = 0; j < V::kSize; ++j) {
+        const T r =
+            std::sqrt(u[0].v[j] * u[0].v[j] + u[1].v[j] * u[1].v[j] + u[2].v[j] * u[2].v[j]);
+        tangent.v[j] = r > T(kNormalizeEps) ? T(1) : T(0);
+        inv.v[j] = T(1) / std::max(r, T(kNormalizeEps));
+      }
+      for (V& c : u) c = c * inv;
     }
   }
 
-  void apply_jacobian(const T* v, T* out) const {
-    const T uv = tangent ? u[0] * v[0] + u[1] * v[1] + u[2] * v[2] : T(0);
-    for (int a = 0; a < 3; ++a) out[a] = inv * (v[a] - u[a] * uv);
+  // (du/dx) v given uv = u . v.
+  E3CORE_SH_INLINE void project(const V* v, const V& uv, V* out) const {
+    const V tuv = tangent * uv;
+    for (int a = 0; a < 3; ++a) out[a] = inv * (v[a] - u[a] * tuv);
   }
+
+  E3CORE_SH_INLINE void apply_jacobian(const V* v, V* out) const { project(v, dot3(u, v), out); }
 };
 
 // Hessian (xx, xy, xz, yy, yz, zz) times a vector.
-template <typename T>
-inline void hess_times(const T* h, const T* w, T* out) {
+template <typename V>
+E3CORE_SH_INLINE inline void hess_times(const V* h, const V* w, V* out) {
   out[0] = h[0] * w[0] + h[1] * w[1] + h[2] * w[2];
   out[1] = h[1] * w[0] + h[3] * w[1] + h[4] * w[2];
   out[2] = h[2] * w[0] + h[4] * w[1] + h[5] * w[2];
@@ -262,13 +354,35 @@ void dispatch_degree(int lmax, Fn&& fn) {
   }
 }
 
-// Runs body(i, point, work) over the batch with the degree fixed at compile time when possible.
-template <typename T, typename Body>
-void for_each_vector(const ShOptions& options, int64_t n, const Executor& exec, Body&& body) {
-  const int64_t grain = std::max<int64_t>(1, 32768 / sh_dim(options.lmax));
-  exec(n, grain, [&](int64_t begin, int64_t end) {
-    Work<T> work(options.lmax);
-    for (int64_t i = begin; i < end; ++i) body(i, &work);
+// The block loop, compiled for AVX2 as well as baseline x86-64 where the toolchain can pick at
+// load time (GNU ifunc), since the wheel cannot assume AVX2. The block body is inlined into it.
+#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define E3CORE_SH_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef E3CORE_SH_CLONES
+#define E3CORE_SH_CLONES
+#endif
+
+template <typename T, typename Block>
+E3CORE_SH_CLONES void run_blocks(int64_t begin, int64_t end, Work<T>* work, const Block& block) {
+  for (int64_t i = begin; i < end; i += Lanes<T>::kSize) {
+    block(i, int(std::min<int64_t>(Lanes<T>::kSize, end - i)), work);
+  }
+}
+
+// Runs block(i, count, work) over blocks of the batch (vectors i..i+count-1) in parallel, with
+// columns lanes of staging in work.
+template <typename T, typename Block>
+void for_each_block(const ShOptions& options, int64_t n, int64_t columns, const Executor& exec,
+                    const Block& block) {
+  constexpr int64_t kB = Lanes<T>::kSize;
+  const int64_t blocks = (n + kB - 1) / kB;
+  const int64_t grain = std::max<int64_t>(1, 32768 / (kB * sh_dim(options.lmax)));
+  exec(blocks, grain, [&](int64_t begin, int64_t end) {
+    Work<T> work(options.lmax, columns);
+    run_blocks<T>(begin * kB, std::min(n, end * kB), &work, block);
   });
 }
 
@@ -277,31 +391,42 @@ void for_each_vector(const ShOptions& options, int64_t n, const Executor& exec, 
 template <typename T>
 void spherical_harmonics(const ShOptions& options, const T* xyz, int64_t n, T* sh, T* dsh,
                          const Executor& exec) {
+  using V = Lanes<T>;
   check_sh_options(options);
   const Tables<T> t(options);
   const int64_t dim = sh_dim(options.lmax);
   dispatch_degree(options.lmax, [&](auto fixed) {
     constexpr int kL = decltype(fixed)::value;
     if (dsh == nullptr) {
-      for_each_vector<T>(options, n, exec, [&](int64_t i, Work<T>* work) {
-        const Point<T> pt(xyz + 3 * i, options.normalize);
-        T* out = sh + i * dim;
-        evaluate<T, 0, kL>(t, pt.u[0], pt.u[1], pt.u[2], work,
-                           [&](int64_t k, T value, const T*, const T*) { out[k] = value; });
-      });
+      for_each_block<T>(options, n, dim, exec,
+                        [&](int64_t i, int count, Work<T>* work) E3CORE_SH_INLINE {
+                          const Points<T> pt(xyz + 3 * i, count, options.normalize);
+                          V* out = work->buf.data();
+                          evaluate<T, 0, kL>(t, pt.u[0], pt.u[1], pt.u[2], work,
+                                             [&](int, int64_t k, const V& value, const V*, const V*)
+                                                 E3CORE_SH_INLINE { out[k] = value; });
+                          scatter_rows(out, count, dim, sh + i * dim);
+                        });
     } else {
-      for_each_vector<T>(options, n, exec, [&](int64_t i, Work<T>* work) {
-        const Point<T> pt(xyz + 3 * i, options.normalize);
-        T* out = sh + i * dim;
-        T* dout = dsh + i * 3 * dim;
-        evaluate<T, 1, kL>(t, pt.u[0], pt.u[1], pt.u[2], work,
-                           [&](int64_t k, T value, const T* grad, const T*) {
-                             out[k] = value;
-                             T g[3];
-                             pt.apply_jacobian(grad, g);
-                             store_e3nn(g, dout + k, dim);
-                           });
-      });
+      for_each_block<T>(
+          options, n, 4 * dim, exec, [&](int64_t i, int count, Work<T>* work) E3CORE_SH_INLINE {
+            const Points<T> pt(xyz + 3 * i, count, options.normalize);
+            V* out = work->buf.data();
+            V* dout = out + dim;  // [3][dim], e3nn's axis order
+            evaluate<T, 1, kL>(t, pt.u[0], pt.u[1], pt.u[2], work,
+                               [&](int l, int64_t k, const V& value, const V* grad, const V*)
+                                   E3CORE_SH_INLINE {
+                                     out[k] = value;
+                                     // u . grad Y = l Y: Y is a homogeneous polynomial of degree l.
+                                     V g[3];
+                                     pt.project(grad, T(l) * value, g);
+                                     dout[k] = g[1];
+                                     dout[dim + k] = g[2];
+                                     dout[2 * dim + k] = g[0];
+                                   });
+            scatter_rows(out, count, dim, sh + i * dim);
+            scatter_rows(dout, count, 3 * dim, dsh + i * 3 * dim);
+          });
     }
   });
 }
@@ -309,23 +434,27 @@ void spherical_harmonics(const ShOptions& options, const T* xyz, int64_t n, T* s
 template <typename T>
 void spherical_harmonics_vjp(const ShOptions& options, const T* xyz, const T* grad_sh, int64_t n,
                              T* grad_xyz, const Executor& exec) {
+  using V = Lanes<T>;
   check_sh_options(options);
   const Tables<T> t(options);
   const int64_t dim = sh_dim(options.lmax);
   dispatch_degree(options.lmax, [&](auto fixed) {
     constexpr int kL = decltype(fixed)::value;
-    for_each_vector<T>(options, n, exec, [&](int64_t i, Work<T>* work) {
-      const Point<T> pt(xyz + 3 * i, options.normalize);
-      const T* g = grad_sh + i * dim;
-      T v[3] = {T(0), T(0), T(0)};
-      evaluate<T, 1, kL>(t, pt.u[0], pt.u[1], pt.u[2], work,
-                         [&](int64_t k, T, const T* grad, const T*) {
-                           for (int a = 0; a < 3; ++a) v[a] += g[k] * grad[a];
-                         });
-      T out[3];
-      pt.apply_jacobian(v, out);
-      store_e3nn(out, grad_xyz + 3 * i);
-    });
+    for_each_block<T>(options, n, dim, exec,
+                      [&](int64_t i, int count, Work<T>* work) E3CORE_SH_INLINE {
+                        const Points<T> pt(xyz + 3 * i, count, options.normalize);
+                        V* g = work->buf.data();
+                        gather_rows(grad_sh + i * dim, count, dim, g);
+                        V v[3] = {T(0), T(0), T(0)};
+                        evaluate<T, 1, kL>(t, pt.u[0], pt.u[1], pt.u[2], work,
+                                           [&](int, int64_t k, const V&, const V* grad, const V*)
+                                               E3CORE_SH_INLINE {
+                                                 for (int a = 0; a < 3; ++a) v[a] += g[k] * grad[a];
+                                               });
+                        V out[3];
+                        pt.apply_jacobian(v, out);
+                        store_e3nn(out, count, grad_xyz + 3 * i);
+                      });
   });
 }
 
@@ -333,6 +462,7 @@ template <typename T>
 void spherical_harmonics_vjp_backward(const ShOptions& options, const T* xyz, const T* grad_sh,
                                       const T* grad_grad_xyz, int64_t n, T* grad_grad_sh,
                                       T* grad_xyz2, const Executor& exec) {
+  using V = Lanes<T>;
   check_sh_options(options);
   if (grad_grad_sh == nullptr && grad_xyz2 == nullptr) return;
   const Tables<T> t(options);
@@ -340,57 +470,58 @@ void spherical_harmonics_vjp_backward(const ShOptions& options, const T* xyz, co
   // grad_xyz = J(x)^T v(u(x)) with v = sum_k g_k grad Y_k(u) and J = du/dx symmetric, so
   // d(gg . grad_xyz)/dx = J H J gg + (derivative of J contracted with gg and v),
   // where H = sum_k g_k hess Y_k(u).
-  auto per_vector = [&](auto order, auto fixed, int64_t i, Work<T>* work) {
+  auto per_block = [&](auto order, auto fixed, int64_t i, int count,
+                       Work<T>* work) E3CORE_SH_INLINE {
     constexpr int kOrder = decltype(order)::value;
     constexpr int kL = decltype(fixed)::value;
-    const Point<T> pt(xyz + 3 * i, options.normalize);
-    const T* g = grad_sh + i * dim;
-    T gg[3], w[3];
-    load_standard(grad_grad_xyz + 3 * i, gg);
+    const Points<T> pt(xyz + 3 * i, count, options.normalize);
+    V* g = work->buf.data();
+    V* ggsh = g + dim;
+    gather_rows(grad_sh + i * dim, count, dim, g);
+    V gg[3], w[3];
+    load_standard(grad_grad_xyz + 3 * i, count, gg);
     pt.apply_jacobian(gg, w);
-    T v[3] = {T(0), T(0), T(0)};
-    T hw[3] = {T(0), T(0), T(0)};
-    T* ggsh = grad_grad_sh == nullptr ? nullptr : grad_grad_sh + i * dim;
+    V v[3] = {T(0), T(0), T(0)};
+    V hw[3] = {T(0), T(0), T(0)};
     evaluate<T, kOrder, kL>(t, pt.u[0], pt.u[1], pt.u[2], work,
-                            [&](int64_t k, T, const T* grad, const T* hess) {
-                              if (ggsh != nullptr) {
-                                ggsh[k] = grad[0] * w[0] + grad[1] * w[1] + grad[2] * w[2];
-                              }
-                              if constexpr (kOrder >= 2) {
-                                T h[3];
-                                hess_times(hess, w, h);
-                                for (int a = 0; a < 3; ++a) {
-                                  hw[a] += g[k] * h[a];
-                                  v[a] += g[k] * grad[a];
-                                }
-                              }
-                            });
+                            [&](int, int64_t k, const V&, const V* grad, const V* hess)
+                                E3CORE_SH_INLINE {
+                                  ggsh[k] = dot3(grad, w);
+                                  if constexpr (kOrder >= 2) {
+                                    V h[3];
+                                    hess_times(hess, w, h);
+                                    for (int a = 0; a < 3; ++a) {
+                                      hw[a] += g[k] * h[a];
+                                      v[a] += g[k] * grad[a];
+                                    }
+                                  }
+                                });
+    if (grad_grad_sh != nullptr) scatter_rows(ggsh, count, dim, grad_grad_sh + i * dim);
     if constexpr (kOrder >= 2) {
-      T out[3];
+      V out[3];
       pt.apply_jacobian(hw, out);
-      if (pt.tangent) {
-        // d/dx_j of (I - u u^T)/r, contracted: [-(gg.v) u - gg (u.v) - (gg.u) v
-        //                                         + 3 (gg.u)(u.v) u] / r^2
-        const T* u = pt.u;
-        const T ggv = gg[0] * v[0] + gg[1] * v[1] + gg[2] * v[2];
-        const T uv = u[0] * v[0] + u[1] * v[1] + u[2] * v[2];
-        const T ggu = gg[0] * u[0] + gg[1] * u[1] + gg[2] * u[2];
-        const T inv2 = pt.inv * pt.inv;
-        for (int a = 0; a < 3; ++a) {
-          out[a] += inv2 * (-ggv * u[a] - gg[a] * uv - ggu * v[a] + T(3) * ggu * uv * u[a]);
-        }
+      // d/dx_j of (I - u u^T)/r, contracted: [-(gg.v) u - gg (u.v) - (gg.u) v
+      //                                         + 3 (gg.u)(u.v) u] / r^2, where tangent.
+      const V* u = pt.u;
+      const V ggv = dot3(gg, v);
+      const V uv = dot3(u, v);
+      const V ggu = dot3(gg, u);
+      const V scale = pt.tangent * pt.inv * pt.inv;
+      for (int a = 0; a < 3; ++a) {
+        out[a] += scale * (-ggv * u[a] - gg[a] * uv - ggu * v[a] + T(3) * ggu * uv * u[a]);
       }
-      store_e3nn(out, grad_xyz2 + 3 * i);
+      store_e3nn(out, count, grad_xyz2 + 3 * i);
     }
   };
   dispatch_degree(options.lmax, [&](auto fixed) {
-    for_each_vector<T>(options, n, exec, [&](int64_t i, Work<T>* work) {
-      if (grad_xyz2 != nullptr) {
-        per_vector(std::integral_constant<int, 2>{}, fixed, i, work);
-      } else {
-        per_vector(std::integral_constant<int, 1>{}, fixed, i, work);
-      }
-    });
+    for_each_block<T>(options, n, 2 * dim, exec,
+                      [&](int64_t i, int count, Work<T>* work) E3CORE_SH_INLINE {
+                        if (grad_xyz2 != nullptr) {
+                          per_block(std::integral_constant<int, 2>{}, fixed, i, count, work);
+                        } else {
+                          per_block(std::integral_constant<int, 1>{}, fixed, i, count, work);
+                        }
+                      });
   });
 }
 
