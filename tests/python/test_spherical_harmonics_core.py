@@ -1,10 +1,9 @@
 """Spherical harmonics kernels against e3nn 0.6: values, Jacobians, autograd, edge cases."""
 
+import e3core  # noqa: F401 - registers torch.ops.e3core
 import numpy as np
 import pytest
 import torch
-
-import e3core  # noqa: F401 - registers torch.ops.e3core
 from e3core import _core
 
 e3nn_o3 = pytest.importorskip("e3nn.o3")
