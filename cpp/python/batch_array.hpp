@@ -11,6 +11,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -37,14 +38,18 @@ inline std::string shape_str(const Shape& s, bool batch_dots) {
   return out.str();
 }
 
+// A new C-contiguous numpy array, allocated by numpy itself: it asks the kernel for huge pages
+// on large arrays, without which page-faulting a fresh output costs more than filling it.
 template <typename T>
 nb::ndarray<nb::numpy, T> new_array(const Shape& shape, T** data) {
-  size_t size = 1;
-  for (size_t s : shape) size *= s;
-  T* buffer = new T[size > 0 ? size : 1];
-  nb::capsule owner(buffer, [](void* p) noexcept { delete[] static_cast<T*>(p); });
-  *data = buffer;
-  return nb::ndarray<nb::numpy, T>(buffer, shape.size(), shape.data(), owner);
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "float32 or float64");
+  nb::list dims;
+  for (size_t s : shape) dims.append(s);
+  nb::object array = nb::module_::import_("numpy").attr("empty")(
+      nb::tuple(dims), std::is_same_v<T, float> ? "float32" : "float64");
+  auto result = nb::cast<nb::ndarray<nb::numpy, T>>(array);
+  *data = result.data();
+  return result;
 }
 
 inline bool is_c_contiguous(const AnyArray& a) {
