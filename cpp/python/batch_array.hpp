@@ -42,11 +42,14 @@ inline std::string shape_str(const Shape& s, bool batch_dots) {
 // on large arrays, without which page-faulting a fresh output costs more than filling it.
 template <typename T>
 nb::ndarray<nb::numpy, T> new_array(const Shape& shape, T** data) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "float32 or float64");
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, int64_t>,
+                "float32, float64 or int64");
+  const char* dtype = std::is_same_v<T, float>    ? "float32"
+                      : std::is_same_v<T, double> ? "float64"
+                                                  : "int64";
   nb::list dims;
   for (size_t s : shape) dims.append(s);
-  nb::object array = nb::module_::import_("numpy").attr("empty")(
-      nb::tuple(dims), std::is_same_v<T, float> ? "float32" : "float64");
+  nb::object array = nb::module_::import_("numpy").attr("empty")(nb::tuple(dims), dtype);
   auto result = nb::cast<nb::ndarray<nb::numpy, T>>(array);
   *data = result.data();
   return result;

@@ -9,6 +9,7 @@ void bind_irreps(nanobind::module_& m);
 void bind_parallel(nanobind::module_& m);
 void bind_rotation(nanobind::module_& m);
 void bind_spherical_harmonics(nanobind::module_& m);
+void bind_tensor_product(nanobind::module_& m);
 void bind_wigner(nanobind::module_& m);
 
 }  // namespace e3core::python

@@ -10,4 +10,21 @@ TORCH_LIBRARY(e3core, m) {
   m.def(
       "spherical_harmonics_double_backward(Tensor grad_grad_x, Tensor grad_sh, Tensor x, int lmax, "
       "bool normalize, str normalization) -> (Tensor, Tensor)");
+  // A tensor product computes one of its four slots (x1, x2, weight, out) from the other three:
+  // the product itself, or the gradient with respect to x1, x2 or the weights given grad_out.
+  // `plan` is TpPlan::encode() in an int64 tensor. With src and dst it is the fused
+  // convolution: sample e reads x1[src[e]] and adds into out[dst[e]]. The result's shape is
+  // given, so that shapes are known without reading the plan.
+  m.def(
+      "tensor_product(Tensor x1, Tensor x2, Tensor weight, Tensor plan, Tensor? src, "
+      "Tensor? dst, SymInt[] out_shape) -> Tensor");
+  m.def(
+      "tensor_product_grad_x1(Tensor x2, Tensor weight, Tensor grad_out, Tensor plan, "
+      "Tensor? src, Tensor? dst, SymInt[] x1_shape) -> Tensor");
+  m.def(
+      "tensor_product_grad_x2(Tensor x1, Tensor weight, Tensor grad_out, Tensor plan, "
+      "Tensor? src, Tensor? dst, SymInt[] x2_shape) -> Tensor");
+  m.def(
+      "tensor_product_grad_weight(Tensor x1, Tensor x2, Tensor grad_out, Tensor plan, "
+      "Tensor? src, Tensor? dst, SymInt[] weight_shape) -> Tensor");
 }

@@ -1,0 +1,10 @@
+// The double instantiation of the tensor-product kernels.
+#include "tensor_product_impl.hpp"
+
+namespace e3core {
+
+template void tensor_product<double>(const TpPlan&, TpSlot, int64_t, TpArray<double>,
+                                     TpArray<double>, TpArray<double>, TpArray<double>,
+                                     const Executor&);
+
+}  // namespace e3core

@@ -1,0 +1,9 @@
+// The float instantiation of the tensor-product kernels.
+#include "tensor_product_impl.hpp"
+
+namespace e3core {
+
+template void tensor_product<float>(const TpPlan&, TpSlot, int64_t, TpArray<float>, TpArray<float>,
+                                    TpArray<float>, TpArray<float>, const Executor&);
+
+}  // namespace e3core

@@ -1,0 +1,96 @@
+// Autograd of the tensor-product ops, in C++ so that TorchScript and exported models
+// differentiate without Python.
+//
+// Each op is the derivative of one trilinear form S(x1, x2, w, out) with respect to its slot X.
+// So the gradient of op_X's result with respect to its input slot Y, given the incoming
+// gradient g, is op_Y with g in slot X: every derivative, of any order, is one of the four ops.
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "tensor_product_common.hpp"
+
+namespace e3core::torch_ops {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+using TpOpSignature = at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                 const at::Tensor&, const c10::optional<at::Tensor>&,
+                                 const c10::optional<at::Tensor>&, c10::SymIntArrayRef);
+
+at::Tensor call_tp(TpSlot result, const std::array<at::Tensor, 3>& in, const at::Tensor& plan,
+                   const c10::optional<at::Tensor>& src, const c10::optional<at::Tensor>& dst,
+                   c10::SymIntArrayRef shape) {
+  static const std::vector<c10::TypedOperatorHandle<TpOpSignature>> ops = [] {
+    std::vector<c10::TypedOperatorHandle<TpOpSignature>> handles;
+    for (int s = 0; s < 4; ++s) {
+      handles.push_back(
+          c10::Dispatcher::singleton()
+              .findSchemaOrThrow((std::string("e3core::") + tp_op_name(TpSlot(s))).c_str(), "")
+              .typed<TpOpSignature>());
+    }
+    return handles;
+  }();
+  return ops[size_t(result)].call(in[0], in[1], in[2], plan, src, dst, shape);
+}
+
+template <TpSlot kResult>
+class TpFunction : public torch::autograd::Function<TpFunction<kResult>> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& a, const at::Tensor& b,
+                            const at::Tensor& c, const at::Tensor& plan,
+                            const c10::optional<at::Tensor>& src,
+                            const c10::optional<at::Tensor>& dst, c10::SymIntArrayRef shape) {
+    ctx->save_for_backward({a, b, c, plan, src.value_or(at::Tensor()), dst.value_or(at::Tensor())});
+    ctx->saved_data["conv"] = src.has_value();
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return call_tp(kResult, {a, b, c}, plan, src, dst, shape);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    if (!grads[0].defined()) return variable_list(7);
+    const variable_list saved = ctx->get_saved_variables();
+    const bool conv = ctx->saved_data["conv"].toBool();
+    const c10::optional<at::Tensor> src = conv ? c10::optional<at::Tensor>(saved[4]) : c10::nullopt;
+    const c10::optional<at::Tensor> dst = conv ? c10::optional<at::Tensor>(saved[5]) : c10::nullopt;
+    // Every slot's tensor, with the incoming gradient in the result's slot.
+    std::array<at::Tensor, 4> slot;
+    const std::array<TpSlot, 3> in_slots = tp_inputs(kResult);
+    for (size_t i = 0; i < 3; ++i) slot[size_t(in_slots[i])] = saved[i];
+    slot[size_t(kResult)] = grads[0];
+    variable_list out(7);
+    for (size_t i = 0; i < 3; ++i) {
+      if (!ctx->needs_input_grad(i)) continue;
+      const TpSlot y = in_slots[i];
+      std::array<at::Tensor, 3> args;
+      const std::array<TpSlot, 3> y_inputs = tp_inputs(y);
+      for (size_t j = 0; j < 3; ++j) args[j] = slot[size_t(y_inputs[j])];
+      out[i] = call_tp(y, args, saved[3], src, dst, saved[i].sym_sizes());
+    }
+    return out;
+  }
+};
+
+template <TpSlot kResult>
+at::Tensor tp_autograd(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c,
+                       const at::Tensor& plan, const c10::optional<at::Tensor>& src,
+                       const c10::optional<at::Tensor>& dst, c10::SymIntArrayRef shape) {
+  return TpFunction<kResult>::apply(a, b, c, plan, src, dst, shape);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(e3core, Autograd, m) {
+  m.impl("tensor_product", &tp_autograd<TpSlot::Out>);
+  m.impl("tensor_product_grad_x1", &tp_autograd<TpSlot::In1>);
+  m.impl("tensor_product_grad_x2", &tp_autograd<TpSlot::In2>);
+  m.impl("tensor_product_grad_weight", &tp_autograd<TpSlot::Weight>);
+}
+
+}  // namespace e3core::torch_ops
