@@ -40,7 +40,15 @@ from e3core.o3._rotation import (
     rand_quaternion,
     xyz_to_angles,
 )
+from e3core.o3._linear import Linear
 from e3core.o3._spherical_harmonics import SphericalHarmonics, spherical_harmonics
+from e3core.o3._tensor_product import Instruction, TensorProduct
+from e3core.o3._tensor_product_families import (
+    ElementwiseTensorProduct,
+    FullTensorProduct,
+    FullyConnectedTensorProduct,
+    TensorSquare,
+)
 from e3core.o3._wigner import (
     change_basis_real_to_complex,
     so3_generators,
@@ -50,9 +58,16 @@ from e3core.o3._wigner import (
 )
 
 __all__ = [
+    "ElementwiseTensorProduct",
+    "FullTensorProduct",
+    "FullyConnectedTensorProduct",
+    "Instruction",
     "Irrep",
     "Irreps",
+    "Linear",
     "SphericalHarmonics",
+    "TensorProduct",
+    "TensorSquare",
     "angles_to_axis_angle",
     "angles_to_matrix",
     "angles_to_quaternion",
