@@ -1,5 +1,5 @@
-"""O(3) algebra with e3nn's names and conventions: irreps, Wigner matrices, rotations and
-spherical harmonics.
+"""O(3) algebra with e3nn's names and conventions: irreps, Wigner matrices, rotations,
+spherical harmonics and norms.
 
 Example::
 
@@ -10,6 +10,7 @@ Example::
 
 from e3core.o3 import irrep
 from e3core.o3._irreps import Irrep, Irreps
+from e3core.o3._norm import Norm
 from e3core.o3._rotation import (
     angles_to_axis_angle,
     angles_to_matrix,
@@ -65,6 +66,7 @@ __all__ = [
     "Irrep",
     "Irreps",
     "Linear",
+    "Norm",
     "SphericalHarmonics",
     "TensorProduct",
     "TensorSquare",

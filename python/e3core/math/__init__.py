@@ -1,0 +1,24 @@
+"""Scalar functions for equivariant networks, with e3nn.math's names: soft one-hot encodings,
+the smooth unit step and normalised activations, plus NequIP's radial basis.
+
+Example::
+
+    >>> import torch
+    >>> from e3core import math
+    >>> math.soft_one_hot_linspace(torch.rand(5), 0.0, 1.0, 8, "smooth_finite", True).shape
+    torch.Size([5, 8])
+"""
+
+from e3core.math._normalize_activation import moment, normalize2mom
+from e3core.math._radial import BesselBasis, PolynomialCutoff, RadialBasis
+from e3core.math._soft_one_hot_linspace import soft_one_hot_linspace, soft_unit_step
+
+__all__ = [
+    "BesselBasis",
+    "PolynomialCutoff",
+    "RadialBasis",
+    "moment",
+    "normalize2mom",
+    "soft_one_hot_linspace",
+    "soft_unit_step",
+]

@@ -1,0 +1,144 @@
+"""Gate: activations on scalars, and scalar gates multiplying the other irreps."""
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from e3core._checks import check_columns
+from e3core._e3nn_compat import ignore_e3nn_tensor_product_entries
+from e3core.nn._activation import Activation
+from e3core.nn._extract import extract, extract_ranges
+from e3core.o3._irreps import Irreps
+from e3core.o3._norm import irrep_copy_index
+
+_Act = Callable[[torch.Tensor], torch.Tensor] | None
+
+
+def gated_irreps_out(irreps_gated: Irreps, irreps_gates: Irreps) -> Irreps:
+    """The irreps of the gated product: e3nn's ``ElementwiseTensorProduct(gated, gates)`` output.
+
+    Terms are split until the multiplicities of the two line up; each gated irrep keeps its l
+    and takes the parity of its gate times its own.
+
+    Example::
+
+        >>> gated_irreps_out(Irreps("16x1o"), Irreps("8x0e + 8x0o"))
+        8x1o+8x1e
+    """
+    gated = list(irreps_gated.simplify())
+    gates = list(irreps_gates.simplify())
+    i = 0
+    while i < len(gated):
+        (mul_1, ir_1), (mul_2, ir_2) = gated[i], gates[i]
+        if mul_1 < mul_2:
+            gates[i : i + 1] = [(mul_1, ir_2), (mul_2 - mul_1, ir_2)]
+        if mul_2 < mul_1:
+            gated[i : i + 1] = [(mul_2, ir_1), (mul_1 - mul_2, ir_1)]
+        i += 1
+    return Irreps(
+        [(mul, (ir.l, ir.p * gate.p)) for (mul, ir), (_, gate) in zip(gated, gates, strict=True)]
+    )
+
+
+def _check_scalars(name: str, irreps: Irreps) -> None:
+    non_scalars = [mul_ir for mul_ir in irreps if mul_ir.ir.l > 0]
+    if non_scalars:
+        raise ValueError(
+            f"Gate: {name} must hold scalars (l = 0) only, got {irreps} "
+            f"(not scalars: {Irreps(non_scalars)})"
+        )
+
+
+class Gate(torch.nn.Module):
+    r"""Gate nonlinearity, as ``e3nn.nn.Gate``.
+
+    The output is :math:`\bigoplus_i \phi_i(x_i) \oplus \bigoplus_j \phi_j(g_j) y_j`: the scalars
+    ``x`` through ``act_scalars``, then each gated irrep ``y_j`` multiplied by its gate scalar
+    ``g_j`` after ``act_gates``. The input is in e3nn's layout: the concatenation
+    ``irreps_scalars + irreps_gates + irreps_gated``, sorted (stable) and simplified
+    (``irreps_in``). Odd gates flip the parity of their gated irreps.
+
+    Args:
+        irreps_scalars: scalars passed through ``act_scalars`` (one function per term).
+        act_scalars: functions (or None) for the scalars.
+        irreps_gates: gate scalars, as many as there are irreps in ``irreps_gated``.
+        act_gates: functions (or None) for the gates.
+        irreps_gated: the gated irreps.
+
+    Example::
+
+        >>> g = Gate("16x0o", [torch.tanh], "32x0o", [torch.tanh], "16x1e+16x1o")
+        >>> g.irreps_in, g.irreps_out
+        (48x0o+16x1o+16x1e, 16x0o+16x1o+16x1e)
+    """
+
+    _dim: int
+    _has_gates: bool
+    _ranges: list[list[tuple[int, int]]]
+
+    def __init__(
+        self,
+        irreps_scalars: Irreps | str,
+        act_scalars: Sequence[_Act],
+        irreps_gates: Irreps | str,
+        act_gates: Sequence[_Act],
+        irreps_gated: Irreps | str,
+    ) -> None:
+        super().__init__()
+        irreps_scalars = Irreps(irreps_scalars)
+        irreps_gates = Irreps(irreps_gates)
+        irreps_gated = Irreps(irreps_gated)
+        _check_scalars("irreps_scalars", irreps_scalars)
+        _check_scalars("irreps_gates", irreps_gates)
+        if irreps_gates.num_irreps != irreps_gated.num_irreps:
+            raise ValueError(
+                f"Gate: irreps_gates {irreps_gates} has {irreps_gates.num_irreps} gate scalars "
+                f"but irreps_gated {irreps_gated} has {irreps_gated.num_irreps} irreps; "
+                "each gated irrep needs one gate"
+            )
+        for name, irreps, acts in [
+            ("act_scalars", irreps_scalars, act_scalars),
+            ("act_gates", irreps_gates, act_gates),
+        ]:
+            if len(acts) != len(irreps):
+                raise ValueError(
+                    f"Gate: {name} has {len(acts)} entries but its irreps {irreps} have "
+                    f"{len(irreps)} terms; give one function (or None) per term"
+                )
+
+        parts = [irreps_scalars.simplify(), irreps_gates.simplify(), irreps_gated.simplify()]
+        self.irreps_scalars, self.irreps_gates, self.irreps_gated = parts
+        concatenated = parts[0] + parts[1] + parts[2]
+        sorted_irreps, p, _ = concatenated.sort()
+        self.irreps_in = sorted_irreps.simplify()
+        # Term k of part j sits at sorted position p[k + offset of part j].
+        offsets = [0, len(parts[0]), len(parts[0]) + len(parts[1])]
+        instructions = [
+            tuple(p[offset + k] for k in range(len(part)))
+            for offset, part in zip(offsets, parts, strict=True)
+        ]
+        self._ranges = extract_ranges(sorted_irreps, parts, instructions)
+        self._dim = concatenated.dim
+        self._has_gates = irreps_gates.dim > 0
+
+        self.act_scalars = Activation(irreps_scalars, act_scalars)
+        self.act_gates = Activation(irreps_gates, act_gates)
+        gated_out = gated_irreps_out(irreps_gated, self.act_gates.irreps_out)
+        self.irreps_out = self.act_scalars.irreps_out + gated_out
+        # Gate j multiplies gated irrep copy j: one index per gated component.
+        self.register_buffer("_gate_index", irrep_copy_index(irreps_gated), persistent=False)
+        ignore_e3nn_tensor_product_entries(self, "mul")
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__} ({self.irreps_in} -> {self.irreps_out})"
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Gated features (..., irreps_out.dim) of ``features`` (..., irreps_in.dim)."""
+        check_columns("Gate", features, self._dim, "irreps_in.dim")
+        scalars, gates, gated = extract(features, self._ranges)
+        scalars = self.act_scalars(scalars)
+        if not self._has_gates:
+            return scalars
+        gates = self.act_gates(gates)
+        gated = gated * gates.index_select(-1, self._gate_index)
+        return torch.cat([scalars, gated], dim=-1)
