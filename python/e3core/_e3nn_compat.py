@@ -32,3 +32,25 @@ def _drop_entries(
         if weight is not None and weight.numel() == 0:
             del state_dict[f"{prefix}{name}.weight"]
             state_dict.pop(f"{prefix}{name}.output_mask", None)
+
+
+def ignore_e3nn_generated_constants(module: torch.nn.Module) -> None:
+    """Makes ``module.load_state_dict`` skip the constants of e3nn's generated code.
+
+    e3nn's TensorProduct and Linear keep their Clebsch-Gordan tensors as buffers of generated
+    submodules (``_compiled_main_left_right._w3j_1_1_2``, ...); e3core's plan holds them, so those
+    entries are dropped and e3nn state_dicts load with ``strict=True``.
+
+    Example::
+
+        >>> m = torch.nn.Module()
+        >>> ignore_e3nn_generated_constants(m)
+        >>> m.load_state_dict({"_compiled_main_left_right._w3j_1_1_0": torch.zeros(3, 3, 1)})
+        <All keys matched successfully>
+    """
+    module.register_load_state_dict_pre_hook(_drop_generated)
+
+
+def _drop_generated(module: torch.nn.Module, state_dict: dict, prefix: str, *args: Any) -> None:
+    for key in [k for k in state_dict if k.startswith(f"{prefix}_compiled_main")]:
+        del state_dict[key]

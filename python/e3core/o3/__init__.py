@@ -10,6 +10,7 @@ Example::
 
 from e3core.o3 import irrep
 from e3core.o3._irreps import Irrep, Irreps
+from e3core.o3._linear import Linear
 from e3core.o3._norm import Norm
 from e3core.o3._rotation import (
     angles_to_axis_angle,
@@ -41,7 +42,6 @@ from e3core.o3._rotation import (
     rand_quaternion,
     xyz_to_angles,
 )
-from e3core.o3._linear import Linear
 from e3core.o3._spherical_harmonics import SphericalHarmonics, spherical_harmonics
 from e3core.o3._tensor_product import Instruction, TensorProduct
 from e3core.o3._tensor_product_families import (

@@ -5,11 +5,13 @@ path 0e x ir -> ir has Clebsch-Gordan I / sqrt(2l+1), which "component" normaliz
 So Linear reuses the tensor-product plan and its C++ gradients.
 """
 
-from typing import Any, List, NamedTuple, Optional, Tuple, Union
+import math
+from typing import Any, NamedTuple, Union
 
 import torch
 
 from e3core import _core
+from e3core._e3nn_compat import ignore_e3nn_generated_constants
 from e3core.o3._irreps import Irreps
 from e3core.o3._tensor_product import _as_rows, _broadcast, _check_columns
 
@@ -57,14 +59,14 @@ class Linear(torch.nn.Module):
         irreps_in: Any,
         irreps_out: Any,
         *,
-        f_in: Optional[int] = None,
-        f_out: Optional[int] = None,
-        internal_weights: Optional[bool] = None,
-        shared_weights: Optional[bool] = None,
-        instructions: Optional[List[Tuple[int, int]]] = None,
-        biases: Union[bool, List[bool]] = False,
+        f_in: int | None = None,
+        f_out: int | None = None,
+        internal_weights: bool | None = None,
+        shared_weights: bool | None = None,
+        instructions: list[tuple[int, int]] | None = None,
+        biases: Union[bool, list[bool]] = False,
         path_normalization: str = "element",
-        _optimize_einsums: Optional[bool] = None,
+        _optimize_einsums: bool | None = None,
     ) -> None:
         super().__init__()
         del _optimize_einsums  # steers e3nn's code generation only
@@ -99,11 +101,16 @@ class Linear(torch.nn.Module):
             "component",
             path_normalization,
         )
+        # The plan's coefficient also cancels the Clebsch-Gordan 1/sqrt(2l+1); e3nn lists the
+        # rest, 1/sqrt(fan-in).
         self.instructions = [
             LinearInstruction(
-                i_in, i_out, (self.irreps_in[i_in].mul, self.irreps_out[i_out].mul), coefficient
+                i_in,
+                i_out,
+                (self.irreps_in[i_in].mul, self.irreps_out[i_out].mul),
+                coefficient / math.sqrt(self.irreps_out[i_out].ir.dim),
             )
-            for (i_in, i_out), coefficient in zip(instructions, coefficients)
+            for (i_in, i_out), coefficient in zip(instructions, coefficients, strict=True)
         ]
 
         if biases is None:
@@ -114,9 +121,9 @@ class Linear(torch.nn.Module):
             raise ValueError(
                 f"biases has {len(biases)} entries but irreps_out has {len(self.irreps_out)} terms"
             )
-        bias_columns: List[int] = []
+        bias_columns: list[int] = []
         for i_out, (bias, slice_, (mul, ir)) in enumerate(
-            zip(biases, self.irreps_out.slices(), self.irreps_out)
+            zip(biases, self.irreps_out.slices(), self.irreps_out, strict=True)
         ):
             if not bias:
                 continue
@@ -160,6 +167,7 @@ class Linear(torch.nn.Module):
             for i_out, mul_ir in enumerate(self.irreps_out)
         ]
         self.register_buffer("output_mask", torch.cat(mask) if mask else torch.ones(0))
+        ignore_e3nn_generated_constants(self)
 
     def __repr__(self) -> str:
         return (
@@ -170,8 +178,8 @@ class Linear(torch.nn.Module):
     def forward(
         self,
         features: torch.Tensor,
-        weight: Optional[torch.Tensor] = None,
-        bias: Optional[torch.Tensor] = None,
+        weight: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The map applied to ``features`` (..., irreps_in.dim).
 
@@ -189,8 +197,11 @@ class Linear(torch.nn.Module):
             bias = self.bias
         if weight.shape[-1] != self.weight_numel:
             raise ValueError(
-                "weight has shape " + str(list(weight.shape)) + ", expected (..., " +
-                str(self.weight_numel) + ")"
+                "weight has shape "
+                + str(list(weight.shape))
+                + ", expected (..., "
+                + str(self.weight_numel)
+                + ")"
             )
         batch = list(features.shape[:-1])
         if weight.dim() > 1:
@@ -205,15 +216,18 @@ class Linear(torch.nn.Module):
         if self.bias_numel > 0:
             if bias.shape[-1] != self.bias_numel:
                 raise ValueError(
-                    "bias has shape " + str(list(bias.shape)) + ", expected (..., " +
-                    str(self.bias_numel) + ")"
+                    "bias has shape "
+                    + str(list(bias.shape))
+                    + ", expected (..., "
+                    + str(self.bias_numel)
+                    + ")"
                 )
             out = out.index_add(
                 out.dim() - 1, self._bias_columns, bias.expand(batch + [self.bias_numel])
             )
         return out
 
-    def weight_views(self, weight: Optional[torch.Tensor] = None, yield_instruction: bool = False):
+    def weight_views(self, weight: torch.Tensor | None = None, yield_instruction: bool = False):
         """Views of the weights of each (non-bias) instruction, shaped (..., mul_in, mul_out).
 
         Example::

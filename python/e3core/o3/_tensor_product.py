@@ -6,11 +6,12 @@ forward is one op call, with a C++ backward and double backward.
 
 import math
 import warnings
-from typing import Any, List, NamedTuple, Optional, Union
+from typing import Any, NamedTuple, Union
 
 import torch
 
 from e3core import _core
+from e3core._e3nn_compat import ignore_e3nn_generated_constants
 from e3core.o3._irreps import Irreps
 
 _MODES = ("uvw", "uvu", "uvv", "uuw", "uuu", "uvuv", "uvu<v", "u<vw")
@@ -49,7 +50,7 @@ def _path_shape(mode: str, mul1: int, mul2: int, mul_out: int) -> tuple:
     }[mode]
 
 
-def _variances(values: Any, irreps: Irreps, name: str) -> Optional[List[float]]:
+def _variances(values: Any, irreps: Irreps, name: str) -> list[float] | None:
     if values is None:
         return None
     values = [float(v) for v in values]
@@ -58,10 +59,10 @@ def _variances(values: Any, irreps: Irreps, name: str) -> Optional[List[float]]:
     return values
 
 
-def _broadcast(a: List[int], b: List[int]) -> List[int]:
+def _broadcast(a: list[int], b: list[int]) -> list[int]:
     """numpy broadcasting of two shapes, in a form TorchScript compiles."""
     n = max(len(a), len(b))
-    out: List[int] = []
+    out: list[int] = []
     for i in range(n):
         ia = i - n + len(a)
         ib = i - n + len(b)
@@ -75,7 +76,7 @@ def _broadcast(a: List[int], b: List[int]) -> List[int]:
     return out
 
 
-def _as_rows(t: torch.Tensor, batch: List[int], n: int) -> torch.Tensor:
+def _as_rows(t: torch.Tensor, batch: list[int], n: int) -> torch.Tensor:
     """t as a 2-D tensor of one row per sample, or a single row shared by all."""
     d = t.shape[-1]
     lead = list(t.shape[:-1])
@@ -92,8 +93,16 @@ def _as_rows(t: torch.Tensor, batch: List[int], n: int) -> torch.Tensor:
 def _check_columns(t: torch.Tensor, name: str, irreps_name: str, dim: int) -> None:
     if t.dim() < 1 or t.shape[-1] != dim:
         raise ValueError(
-            name + " has shape " + str(list(t.shape)) + " but " + irreps_name + " has dim " +
-            str(dim) + ": expected (..., " + str(dim) + ")"
+            name
+            + " has shape "
+            + str(list(t.shape))
+            + " but "
+            + irreps_name
+            + " has dim "
+            + str(dim)
+            + ": expected (..., "
+            + str(dim)
+            + ")"
         )
 
 
@@ -129,19 +138,19 @@ class TensorProduct(torch.nn.Module):
         irreps_in1: Any,
         irreps_in2: Any,
         irreps_out: Any,
-        instructions: List[tuple],
-        in1_var: Optional[Union[List[float], torch.Tensor]] = None,
-        in2_var: Optional[Union[List[float], torch.Tensor]] = None,
-        out_var: Optional[Union[List[float], torch.Tensor]] = None,
-        irrep_normalization: Optional[str] = None,
-        path_normalization: Optional[str] = None,
-        internal_weights: Optional[bool] = None,
-        shared_weights: Optional[bool] = None,
+        instructions: list[tuple],
+        in1_var: Union[list[float], torch.Tensor] | None = None,
+        in2_var: Union[list[float], torch.Tensor] | None = None,
+        out_var: Union[list[float], torch.Tensor] | None = None,
+        irrep_normalization: str | None = None,
+        path_normalization: str | None = None,
+        internal_weights: bool | None = None,
+        shared_weights: bool | None = None,
         compile_left_right: bool = True,
         compile_right: bool = False,
-        normalization: Optional[str] = None,
-        _specialized_code: Optional[bool] = None,
-        _optimize_einsums: Optional[bool] = None,
+        normalization: str | None = None,
+        _specialized_code: bool | None = None,
+        _optimize_einsums: bool | None = None,
     ) -> None:
         super().__init__()
         # compile_left_right, compile_right and the two private flags steer e3nn's code
@@ -160,7 +169,7 @@ class TensorProduct(torch.nn.Module):
         self.irreps_in1 = Irreps(irreps_in1)
         self.irreps_in2 = Irreps(irreps_in2)
         self.irreps_out = Irreps(irreps_out)
-        full: List[tuple] = []
+        full: list[tuple] = []
         for n, ins in enumerate(instructions):
             if len(ins) not in (5, 6):
                 raise ValueError(
@@ -199,7 +208,9 @@ class TensorProduct(torch.nn.Module):
                     mode, self.irreps_in1[i1].mul, self.irreps_in2[i2].mul, self.irreps_out[io].mul
                 ),
             )
-            for (i1, i2, io, mode, has_weight, _), coefficient in zip(full, coefficients)
+            for (i1, i2, io, mode, has_weight, _), coefficient in zip(
+                full, coefficients, strict=True
+            )
         ]
         self.weight_numel = int(weight_numel)
         self._in1_dim = self.irreps_in1.dim
@@ -233,6 +244,7 @@ class TensorProduct(torch.nn.Module):
             for i_out, mul_ir in enumerate(self.irreps_out)
         ]
         self.register_buffer("output_mask", torch.cat(mask) if mask else torch.ones(0))
+        ignore_e3nn_generated_constants(self)
 
     def __repr__(self) -> str:
         npath = sum(math.prod(i.path_shape) for i in self.instructions)
@@ -243,7 +255,7 @@ class TensorProduct(torch.nn.Module):
         )
 
     @torch.jit.unused
-    def _prep_weights_python(self, weight: Any) -> Optional[torch.Tensor]:
+    def _prep_weights_python(self, weight: Any) -> torch.Tensor | None:
         # e3nn also takes the weights as a list of per-instruction tensors.
         if isinstance(weight, (list, tuple)):
             shapes = [ins.path_shape for ins in self.instructions if ins.has_weight]
@@ -254,11 +266,12 @@ class TensorProduct(torch.nn.Module):
                 )
             lead = () if self.shared_weights else (-1,)
             return torch.cat(
-                [w.reshape(lead + (math.prod(s),)) for w, s in zip(weight, shapes)], dim=-1
+                [w.reshape(lead + (math.prod(s),)) for w, s in zip(weight, shapes, strict=True)],
+                dim=-1,
             )
         return weight
 
-    def _get_weights(self, weight: Optional[torch.Tensor]) -> torch.Tensor:
+    def _get_weights(self, weight: torch.Tensor | None) -> torch.Tensor:
         if not torch.jit.is_scripting():
             weight = self._prep_weights_python(weight)
         if weight is None:
@@ -271,18 +284,24 @@ class TensorProduct(torch.nn.Module):
         if self.shared_weights:
             if weight.shape != (self.weight_numel,):
                 raise ValueError(
-                    "weight has shape " + str(list(weight.shape)) + ", expected (" +
-                    str(self.weight_numel) + ",) for shared weights"
+                    "weight has shape "
+                    + str(list(weight.shape))
+                    + ", expected ("
+                    + str(self.weight_numel)
+                    + ",) for shared weights"
                 )
         elif weight.dim() < 2 or weight.shape[-1] != self.weight_numel:
             raise ValueError(
-                "weight has shape " + str(list(weight.shape)) + ", expected (..., " +
-                str(self.weight_numel) + ") with a batch dimension (shared_weights=False)"
+                "weight has shape "
+                + str(list(weight.shape))
+                + ", expected (..., "
+                + str(self.weight_numel)
+                + ") with a batch dimension (shared_weights=False)"
             )
         return weight
 
     def forward(
-        self, x: torch.Tensor, y: torch.Tensor, weight: Optional[torch.Tensor] = None
+        self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
     ) -> torch.Tensor:
         """The product of ``x`` (..., irreps_in1.dim) and ``y`` (..., irreps_in2.dim).
 
@@ -292,7 +311,7 @@ class TensorProduct(torch.nn.Module):
         return self._product(x, y, weight)
 
     def _product(
-        self, x: torch.Tensor, y: torch.Tensor, weight: Optional[torch.Tensor]
+        self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None
     ) -> torch.Tensor:
         _check_columns(x, "x", "irreps_in1", self._in1_dim)
         _check_columns(y, "y", "irreps_in2", self._in2_dim)
@@ -317,7 +336,7 @@ class TensorProduct(torch.nn.Module):
         return out.reshape(batch + [self._out_dim])
 
     def weight_view_for_instruction(
-        self, instruction: int, weight: Optional[torch.Tensor] = None
+        self, instruction: int, weight: torch.Tensor | None = None
     ) -> torch.Tensor:
         """The weights of one instruction, shaped (..., *path_shape).
 
@@ -337,7 +356,7 @@ class TensorProduct(torch.nn.Module):
         lead = weight.shape[:-1]
         return weight.narrow(-1, offset, math.prod(ins.path_shape)).view(lead + ins.path_shape)
 
-    def weight_views(self, weight: Optional[torch.Tensor] = None, yield_instruction: bool = False):
+    def weight_views(self, weight: torch.Tensor | None = None, yield_instruction: bool = False):
         """Views of the weights of each weighted instruction, in order.
 
         Yields ``(index, instruction, view)`` with ``yield_instruction``, else the views.

@@ -4,7 +4,8 @@ Each only chooses instructions (and output irreps) the way e3nn 0.6 does; the wo
 TensorProduct's.
 """
 
-from typing import Any, Iterable, List, Optional, Tuple
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 
@@ -12,7 +13,7 @@ from e3core.o3._irreps import Irrep, Irreps
 from e3core.o3._tensor_product import TensorProduct
 
 
-def _filter(filter_ir_out: Optional[Iterable[Any]]) -> Optional[List[Irrep]]:
+def _filter(filter_ir_out: Iterable[Any] | None) -> list[Irrep] | None:
     if filter_ir_out is None:
         return None
     try:
@@ -44,11 +45,15 @@ class FullyConnectedTensorProduct(TensorProduct):
         irreps_in1: Any,
         irreps_in2: Any,
         irreps_out: Any,
-        irrep_normalization: Optional[str] = None,
-        path_normalization: Optional[str] = None,
+        irrep_normalization: str | None = None,
+        path_normalization: str | None = None,
         **kwargs: Any,
     ) -> None:
-        irreps_in1, irreps_in2, irreps_out = Irreps(irreps_in1), Irreps(irreps_in2), Irreps(irreps_out)
+        irreps_in1, irreps_in2, irreps_out = (
+            Irreps(irreps_in1),
+            Irreps(irreps_in2),
+            Irreps(irreps_out),
+        )
         instructions = [
             (i1, i2, io, "uvw", True, 1.0)
             for i1, (_, ir1) in enumerate(irreps_in1)
@@ -83,8 +88,8 @@ class ElementwiseTensorProduct(TensorProduct):
         self,
         irreps_in1: Any,
         irreps_in2: Any,
-        filter_ir_out: Optional[Iterable[Any]] = None,
-        irrep_normalization: Optional[str] = None,
+        filter_ir_out: Iterable[Any] | None = None,
+        irrep_normalization: str | None = None,
         **kwargs: Any,
     ) -> None:
         irreps_in1, irreps_in2 = Irreps(irreps_in1).simplify(), Irreps(irreps_in2).simplify()
@@ -94,8 +99,8 @@ class ElementwiseTensorProduct(TensorProduct):
                 f"irreps_in1 ({irreps_in1}) has {irreps_in1.num_irreps} irreps but irreps_in2 "
                 f"({irreps_in2}) has {irreps_in2.num_irreps}: an elementwise product pairs them"
             )
-        terms1: List[Tuple[int, Irrep]] = [(mul, ir) for mul, ir in irreps_in1]
-        terms2: List[Tuple[int, Irrep]] = [(mul, ir) for mul, ir in irreps_in2]
+        terms1: list[tuple[int, Irrep]] = [(mul, ir) for mul, ir in irreps_in1]
+        terms2: list[tuple[int, Irrep]] = [(mul, ir) for mul, ir in irreps_in2]
         i = 0
         while i < len(terms1):
             (mul1, ir1), (mul2, ir2) = terms1[i], terms2[i]
@@ -106,9 +111,9 @@ class ElementwiseTensorProduct(TensorProduct):
                 terms1[i] = (mul2, ir1)
                 terms1.insert(i + 1, (mul1 - mul2, ir1))
             i += 1
-        out: List[Tuple[int, Irrep]] = []
+        out: list[tuple[int, Irrep]] = []
         instructions = []
-        for i, ((mul, ir1), (_, ir2)) in enumerate(zip(terms1, terms2)):
+        for i, ((mul, ir1), (_, ir2)) in enumerate(zip(terms1, terms2, strict=True)):
             for ir in ir1 * ir2:
                 if keep is not None and ir not in keep:
                     continue
@@ -139,13 +144,13 @@ class FullTensorProduct(TensorProduct):
         self,
         irreps_in1: Any,
         irreps_in2: Any,
-        filter_ir_out: Optional[Iterable[Any]] = None,
-        irrep_normalization: Optional[str] = None,
+        filter_ir_out: Iterable[Any] | None = None,
+        irrep_normalization: str | None = None,
         **kwargs: Any,
     ) -> None:
         irreps_in1, irreps_in2 = Irreps(irreps_in1).simplify(), Irreps(irreps_in2).simplify()
         keep = _filter(filter_ir_out)
-        out: List[Tuple[int, Irrep]] = []
+        out: list[tuple[int, Irrep]] = []
         instructions = []
         for i1, (mul1, ir1) in enumerate(irreps_in1):
             for i2, (mul2, ir2) in enumerate(irreps_in2):
@@ -193,8 +198,8 @@ class TensorSquare(TensorProduct):
         self,
         irreps_in: Any,
         irreps_out: Any = None,
-        filter_ir_out: Optional[Iterable[Any]] = None,
-        irrep_normalization: Optional[str] = None,
+        filter_ir_out: Iterable[Any] | None = None,
+        irrep_normalization: str | None = None,
         **kwargs: Any,
     ) -> None:
         irrep_normalization = irrep_normalization or "component"
@@ -205,9 +210,9 @@ class TensorSquare(TensorProduct):
             )
         irreps_in = Irreps(irreps_in).simplify()
         keep = _filter(filter_ir_out)
-        instructions: List[tuple] = []
+        instructions: list[tuple] = []
         if irreps_out is None:
-            out: List[Tuple[int, Irrep]] = []
+            out: list[tuple[int, Irrep]] = []
             for i1, (mul1, ir1) in enumerate(irreps_in):
                 for i2, (mul2, ir2) in enumerate(irreps_in):
                     for ir_out in ir1 * ir2:
@@ -253,10 +258,14 @@ class TensorSquare(TensorProduct):
         )
 
     def __repr__(self) -> str:
-        return super().__repr__().replace(f"{self.irreps_in} x {self.irreps_in} ", f"{self.irreps_in} ")
+        return (
+            super()
+            .__repr__()
+            .replace(f"{self.irreps_in} x {self.irreps_in} ", f"{self.irreps_in} ")
+        )
 
     def forward(  # type: ignore[override]
-        self, x: torch.Tensor, weight: Optional[torch.Tensor] = None
+        self, x: torch.Tensor, weight: torch.Tensor | None = None
     ) -> torch.Tensor:
         """The square of ``x`` (..., irreps_in.dim)."""
         return self._product(x, x, weight)

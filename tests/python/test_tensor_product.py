@@ -1,0 +1,558 @@
+"""e3core.o3 tensor products and Linear: e3nn parity for every connection mode, normalization and
+weight sharing, the four ops' derivatives (gradcheck, gradgradcheck, opcheck), equivariance,
+TorchScript / compile / export, and bad input."""
+
+import io
+import random
+
+import e3core  # noqa: F401  (registers torch.ops.e3core)
+import e3nn.o3
+import pytest
+import torch
+from e3core import o3
+
+DTYPES = [torch.float32, torch.float64]
+TOL = {torch.float32: dict(rtol=2e-5, atol=2e-5), torch.float64: dict(rtol=1e-11, atol=1e-11)}
+MODES = ["uvw", "uvu", "uvv", "uuw", "uuu", "uvuv", "uvu<v", "u<vw"]
+ops = torch.ops.e3core
+
+
+@pytest.fixture
+def e3nn_dtype(request):
+    """Builds e3nn's reference in the test's dtype (its Clebsch-Gordan buffers follow the
+    default dtype), and restores the default."""
+    old = torch.get_default_dtype()
+    yield lambda dtype: torch.set_default_dtype(dtype)
+    torch.set_default_dtype(old)
+
+
+def random_case(mode: str, seed: int, lmax: int = 4):
+    """Random irreps (l <= lmax, both parities) and valid instructions for one mode, with some
+    outputs fed by several paths (so that path normalization sums are exercised)."""
+    rng = random.Random(seed)
+    diagonal = mode in ("uuw", "uuu", "uvu<v", "u<vw")
+
+    def irreps(n):
+        return [(rng.randint(1, 3), (rng.randint(0, lmax), rng.choice([1, -1]))) for _ in range(n)]
+
+    in1 = irreps(rng.randint(1, 3))
+    in2 = (
+        [(mul, ir) for mul, (_, ir) in zip([m for m, _ in in1], irreps(len(in1)), strict=True)]
+        if diagonal
+        else irreps(rng.randint(1, 2))
+    )
+    if mode in ("uvu<v", "u<vw"):
+        in1 = [(max(mul, 2), ir) for mul, ir in in1]
+        in2 = [(mul, in1[i][1]) for i, (mul, _) in enumerate(in1)]
+    out, index, instructions = [], {}, []
+    for i1, (mul1, (l1, p1)) in enumerate(in1):
+        for i2, (mul2, (l2, p2)) in enumerate(in2):
+            if diagonal and i1 != i2:
+                continue
+            for l in range(abs(l1 - l2), min(l1 + l2, lmax) + 1):
+                mul_out = {
+                    "uvw": rng.randint(1, 3),
+                    "uvu": mul1,
+                    "uvv": mul2,
+                    "uuw": rng.randint(1, 3),
+                    "uuu": mul1,
+                    "uvuv": mul1 * mul2,
+                    "uvu<v": mul1 * (mul1 - 1) // 2,
+                    "u<vw": rng.randint(1, 3),
+                }[mode]
+                key = (mul_out, l, p1 * p2)
+                if key not in index or rng.random() < 0.3:
+                    index[key] = len(out)
+                    out.append((mul_out, (l, p1 * p2)))
+                has_weight = mode in ("uvw", "u<vw") or rng.random() < 0.7
+                if mode == "uuw" and mul_out != 1:
+                    has_weight = True
+                path_weight = rng.choice([1.0, 1.0, 0.5, 2.0])
+                instructions.append((i1, i2, index[key], mode, has_weight, path_weight))
+    fmt = lambda terms: "+".join(f"{m}x{l}{'e' if p == 1 else 'o'}" for m, (l, p) in terms)  # noqa: E731
+    return fmt(in1), fmt(in2), fmt(out), instructions
+
+
+def assert_same_instructions(ours, ref):
+    assert len(ours) == len(ref)
+    for a, b in zip(ours, ref, strict=True):
+        assert tuple(a)[:-2] == tuple(b)[:-2] and tuple(a.path_shape) == tuple(b.path_shape)
+        assert a.path_weight == pytest.approx(b.path_weight, rel=1e-15)
+
+
+def pair(mode, seed, dtype, set_default, shared=True, **kwargs):
+    irreps1, irreps2, irreps_out, instructions = random_case(mode, seed)
+    set_default(dtype)
+    ref = e3nn.o3.TensorProduct(
+        irreps1, irreps2, irreps_out, instructions, shared_weights=shared, **kwargs
+    )
+    ours = o3.TensorProduct(
+        irreps1, irreps2, irreps_out, instructions, shared_weights=shared, **kwargs
+    ).to(dtype)
+    return ref, ours
+
+
+def compare(ref, ours, dtype, batch=5, shared=True, inputs=None):
+    torch.manual_seed(0)
+    x = torch.randn(batch, ref.irreps_in1.dim, dtype=dtype, requires_grad=True)
+    y = torch.randn(batch, ref.irreps_in2.dim, dtype=dtype, requires_grad=True)
+    args = [x, y]
+    if ref.weight_numel > 0 and not ref.internal_weights:
+        shape = (ref.weight_numel,) if shared else (batch, ref.weight_numel)
+        args.append(torch.randn(shape, dtype=dtype, requires_grad=True))
+    elif ref.internal_weights:
+        with torch.no_grad():
+            ours.weight.copy_(ref.weight)
+    expected = ref(*args)
+    got = ours(*args)
+    torch.testing.assert_close(got, expected, **TOL[dtype])
+    g = torch.randn_like(expected)
+    wrt = args + ([ref.weight] if ref.internal_weights and ref.weight_numel else [])
+    wrt_ours = args + ([ours.weight] if ref.internal_weights and ref.weight_numel else [])
+    for a, b in zip(
+        torch.autograd.grad(expected, wrt, g), torch.autograd.grad(got, wrt_ours, g), strict=True
+    ):
+        torch.testing.assert_close(b, a, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_modes_match_e3nn(mode, seed, dtype, e3nn_dtype):
+    shared = seed != 1
+    ref, ours = pair(mode, seed, dtype, e3nn_dtype, shared=shared, internal_weights=False)
+    assert ours.weight_numel == ref.weight_numel
+    assert_same_instructions(ours.instructions, ref.instructions)
+    assert repr(ours) == repr(ref)
+    compare(ref, ours, dtype, shared=shared)
+
+
+@pytest.mark.parametrize("irrep_normalization", ["component", "norm", "none"])
+@pytest.mark.parametrize("path_normalization", ["element", "path", "none"])
+def test_normalizations_match_e3nn(irrep_normalization, path_normalization, e3nn_dtype):
+    for n, mode in enumerate(["uvw", "uvu", "uuu"]):
+        ref, ours = pair(
+            mode,
+            10 + n,
+            torch.float64,
+            e3nn_dtype,
+            irrep_normalization=irrep_normalization,
+            path_normalization=path_normalization,
+            in1_var=None,
+            out_var=None,
+        )
+        compare(ref, ours, torch.float64)
+
+
+def test_variances_match_e3nn(e3nn_dtype):
+    irreps1, irreps2, irreps_out, instructions = random_case("uvw", 3)
+    e3nn_dtype(torch.float64)
+    n1, n2, no = (len(o3.Irreps(i)) for i in (irreps1, irreps2, irreps_out))
+    kw = dict(in1_var=[0.5 + i for i in range(n1)], in2_var=[2.0] * n2, out_var=[0.3] * no)
+    ref = e3nn.o3.TensorProduct(irreps1, irreps2, irreps_out, instructions, **kw)
+    ours = o3.TensorProduct(irreps1, irreps2, irreps_out, instructions, **kw).double()
+    compare(ref, ours, torch.float64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_families_match_e3nn(dtype, e3nn_dtype):
+    cases = [
+        ("FullyConnectedTensorProduct", ("2x0e+3x1o+1x2e", "0e+1o+2e", "2x0e+2x1o+2x2e+1x1e"), {}),
+        (
+            "FullyConnectedTensorProduct",
+            ("3x1o", "2x1e", "1x0o+2x1e"),
+            {"irrep_normalization": "norm"},
+        ),
+        ("FullTensorProduct", ("2x0e+1x1o", "1x1o+1x2e"), {}),
+        ("FullTensorProduct", ("2x1o+1x2e", "1x1o"), {"filter_ir_out": ["0e", "2e"]}),
+        ("ElementwiseTensorProduct", ("2x0e+3x1o", "4x1e+1x2o"), {}),
+        ("ElementwiseTensorProduct", ("5x1o + 5x1e", "10x1e"), {"filter_ir_out": ["0e", "0o"]}),
+        ("TensorSquare", ("3x0e+2x1o+1x2e",), {}),
+        ("TensorSquare", ("2x1o+1x2e",), {"irrep_normalization": "norm"}),
+        ("TensorSquare", ("2x0e+2x1o",), {"irreps_out": "3x0e+2x1e+1x2e"}),
+    ]
+    for name, args, kwargs in cases:
+        e3nn_dtype(dtype)
+        ref = getattr(e3nn.o3, name)(*args, **kwargs)
+        ours = getattr(o3, name)(*args, **kwargs).to(dtype)
+        assert str(ours.irreps_out) == str(ref.irreps_out), name
+        assert repr(ours) == repr(ref), name
+        ours.load_state_dict(ref.state_dict())
+        torch.manual_seed(0)
+        xs = [
+            torch.randn(6, i.dim, dtype=dtype)
+            for i in (
+                (ref.irreps_in,) if name == "TensorSquare" else (ref.irreps_in1, ref.irreps_in2)
+            )
+        ]
+        torch.testing.assert_close(ours(*xs), ref(*xs), **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "args,kwargs",
+    [
+        (("4x0e+2x1o+3x2e", "3x0e+1x1o+2x2e"), {}),
+        (("4x0e+2x1o", "3x0e+1x0e+2x1o"), {"biases": True}),
+        (("4x0e+2x1o", "3x0e+2x1o"), {"biases": [True, False], "path_normalization": "path"}),
+        (("2x0e+2x0e+1x1o", "3x0e+1x1o"), {"instructions": [(0, 0), (2, 1)]}),
+        (("2x1e+1x0e", "3x0e"), {"biases": True}),
+    ],
+)
+def test_linear_matches_e3nn(args, kwargs, dtype, e3nn_dtype):
+    e3nn_dtype(dtype)
+    ref = e3nn.o3.Linear(*args, **kwargs)
+    ours = o3.Linear(*args, **kwargs).to(dtype)
+    with torch.no_grad():
+        if ref.bias.numel():
+            ref.bias.normal_()
+    ours.load_state_dict(ref.state_dict())
+    assert repr(ours) == repr(ref)
+    assert_same_instructions(ours.instructions, ref.instructions)
+    x = torch.randn(2, 7, ref.irreps_in.dim, dtype=dtype, requires_grad=True)
+    expected, got = ref(x), ours(x)
+    torch.testing.assert_close(got, expected, **TOL[dtype])
+    g = torch.randn_like(expected)
+    params = [p for p in (ref.weight, ref.bias) if p.numel()]
+    mine = [p for p in (ours.weight, ours.bias) if p.numel()]
+    for a, b in zip(
+        torch.autograd.grad(expected, [x] + params, g),
+        torch.autograd.grad(got, [x] + mine, g),
+        strict=True,
+    ):
+        torch.testing.assert_close(b, a, **TOL[dtype])
+
+
+def test_linear_with_per_sample_weights(e3nn_dtype):
+    e3nn_dtype(torch.float64)
+    ref = e3nn.o3.Linear("3x0e+2x1o", "2x0e+2x1o", shared_weights=False)
+    ours = o3.Linear("3x0e+2x1o", "2x0e+2x1o", shared_weights=False).double()
+    x = torch.randn(4, 9)
+    w = torch.randn(4, ref.weight_numel)
+    torch.testing.assert_close(ours(x, w), ref(x, w))
+
+
+def test_weight_list_and_views_follow_e3nn(e3nn_dtype):
+    e3nn_dtype(torch.float64)
+    args = ("2x0e+1x1o", "1x0e+1x1o", "2x0e+3x1o")
+    ref = e3nn.o3.FullyConnectedTensorProduct(*args, internal_weights=False)
+    ours = o3.FullyConnectedTensorProduct(*args, internal_weights=False).double()
+    ws = [torch.randn(i.path_shape) for i in ref.instructions]
+    x, y = torch.randn(3, 5), torch.randn(3, 4)
+    torch.testing.assert_close(ours(x, y, ws), ref(x, y, ws))
+    flat = torch.cat([w.flatten() for w in ws])
+    for a, b in zip(ours.weight_views(flat), ref.weight_views(flat), strict=True):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(ours.weight_view_for_instruction(1, flat), ws[1])
+
+
+def test_broadcasting_matches_e3nn(e3nn_dtype):
+    e3nn_dtype(torch.float64)
+    ref = e3nn.o3.FullyConnectedTensorProduct("2x0e+1x1o", "1x1o", "2x1o+1x0e")
+    ours = o3.FullyConnectedTensorProduct("2x0e+1x1o", "1x1o", "2x1o+1x0e").double()
+    ours.load_state_dict(ref.state_dict())
+    for xs, ys in [((4, 1), (1, 3)), ((5,), (2, 5)), ((3,), ()), ((), ())]:
+        x, y = torch.randn(*xs, 5), torch.randn(*ys, 3)
+        torch.testing.assert_close(ours(x, y), ref(x, y))
+    ref = e3nn.o3.FullyConnectedTensorProduct("1x1o", "1x1o", "1x0e", shared_weights=False)
+    ours = o3.FullyConnectedTensorProduct("1x1o", "1x1o", "1x0e", shared_weights=False).double()
+    x, y, w = torch.randn(4, 3), torch.randn(3), torch.randn(2, 1, 1)
+    torch.testing.assert_close(ours(x, y, w), ref(x, y, w))
+
+
+def test_uvw_check_value():
+    # E3NN_FACTS: 1o x 1o -> 0e with weight 1 is x.y / sqrt(3).
+    tp = o3.FullyConnectedTensorProduct("1o", "1o", "0e", internal_weights=False)
+    x, y = torch.randn(10, 3, dtype=torch.float64), torch.randn(10, 3, dtype=torch.float64)
+    out = tp(x, y, torch.ones(1, dtype=torch.float64))
+    torch.testing.assert_close(out[:, 0], (x * y).sum(-1) / 3**0.5)
+
+
+# --- the ops themselves -------------------------------------------------------------------
+
+
+def op_case(mode="uvu", seed=4, shared=False, conv=False, batch=4, nodes=3):
+    irreps1, irreps2, irreps_out, instructions = random_case(mode, seed, lmax=2)
+    tp = o3.TensorProduct(
+        irreps1, irreps2, irreps_out, instructions, shared_weights=shared, internal_weights=False
+    )
+    g = torch.Generator().manual_seed(seed)
+    d = dict(dtype=torch.float64, generator=g)
+    rows = nodes if conv else batch
+    x1 = torch.randn(rows, tp.irreps_in1.dim, **d)
+    x2 = torch.randn(batch, tp.irreps_in2.dim, **d)
+    w = torch.randn((tp.weight_numel,) if shared else (batch, tp.weight_numel), **d)
+    src = dst = None
+    if conv:
+        src = torch.randint(0, nodes, (batch,), generator=g)
+        dst = torch.randint(0, nodes, (batch,), generator=g)
+    return tp, x1, x2, w, src, dst, [rows, tp.irreps_out.dim]
+
+
+OP_CASES = [
+    dict(mode="uvu"),
+    dict(mode="uvw", shared=True),
+    dict(mode="uuu", conv=True),
+    dict(mode="uvu", conv=True, shared=True),
+    dict(mode="u<vw", seed=2),
+    dict(mode="uvv", conv=True),
+]
+
+
+@pytest.mark.parametrize("case", OP_CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_op_gradcheck_and_gradgradcheck(case):
+    tp, x1, x2, w, src, dst, shape = op_case(**case)
+    args = [t.clone().requires_grad_() for t in (x1, x2, w)]
+
+    def f(a, b, c):
+        return ops.tensor_product(a, b, c, tp.plan, src, dst, shape)
+
+    assert torch.autograd.gradcheck(f, args)
+    assert torch.autograd.gradgradcheck(f, args)
+    # The gradient ops, each differentiated again (third derivatives of the forward).
+    gout = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    grad_ops = [
+        (ops.tensor_product_grad_x1, [args[1], args[2], gout], list(x1.shape)),
+        (ops.tensor_product_grad_x2, [args[0], args[2], gout], list(x2.shape)),
+        (ops.tensor_product_grad_weight, [args[0], args[1], gout], list(w.shape)),
+    ]
+    for op, inputs, out_shape in grad_ops:
+        assert torch.autograd.gradcheck(
+            lambda a, b, c, op=op, s=out_shape: op(a, b, c, tp.plan, src, dst, s), inputs
+        )
+
+
+@pytest.mark.parametrize("case", OP_CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_opcheck(case):
+    tp, x1, x2, w, src, dst, shape = op_case(**case)
+    gout = torch.randn(shape, dtype=torch.float64)
+    calls = [
+        (ops.tensor_product, (x1, x2, w), shape),
+        (ops.tensor_product_grad_x1, (x2, w, gout), list(x1.shape)),
+        (ops.tensor_product_grad_x2, (x1, w, gout), list(x2.shape)),
+        (ops.tensor_product_grad_weight, (x1, x2, gout), list(w.shape)),
+    ]
+    for op, inputs, out_shape in calls:
+        inputs = [t.clone().requires_grad_() for t in inputs]
+        torch.library.opcheck(op, (*inputs, tp.plan, src, dst, out_shape))
+
+
+def test_convolution_equals_gather_product_scatter():
+    tp, x1, x2, w, src, dst, shape = op_case("uvu", conv=True, batch=40, nodes=7)
+    out = ops.tensor_product(x1, x2, w, tp.plan, src, dst, shape)
+    per_edge = tp(x1[src], x2, w)
+    expected = torch.zeros(shape, dtype=torch.float64).index_add(0, dst, per_edge)
+    torch.testing.assert_close(out, expected)
+
+
+def test_convolution_is_deterministic_across_threads():
+    tp, x1, x2, w, src, dst, shape = op_case("uvw", conv=True, batch=3000, nodes=50, shared=True)
+    gout = torch.randn(shape, dtype=torch.float64)
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            results.append(
+                [
+                    ops.tensor_product(x1, x2, w, tp.plan, src, dst, shape),
+                    ops.tensor_product_grad_x1(x2, w, gout, tp.plan, src, dst, list(x1.shape)),
+                    ops.tensor_product_grad_weight(x1, x2, gout, tp.plan, src, dst, list(w.shape)),
+                ]
+            )
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_empty_batch_and_no_edges():
+    tp = o3.FullyConnectedTensorProduct("2x1o", "1x1o", "1x0e+1x1e")
+    x, y = torch.randn(0, 6, requires_grad=True), torch.randn(0, 3)
+    out = tp(x, y)
+    assert out.shape == (0, 4)
+    out.sum().backward()
+    assert x.grad.shape == (0, 6)
+    assert torch.equal(tp.weight.grad, torch.zeros_like(tp.weight))
+    tp2, x1, x2, w, src, dst, shape = op_case("uvu", conv=True, batch=0, nodes=3)
+    assert torch.equal(
+        ops.tensor_product(x1, x2, w, tp2.plan, src, dst, shape),
+        torch.zeros(shape, dtype=torch.float64),
+    )
+
+
+# --- equivariance and front ends ----------------------------------------------------------
+
+
+def modules():
+    return {
+        "TensorProduct-uvu": lambda: o3.TensorProduct(
+            *random_case("uvu", 5)[:3], random_case("uvu", 5)[3]
+        ),
+        "FullyConnected": lambda: o3.FullyConnectedTensorProduct(
+            "2x0e+2x1o+1x2e", "0e+1o+2e", "3x0e+2x1o+2x2e+1x1e"
+        ),
+        "Full": lambda: o3.FullTensorProduct("2x0e+1x1o", "1x1e+1x2o"),
+        "Elementwise": lambda: o3.ElementwiseTensorProduct("2x0e+3x1o", "4x1e+1x2o"),
+        "TensorSquare": lambda: o3.TensorSquare("2x0e+2x1o+1x2e"),
+        "TensorSquare-out": lambda: o3.TensorSquare("2x0e+2x1o", "2x0e+1x1e+1x2e"),
+        "Linear": lambda: o3.Linear("3x0e+2x1o+1x2e", "2x0e+3x1o+1x2e", biases=True),
+    }
+
+
+def inputs_of(module, batch=5, dtype=torch.float64):
+    irreps = (
+        [module.irreps_in]
+        if isinstance(module, (o3.TensorSquare, o3.Linear))
+        else [module.irreps_in1, module.irreps_in2]
+    )
+    return [torch.randn(batch, i.dim, dtype=dtype) for i in irreps], irreps
+
+
+@pytest.mark.parametrize("name", list(modules()))
+@pytest.mark.parametrize("parity", [1, -1])
+def test_equivariance(name, parity):
+    torch.manual_seed(0)
+    module = modules()[name]().double()
+    if isinstance(module, o3.Linear):
+        with torch.no_grad():
+            module.bias.normal_()
+    xs, irreps = inputs_of(module)
+    R = o3.rand_matrix(dtype=torch.float64) * parity
+    rotated = [x @ i.D_from_matrix(R).T for x, i in zip(xs, irreps, strict=True)]
+    D_out = module.irreps_out.D_from_matrix(R)
+    torch.testing.assert_close(module(*rotated), module(*xs) @ D_out.T)
+
+
+@pytest.mark.parametrize("name", list(modules()))
+def test_torchscript_round_trip(name):
+    module = modules()[name]()
+    xs, _ = inputs_of(module, dtype=torch.float32)
+    buffer = io.BytesIO()
+    torch.jit.save(torch.jit.script(module), buffer)
+    buffer.seek(0)
+    loaded = torch.jit.load(buffer)
+    torch.testing.assert_close(loaded(*xs), module(*xs))
+
+
+@pytest.mark.parametrize("name", ["FullyConnected", "TensorSquare", "Linear"])
+def test_compile_fullgraph(name):
+    module = modules()[name]()
+    xs, _ = inputs_of(module, dtype=torch.float32)
+    compiled = torch.compile(module, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(*xs), module(*xs))
+
+
+@pytest.mark.parametrize("name", ["FullyConnected", "Linear"])
+def test_export_with_dynamic_batch(name):
+    module = modules()[name]()
+    xs, _ = inputs_of(module, batch=4, dtype=torch.float32)
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(module, tuple(xs), dynamic_shapes=[{0: batch}] * len(xs))
+    more, _ = inputs_of(module, batch=9, dtype=torch.float32)
+    torch.testing.assert_close(program.module()(*more), module(*more))
+
+
+def test_compiled_force_training_matches_eager():
+    # A force loss: the gradient of an energy with respect to positions, through a product of
+    # spherical harmonics, differentiated again for the weights (double backward).
+    torch.manual_seed(0)
+    tp = o3.FullyConnectedTensorProduct("2x0e+1x1o", "0e+1o+2e", "1x0e")
+    feats = torch.randn(6, 5)
+    sh_module = o3.SphericalHarmonics([0, 1, 2], True)
+
+    def loss(pos):
+        sh = sh_module(pos)
+        energy = tp(feats, sh).sum()
+        (forces,) = torch.autograd.grad(-energy, pos, create_graph=True)
+        return forces.pow(2).sum()
+
+    pos = torch.randn(6, 3, requires_grad=True)
+    expected = torch.autograd.grad(loss(pos), tp.weight)[0]
+    with torch._dynamo.config.patch(trace_autograd_ops=True):
+        compiled = torch.compile(loss, fullgraph=True, backend="aot_eager")
+        got = torch.autograd.grad(compiled(pos), tp.weight)[0]
+    torch.testing.assert_close(got, expected)
+
+
+# --- bad input ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda: o3.TensorProduct("1x1o", "1x1o", "1x1o", [(0, 0, 0, "uvw", True)]), "parity"),
+        (lambda: o3.TensorProduct("1x1o", "1x1o", "1x3e", [(0, 0, 0, "uvw", True)]), "outside"),
+        (
+            lambda: o3.TensorProduct("1x1o", "1x1o", "1x0e", [(0, 1, 0, "uvw", True)]),
+            "i_in2 = 1 is out of range",
+        ),
+        (lambda: o3.TensorProduct("2x1o", "1x1o", "1x0e", [(0, 0, 0, "uvu", True)]), "uvu"),
+        (
+            lambda: o3.TensorProduct("1x1o", "1x1o", "1x0e", [(0, 0, 0, "uvw", False)]),
+            "needs weights",
+        ),
+        (
+            lambda: o3.TensorProduct("1x1o", "1x1o", "1x0e", [(0, 0, 0, "uvx", True)]),
+            "connection mode",
+        ),
+        (lambda: o3.TensorProduct("1x1o", "1x1o", "1x0e", [(0, 0, 0)]), "expected"),
+        (
+            lambda: o3.TensorProduct(
+                "1x1o", "1x1o", "1x0e", [(0, 0, 0, "uvw", True)], irrep_normalization="x"
+            ),
+            "irrep_normalization",
+        ),
+        (
+            lambda: o3.TensorProduct(
+                "1x1o", "1x1o", "1x0e", [(0, 0, 0, "uvw", True)], in1_var=[1, 2]
+            ),
+            "in1_var",
+        ),
+        (lambda: o3.Linear("1x1o", "1x1e", instructions=[(0, 0)]), "same irrep"),
+        (lambda: o3.ElementwiseTensorProduct("2x1o", "1x1o"), "pairs them"),
+    ],
+)
+def test_construction_errors(make, match):
+    with pytest.raises((ValueError, IndexError), match=match):
+        make()
+
+
+def test_call_errors_name_the_argument():
+    tp = o3.FullyConnectedTensorProduct("2x1o", "1x1o", "1x0e")
+    with pytest.raises(ValueError, match="x has shape .* irreps_in1 has dim 6"):
+        tp(torch.randn(3, 5), torch.randn(3, 3))
+    with pytest.raises(ValueError, match="y has shape"):
+        tp(torch.randn(3, 6), torch.randn(3, 4))
+    with pytest.raises(ValueError, match="do not broadcast"):
+        tp(torch.randn(3, 6), torch.randn(4, 3))
+    with pytest.raises(ValueError, match="weight has shape"):
+        tp(torch.randn(3, 6), torch.randn(3, 3), torch.randn(5))
+    with pytest.raises(TypeError, match="dtype"):
+        tp(torch.randn(3, 6, dtype=torch.float64), torch.randn(3, 3))
+    free = o3.FullyConnectedTensorProduct("2x1o", "1x1o", "1x0e", internal_weights=False)
+    with pytest.raises(ValueError, match="weight is required"):
+        free(torch.randn(3, 6), torch.randn(3, 3))
+    lin = o3.Linear("2x0e", "1x0e")
+    with pytest.raises(ValueError, match="features has shape"):
+        lin(torch.randn(3, 3))
+
+
+def test_op_errors():
+    tp, x1, x2, w, src, dst, shape = op_case("uvu", conv=True, batch=6, nodes=3)
+    bad = src.clone()
+    bad[2] = 3
+    with pytest.raises(ValueError, match="index 3 at sample 2 is out of range for 3 rows"):
+        ops.tensor_product(x1, x2, w, tp.plan, bad, dst, shape)
+    with pytest.raises(ValueError, match="src and dst"):
+        ops.tensor_product(x1, x2, w, tp.plan, src, None, shape)
+    with pytest.raises(ValueError, match="columns but the plan"):
+        ops.tensor_product(x1[:, :-1], x2, w, tp.plan, src, dst, shape)
+    with pytest.raises(ValueError, match="rows, expected 6"):
+        ops.tensor_product(x1, x2[:4], w, tp.plan, src, dst, shape)
+    with pytest.raises(ValueError, match="not a tensor-product plan"):
+        ops.tensor_product(x1, x2, w, torch.zeros(3, dtype=torch.long), src, dst, shape)
+    with pytest.raises(ValueError, match="corrupt|truncated"):
+        ops.tensor_product(x1, x2, w, tp.plan[:-3], src, dst, shape)
+    with pytest.raises(TypeError, match="int64"):
+        ops.tensor_product(x1, x2, w, tp.plan.double(), src, dst, shape)
