@@ -17,6 +17,7 @@
 #include <cmath>
 #include <vector>
 
+#include "cpu_dispatch.hpp"
 #include "e3core/spherical_harmonics.hpp"
 
 namespace e3core {
@@ -100,23 +101,21 @@ struct Tables {
 // faster than 64: the [column][lane] staging stays small and its transposition cheaper.
 //
 // The block loop is only fast when everything it calls is inlined into it: the lane arithmetic
-// must be seen whole to be vectorised, and the AVX2 clone of run_blocks only applies to code
+// must be seen whole to be vectorised, and the AVX2 copy of run_blocks only applies to code
 // inlined into it. GCC's size heuristics give up on the larger degrees, so inlining is forced.
 // For the same reason the degree loops are unrolled whole when lmax is fixed, so that table
 // indices and the branches on l and m fold away (measured 1.5-2x faster with gradients). Loops
 // over a run-time lmax and the Hessian's (double backward only) are left rolled: unrolling them
 // costs minutes of build time.
 #if defined(__GNUC__)
-#define E3CORE_SH_INLINE __attribute__((always_inline))
 #define E3CORE_SH_UNROLL _Pragma("GCC unroll 16")
 #else
-#define E3CORE_SH_INLINE
 #define E3CORE_SH_UNROLL
 #endif
 
 // Runs body(i) for i in [begin, end), unrolled when kUnroll (a compile-time lmax).
 template <bool kUnroll, typename Body>
-E3CORE_SH_INLINE inline void degree_loop(int begin, int end, Body&& body) {
+E3CORE_ALWAYS_INLINE inline void degree_loop(int begin, int end, Body&& body) {
   if constexpr (kUnroll) {
     E3CORE_SH_UNROLL
     for (int i = begin; i < end; ++i) body(i);
@@ -132,38 +131,38 @@ struct Lanes {
 
   Lanes() = default;
   // Implicit so that table constants and literals broadcast in mixed expressions.
-  E3CORE_SH_INLINE Lanes(T s) {  // NOLINT(google-explicit-constructor)
+  E3CORE_ALWAYS_INLINE Lanes(T s) {  // NOLINT(google-explicit-constructor)
     for (T& e : v) e = s;
   }
 
-  E3CORE_SH_INLINE friend Lanes operator+(const Lanes& a, const Lanes& b) {
+  E3CORE_ALWAYS_INLINE friend Lanes operator+(const Lanes& a, const Lanes& b) {
     Lanes r;
     for (int i = 0; i < kSize; ++i) r.v[i] = a.v[i] + b.v[i];
     return r;
   }
-  E3CORE_SH_INLINE friend Lanes operator-(const Lanes& a, const Lanes& b) {
+  E3CORE_ALWAYS_INLINE friend Lanes operator-(const Lanes& a, const Lanes& b) {
     Lanes r;
     for (int i = 0; i < kSize; ++i) r.v[i] = a.v[i] - b.v[i];
     return r;
   }
-  E3CORE_SH_INLINE friend Lanes operator*(const Lanes& a, const Lanes& b) {
+  E3CORE_ALWAYS_INLINE friend Lanes operator*(const Lanes& a, const Lanes& b) {
     Lanes r;
     for (int i = 0; i < kSize; ++i) r.v[i] = a.v[i] * b.v[i];
     return r;
   }
-  E3CORE_SH_INLINE friend Lanes operator-(const Lanes& a) {
+  E3CORE_ALWAYS_INLINE friend Lanes operator-(const Lanes& a) {
     Lanes r;
     for (int i = 0; i < kSize; ++i) r.v[i] = -a.v[i];
     return r;
   }
-  E3CORE_SH_INLINE Lanes& operator+=(const Lanes& b) {
+  E3CORE_ALWAYS_INLINE Lanes& operator+=(const Lanes& b) {
     for (int i = 0; i < kSize; ++i) v[i] += b.v[i];
     return *this;
   }
 };
 
 template <typename T>
-E3CORE_SH_INLINE inline Lanes<T> dot3(const Lanes<T>* a, const Lanes<T>* b) {
+E3CORE_ALWAYS_INLINE inline Lanes<T> dot3(const Lanes<T>* a, const Lanes<T>* b) {
   return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
 }
 
@@ -181,8 +180,8 @@ struct Work {
 // hess[6] its Hessian (xx, xy, xz, yy, yz, zz), both in the standard frame and only computed up
 // to kOrder. kL >= 0 fixes lmax at compile time so that the loops unroll; kL < 0 reads it from t.
 template <typename T, int kOrder, int kL, typename Sink>
-E3CORE_SH_INLINE inline void evaluate(const Tables<T>& t, const Lanes<T>& x, const Lanes<T>& y,
-                                      const Lanes<T>& z, Work<T>* work, Sink&& sink) {
+E3CORE_ALWAYS_INLINE inline void evaluate(const Tables<T>& t, const Lanes<T>& x, const Lanes<T>& y,
+                                          const Lanes<T>& z, Work<T>* work, Sink&& sink) {
   using V = Lanes<T>;
   constexpr bool kFixed = kL >= 0;
   const int L = kFixed ? kL : t.lmax;
@@ -198,18 +197,18 @@ E3CORE_SH_INLINE inline void evaluate(const Tables<T>& t, const Lanes<T>& x, con
   s[0] = T(0);
   degree_loop < kFixed&& kOrder<2>(
                     1, L + 1,
-                    [&](int m) E3CORE_SH_INLINE {
+                    [&](int m) E3CORE_ALWAYS_INLINE {
                       c[m] = x * c[m - 1] - y * s[m - 1];
                       s[m] = x * s[m - 1] + y * c[m - 1];
                     });
   degree_loop < kFixed&& kOrder<2>(
                     0, L + 1,
-                    [&](int m) E3CORE_SH_INLINE {
+                    [&](int m) E3CORE_ALWAYS_INLINE {
                       q[tri(m, m)] = t.qmm[m];
                       if (m + 1 <= L) q[tri(m + 1, m)] = (t.a[tri(m + 1, m)] * t.qmm[m]) * z;
                       degree_loop < kFixed&& kOrder<2>(
                                         m + 2, L + 1,
-                                        [&](int l) E3CORE_SH_INLINE {
+                                        [&](int l) E3CORE_ALWAYS_INLINE {
                                           const int i = tri(l, m);
                                           q[i] = t.a[i] * z * q[tri(l - 1, m)] -
                                                  t.b[i] * r2 * q[tri(l - 2, m)];
@@ -220,13 +219,13 @@ E3CORE_SH_INLINE inline void evaluate(const Tables<T>& t, const Lanes<T>& x, con
   V hess[6] = {T(0), T(0), T(0), T(0), T(0), T(0)};
   degree_loop < kFixed&& kOrder<2>(
                     0, L + 1,
-                    [&](int l) E3CORE_SH_INLINE {
+                    [&](int l) E3CORE_ALWAYS_INLINE {
                       const T fl = t.f[l];
                       const int64_t center = int64_t(l) * l + l;
                       degree_loop <
                           kFixed&& kOrder<2>(
                               0, l + 1,
-                              [&](int m) E3CORE_SH_INLINE {
+                              [&](int m) E3CORE_ALWAYS_INLINE {
                                 const int i = tri(l, m);
                                 const V Q = fl * q[i];
                                 // Derivatives of f_l q_l^m: dQ/dx = x qx, dQ/dy = y qx.
@@ -279,7 +278,7 @@ E3CORE_SH_INLINE inline void evaluate(const Tables<T>& t, const Lanes<T>& x, con
 
 // Loads count rows of e3nn's xyz into lanes in the standard frame (z, x, y), zero-padded.
 template <typename T>
-E3CORE_SH_INLINE inline void load_standard(const T* v, int count, Lanes<T>* p) {
+E3CORE_ALWAYS_INLINE inline void load_standard(const T* v, int count, Lanes<T>* p) {
   if (count == Lanes<T>::kSize) {
     // Without per-lane tests the loads of a whole block become vector loads and shuffles.
     for (int j = 0; j < Lanes<T>::kSize; ++j) {
@@ -299,7 +298,7 @@ E3CORE_SH_INLINE inline void load_standard(const T* v, int count, Lanes<T>* p) {
 
 // Stores the first count lanes of a standard-frame 3-vector p as rows of v in e3nn's order.
 template <typename T>
-E3CORE_SH_INLINE inline void store_e3nn(const Lanes<T>* p, int count, T* v) {
+E3CORE_ALWAYS_INLINE inline void store_e3nn(const Lanes<T>* p, int count, T* v) {
   for (int j = 0; j < count; ++j) {
     v[3 * j] = p[1].v[j];
     v[3 * j + 1] = p[2].v[j];
@@ -309,7 +308,8 @@ E3CORE_SH_INLINE inline void store_e3nn(const Lanes<T>* p, int count, T* v) {
 
 // dst[k].v[j] = src[j * columns + k] for the first count rows, zero beyond.
 template <typename T>
-E3CORE_SH_INLINE inline void gather_rows(const T* src, int count, int64_t columns, Lanes<T>* dst) {
+E3CORE_ALWAYS_INLINE inline void gather_rows(const T* src, int count, int64_t columns,
+                                             Lanes<T>* dst) {
   for (int j = 0; j < Lanes<T>::kSize; ++j) {
     if (j < count) {
       for (int64_t k = 0; k < columns; ++k) dst[k].v[j] = src[j * columns + k];
@@ -322,7 +322,8 @@ E3CORE_SH_INLINE inline void gather_rows(const T* src, int count, int64_t column
 // dst[j * columns + k] = src[k].v[j] for the first count rows: whole output rows are written
 // contiguously.
 template <typename T>
-E3CORE_SH_INLINE inline void scatter_rows(const Lanes<T>* src, int count, int64_t columns, T* dst) {
+E3CORE_ALWAYS_INLINE inline void scatter_rows(const Lanes<T>* src, int count, int64_t columns,
+                                              T* dst) {
   for (int j = 0; j < count; ++j) {
     for (int64_t k = 0; k < columns; ++k) dst[j * columns + k] = src[k].v[j];
   }
@@ -337,7 +338,7 @@ struct Points {
   V inv;      // 1 / max(|x|, eps), or 1 when not normalising
   V tangent;  // 1 where |x| > eps: du/dx = (I - u u^T) / |x|; 0 elsewhere: du/dx = inv * I
 
-  E3CORE_SH_INLINE Points(const T* xyz, int count, bool normalize) {
+  E3CORE_ALWAYS_INLINE Points(const T* xyz, int count, bool normalize) {
     load_standard(xyz, count, u);
     inv = T(1);
     tangent = T(0);
@@ -354,17 +355,19 @@ struct Points {
   }
 
   // (du/dx) v given uv = u . v.
-  E3CORE_SH_INLINE void project(const V* v, const V& uv, V* out) const {
+  E3CORE_ALWAYS_INLINE void project(const V* v, const V& uv, V* out) const {
     const V tuv = tangent * uv;
     for (int a = 0; a < 3; ++a) out[a] = inv * (v[a] - u[a] * tuv);
   }
 
-  E3CORE_SH_INLINE void apply_jacobian(const V* v, V* out) const { project(v, dot3(u, v), out); }
+  E3CORE_ALWAYS_INLINE void apply_jacobian(const V* v, V* out) const {
+    project(v, dot3(u, v), out);
+  }
 };
 
 // Hessian (xx, xy, xz, yy, yz, zz) times a vector.
 template <typename V>
-E3CORE_SH_INLINE inline void hess_times(const V* h, const V* w, V* out) {
+E3CORE_ALWAYS_INLINE inline void hess_times(const V* h, const V* w, V* out) {
   out[0] = h[0] * w[0] + h[1] * w[1] + h[2] * w[2];
   out[1] = h[1] * w[0] + h[3] * w[1] + h[4] * w[2];
   out[2] = h[2] * w[0] + h[4] * w[1] + h[5] * w[2];
@@ -386,22 +389,14 @@ void dispatch_degree(int lmax, Fn&& fn) {
   }
 }
 
-// The block loop, compiled for AVX2 as well as baseline x86-64 where the toolchain can pick at
-// load time (GNU ifunc), since the wheel cannot assume AVX2. The block body is inlined into it.
-#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define E3CORE_SH_CLONES __attribute__((target_clones("avx2", "default")))
-#endif
-#endif
-#ifndef E3CORE_SH_CLONES
-#define E3CORE_SH_CLONES
-#endif
-
+// The block loop, compiled for the CPU's best instruction set; the block body is inlined into it.
 template <typename T, typename Block>
-E3CORE_SH_CLONES void run_blocks(int64_t begin, int64_t end, Work<T>* work, const Block& block) {
-  for (int64_t i = begin; i < end; i += Lanes<T>::kSize) {
-    block(i, int(std::min<int64_t>(Lanes<T>::kSize, end - i)), work);
-  }
+void run_blocks(int64_t begin, int64_t end, Work<T>* work, const Block& block) {
+  run_fastest([&]() E3CORE_ALWAYS_INLINE {
+    for (int64_t i = begin; i < end; i += Lanes<T>::kSize) {
+      block(i, int(std::min<int64_t>(Lanes<T>::kSize, end - i)), work);
+    }
+  });
 }
 
 // Runs block(i, count, work) over blocks of the batch (vectors i..i+count-1) in parallel, with
@@ -431,23 +426,23 @@ void spherical_harmonics(const ShOptions& options, const T* xyz, int64_t n, T* s
     constexpr int kL = decltype(fixed)::value;
     if (dsh == nullptr) {
       for_each_block<T>(options, n, dim, exec,
-                        [&](int64_t i, int count, Work<T>* work) E3CORE_SH_INLINE {
+                        [&](int64_t i, int count, Work<T>* work) E3CORE_ALWAYS_INLINE {
                           const Points<T> pt(xyz + 3 * i, count, options.normalize);
                           V* out = work->buf.data();
                           evaluate<T, 0, kL>(t, pt.u[0], pt.u[1], pt.u[2], work,
                                              [&](int, int64_t k, const V& value, const V*, const V*)
-                                                 E3CORE_SH_INLINE { out[k] = value; });
+                                                 E3CORE_ALWAYS_INLINE { out[k] = value; });
                           scatter_rows(out, count, dim, sh + i * dim);
                         });
     } else {
       for_each_block<T>(
-          options, n, 4 * dim, exec, [&](int64_t i, int count, Work<T>* work) E3CORE_SH_INLINE {
+          options, n, 4 * dim, exec, [&](int64_t i, int count, Work<T>* work) E3CORE_ALWAYS_INLINE {
             const Points<T> pt(xyz + 3 * i, count, options.normalize);
             V* out = work->buf.data();
             V* dout = out + dim;  // [3][dim], e3nn's axis order
             evaluate<T, 1, kL>(t, pt.u[0], pt.u[1], pt.u[2], work,
                                [&](int l, int64_t k, const V& value, const V* grad, const V*)
-                                   E3CORE_SH_INLINE {
+                                   E3CORE_ALWAYS_INLINE {
                                      out[k] = value;
                                      // u . grad Y = l Y: Y is a homogeneous polynomial of degree l.
                                      V g[3];
@@ -473,14 +468,14 @@ void spherical_harmonics_vjp(const ShOptions& options, const T* xyz, const T* gr
   dispatch_degree(options.lmax, [&](auto fixed) {
     constexpr int kL = decltype(fixed)::value;
     for_each_block<T>(options, n, dim, exec,
-                      [&](int64_t i, int count, Work<T>* work) E3CORE_SH_INLINE {
+                      [&](int64_t i, int count, Work<T>* work) E3CORE_ALWAYS_INLINE {
                         const Points<T> pt(xyz + 3 * i, count, options.normalize);
                         V* g = work->buf.data();
                         gather_rows(grad_sh + i * dim, count, dim, g);
                         V v[3] = {T(0), T(0), T(0)};
                         evaluate<T, 1, kL>(t, pt.u[0], pt.u[1], pt.u[2], work,
                                            [&](int, int64_t k, const V&, const V* grad, const V*)
-                                               E3CORE_SH_INLINE {
+                                               E3CORE_ALWAYS_INLINE {
                                                  for (int a = 0; a < 3; ++a) v[a] += g[k] * grad[a];
                                                });
                         V out[3];
@@ -503,7 +498,7 @@ void spherical_harmonics_vjp_backward(const ShOptions& options, const T* xyz, co
   // d(gg . grad_xyz)/dx = J H J gg + (derivative of J contracted with gg and v),
   // where H = sum_k g_k hess Y_k(u).
   auto per_block = [&](auto order, auto fixed, int64_t i, int count,
-                       Work<T>* work) E3CORE_SH_INLINE {
+                       Work<T>* work) E3CORE_ALWAYS_INLINE {
     constexpr int kOrder = decltype(order)::value;
     constexpr int kL = decltype(fixed)::value;
     const Points<T> pt(xyz + 3 * i, count, options.normalize);
@@ -517,7 +512,7 @@ void spherical_harmonics_vjp_backward(const ShOptions& options, const T* xyz, co
     V hw[3] = {T(0), T(0), T(0)};
     evaluate<T, kOrder, kL>(t, pt.u[0], pt.u[1], pt.u[2], work,
                             [&](int, int64_t k, const V&, const V* grad, const V* hess)
-                                E3CORE_SH_INLINE {
+                                E3CORE_ALWAYS_INLINE {
                                   ggsh[k] = dot3(grad, w);
                                   if constexpr (kOrder >= 2) {
                                     V h[3];
@@ -547,7 +542,7 @@ void spherical_harmonics_vjp_backward(const ShOptions& options, const T* xyz, co
   };
   dispatch_degree(options.lmax, [&](auto fixed) {
     for_each_block<T>(options, n, 2 * dim, exec,
-                      [&](int64_t i, int count, Work<T>* work) E3CORE_SH_INLINE {
+                      [&](int64_t i, int count, Work<T>* work) E3CORE_ALWAYS_INLINE {
                         if (grad_xyz2 != nullptr) {
                           per_block(std::integral_constant<int, 2>{}, fixed, i, count, work);
                         } else {

@@ -14,9 +14,12 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "channel_block.hpp"
+#include "cpu_dispatch.hpp"
 #include "e3core/tensor_product.hpp"
 
 namespace e3core {
@@ -79,31 +82,69 @@ void to_mul_ir(const Terms& terms, const T* src, T* dst) {
   }
 }
 
-// A path with its coefficients in the kernel's type.
+// A Clebsch-Gordan entry with its coefficient in the kernel's type; a and b are the two indices
+// other than the one entries are grouped by.
+template <typename T>
+struct Entry {
+  int32_t a, b;
+  T c;
+};
+
+// A path with its entries grouped by output component k (entries (i, j)) and by x1 component i
+// (entries (j, k)), so that a block of channels accumulates in registers over a group.
 template <typename T>
 struct KernelPath {
   const TpPath* p;
   Pairing pairing;
   bool mixing;
-  std::vector<T> c;
+  // Weights indexed by (u, v) apply elementwise to channel u of the output ("uvu", "uuu").
+  bool weight_per_u;
+  std::vector<Entry<T>> by_k, by_i, by_j;
+  std::vector<int64_t> k_start, i_start, j_start;
 };
+
+// Which index of an entry (i, j, k) groups it; the entry keeps the other two, in order.
+enum class GroupBy { I, J, K };
+
+template <typename T>
+void group_entries(const TpPath& p, GroupBy by, std::vector<Entry<T>>* out,
+                   std::vector<int64_t>* start) {
+  const int64_t groups = by == GroupBy::I ? p.dim1 : by == GroupBy::J ? p.dim2 : p.dim_out;
+  start->assign(size_t(groups + 1), 0);
+  for (int64_t g = 0; g < groups; ++g) {
+    for (const CgEntry& e : p.cg) {
+      if (by == GroupBy::I && e.i == g) out->push_back({e.j, e.k, T(e.value)});
+      if (by == GroupBy::J && e.j == g) out->push_back({e.i, e.k, T(e.value)});
+      if (by == GroupBy::K && e.k == g) out->push_back({e.i, e.j, T(e.value)});
+    }
+    (*start)[size_t(g + 1)] = int64_t(out->size());
+  }
+}
 
 template <typename T>
 struct KernelPlan {
   const TpPlan* plan;
   std::vector<KernelPath<T>> paths;
   std::vector<T> ones;  // the weights of a weightless path
-  int64_t scratch = 1;  // floats of z or G: max over paths of dim_out * mul1
+  int64_t scratch = 1;  // values of z or G: max over paths of dim_out * mul1
+  int64_t entries = 1;  // max entries of a path
   int64_t work = 1;     // rough multiply-adds per sample, to size parallel tasks
 
   explicit KernelPlan(const TpPlan& p) : plan(&p) {
     int64_t ones_size = 1;
     for (const TpPath& path : p.paths) {
-      KernelPath<T> kp{&path, pairing_of(path.mode), is_mixing(path.mode), {}};
-      for (const CgEntry& e : path.cg) kp.c.push_back(T(e.value));
+      KernelPath<T> kp;
+      kp.p = &path;
+      kp.pairing = pairing_of(path.mode);
+      kp.mixing = is_mixing(path.mode);
+      kp.weight_per_u = path.mode == ConnectionMode::UVU || path.mode == ConnectionMode::UUU;
+      group_entries(path, GroupBy::K, &kp.by_k, &kp.k_start);
+      group_entries(path, GroupBy::I, &kp.by_i, &kp.i_start);
+      group_entries(path, GroupBy::J, &kp.by_j, &kp.j_start);
       paths.push_back(std::move(kp));
       ones_size = std::max(ones_size, path.mul1 * path.mul2 * std::max<int64_t>(path.mul_out, 1));
       scratch = std::max(scratch, path.dim_out * path.mul1);
+      entries = std::max(entries, int64_t(path.cg.size()));
       const int64_t steps = pairing_of(path.mode) == Pairing::Diagonal ? 1 : path.mul2;
       work += steps * (int64_t(path.cg.size()) + path.dim_out) * path.mul1 *
               (is_mixing(path.mode) ? path.mul_out : 1);
@@ -111,28 +152,6 @@ struct KernelPlan {
     ones.assign(size_t(ones_size), T(1));
   }
 };
-
-// One path, one step v (all of x2's channels at once for the diagonal pairing): z[k][u] for
-// u < nu.
-template <typename T>
-inline void build_z(const KernelPath<T>& kp, const T* __restrict x1, const T* __restrict x2,
-                    int64_t v, int64_t nu, T* __restrict z) {
-  const TpPath& p = *kp.p;
-  const int64_t m1 = p.mul1;
-  for (int64_t k = 0; k < p.dim_out; ++k) std::fill(z + k * m1, z + k * m1 + nu, T(0));
-  for (size_t e = 0; e < kp.c.size(); ++e) {
-    const CgEntry& ce = p.cg[e];
-    T* zk = z + ce.k * m1;
-    const T* a = x1 + ce.i * m1;
-    if (kp.pairing == Pairing::Diagonal) {
-      const T* b = x2 + ce.j * m1;
-      for (int64_t u = 0; u < nu; ++u) zk[u] += kp.c[e] * a[u] * b[u];
-    } else {
-      const T s = kp.c[e] * x2[ce.j * p.mul2 + v];
-      for (int64_t u = 0; u < nu; ++u) zk[u] += s * a[u];
-    }
-  }
-}
 
 // Weight index of the pair (u, v) in the path's weights (times mul_out for mixing modes), and
 // output channel of the pair for the elementwise modes.
@@ -169,24 +188,102 @@ struct PairIndex {
   }
 };
 
-// out[k][.] += the weights applied to z[k][u < nu].
+// Per-call scratch of one task.
 template <typename T>
-inline void apply_weights(const KernelPath<T>& kp, const T* __restrict w, const T* __restrict z,
-                          int64_t v, int64_t nu, T* __restrict out) {
+struct PathScratch {
+  std::vector<T> z, G, s, wcol;
+  explicit PathScratch(const KernelPlan<T>& kp)
+      : z(size_t(kp.scratch)),
+        G(size_t(kp.scratch)),
+        s(size_t(kp.entries)),
+        wcol(size_t(kp.scratch)) {}
+};
+
+// For each k: the block [u0, u0 + width) of z[k][u] = sum over the entries (i, j) of k of
+// C x1[i][u] x2[j][v] (s[e] = C x2[j][v] precomputed) or, on the diagonal, C x1[i][u] x2[j][u];
+// handed to sink(k, acc).
+template <typename T, typename W, typename Sink>
+E3CORE_ALWAYS_INLINE inline void z_block(const KernelPath<T>& kp, const T* __restrict x1,
+                                         const T* __restrict x2, const T* __restrict s, int64_t u0,
+                                         W width, Sink&& sink) {
+  const int64_t m1 = kp.p->mul1;
+  const bool diagonal = kp.pairing == Pairing::Diagonal;
+  for (int64_t k = 0; k < kp.p->dim_out; ++k) {
+    ChannelBlock<T, W> acc(width);
+    for (int64_t e = kp.k_start[size_t(k)]; e < kp.k_start[size_t(k + 1)]; ++e) {
+      const Entry<T>& en = kp.by_k[size_t(e)];
+      if (diagonal) {
+        acc.add_product(en.c, x1 + en.a * m1 + u0, x2 + en.b * m1 + u0);
+      } else {
+        acc.add_scaled(s[e], x1 + en.a * m1 + u0);
+      }
+    }
+    sink(k, acc);
+  }
+}
+
+// s[e] = C_e x2[j_e][v] for the entries of a group ordering (b is j when grouped by k, a is j
+// when grouped by i).
+template <typename T>
+E3CORE_ALWAYS_INLINE inline void entry_scales(const std::vector<Entry<T>>& entries, bool j_is_a,
+                                              const T* x2, int64_t m2, int64_t v, T* s) {
+  for (size_t e = 0; e < entries.size(); ++e) {
+    const Entry<T>& en = entries[e];
+    s[e] = en.c * x2[(j_is_a ? en.a : en.b) * m2 + v];
+  }
+}
+
+// Weights of channel u at step v, contiguous over u, for the per-u modes.
+template <typename T>
+E3CORE_ALWAYS_INLINE inline const T* weight_column(const KernelPath<T>& kp, const T* w, int64_t v,
+                                                   int64_t nu, T* wcol) {
   const TpPath& p = *kp.p;
-  const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
+  if (p.mode == ConnectionMode::UUU || p.mul2 == 1) return w;
+  for (int64_t u = 0; u < nu; ++u) wcol[u] = w[u * p.mul2 + v];
+  return wcol;
+}
+
+// out += the path at step v, for channels u < nu.
+template <typename T>
+E3CORE_ALWAYS_INLINE inline void path_forward(const KernelPath<T>& kp, const T* x1, const T* x2,
+                                              const T* w, int64_t v, int64_t nu, T* out,
+                                              PathScratch<T>& sc) {
+  const TpPath& p = *kp.p;
   const int64_t m1 = p.mul1, m3 = p.mul_out;
+  if (kp.pairing != Pairing::Diagonal) entry_scales(kp.by_k, false, x2, p.mul2, v, sc.s.data());
+  if (kp.weight_per_u) {
+    // out[k][u] += w[u][v] z[k][u], straight from the registers.
+    const T* wc = weight_column(kp, w, v, nu, sc.wcol.data());
+    for_blocks<T>(nu, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
+      using Block = ChannelBlock<T, decltype(width)>;
+      z_block(kp, x1, x2, sc.s.data(), u0, width,
+              [&](int64_t k, const Block& z) E3CORE_ALWAYS_INLINE {
+                Block o(width);
+                o.load(out + k * m3 + u0);
+                o.add_times(z, wc + u0);
+                o.store(out + k * m3 + u0);
+              });
+    });
+    return;
+  }
+  T* z = sc.z.data();
+  for_blocks<T>(nu, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
+    using Block = ChannelBlock<T, decltype(width)>;
+    z_block(kp, x1, x2, sc.s.data(), u0, width,
+            [&](int64_t k, const Block& zk) E3CORE_ALWAYS_INLINE { zk.store(z + k * m1 + u0); });
+  });
+  const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
   for (int64_t k = 0; k < p.dim_out; ++k) {
     const T* zk = z + k * m1;
     T* ok = out + k * m3;
     if (kp.mixing) {
-      for (int64_t u = 0; u < nu; ++u) {
-        const T s = zk[u];
-        const T* wr = w + ix.weight(u, v);
-        for (int64_t c = 0; c < m3; ++c) ok[c] += s * wr[c];
-      }
-    } else if (p.mode == ConnectionMode::UUU || (p.mode == ConnectionMode::UVU && p.mul2 == 1)) {
-      for (int64_t u = 0; u < nu; ++u) ok[u] += w[u] * zk[u];
+      // out[k][w] += sum_u z[k][u] W[u, v][w], a block of w in registers.
+      for_blocks<T>(m3, [&](int64_t w0, auto width) E3CORE_ALWAYS_INLINE {
+        ChannelBlock<T, decltype(width)> acc(width);
+        acc.load(ok + w0);
+        for (int64_t u = 0; u < nu; ++u) acc.add_scaled(zk[u], w + ix.weight(u, v) + w0);
+        acc.store(ok + w0);
+      });
     } else {
       for (int64_t u = 0; u < nu; ++u) ok[ix.channel(u, v)] += w[ix.weight(u, v)] * zk[u];
     }
@@ -195,91 +292,131 @@ inline void apply_weights(const KernelPath<T>& kp, const T* __restrict w, const 
 
 // G[k][u < nu] = the transpose of the weights applied to g (grad_out).
 template <typename T>
-inline void transpose_weights(const KernelPath<T>& kp, const T* __restrict w, const T* __restrict g,
-                              int64_t v, int64_t nu, T* __restrict G) {
+E3CORE_ALWAYS_INLINE inline void transpose_weights(const KernelPath<T>& kp, const T* __restrict w,
+                                                   const T* __restrict g, int64_t v, int64_t nu,
+                                                   T* __restrict G, T* wcol) {
   const TpPath& p = *kp.p;
   const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
   const int64_t m1 = p.mul1, m3 = p.mul_out;
+  const T* wc = kp.weight_per_u ? weight_column(kp, w, v, nu, wcol) : w;
   for (int64_t k = 0; k < p.dim_out; ++k) {
     const T* gk = g + k * m3;
     T* Gk = G + k * m1;
     if (kp.mixing) {
       for (int64_t u = 0; u < nu; ++u) {
         const T* wr = w + ix.weight(u, v);
-        T s = T(0);
-        for (int64_t c = 0; c < m3; ++c) s += wr[c] * gk[c];
-        Gk[u] = s;
+        T sum = T(0);
+        for (int64_t c = 0; c < m3; ++c) sum += wr[c] * gk[c];
+        Gk[u] = sum;
       }
-    } else if (p.mode == ConnectionMode::UUU || (p.mode == ConnectionMode::UVU && p.mul2 == 1)) {
-      for (int64_t u = 0; u < nu; ++u) Gk[u] = w[u] * gk[u];
+    } else if (kp.weight_per_u) {
+      for (int64_t u = 0; u < nu; ++u) Gk[u] = wc[u] * gk[u];
     } else {
       for (int64_t u = 0; u < nu; ++u) Gk[u] = w[ix.weight(u, v)] * gk[ix.channel(u, v)];
     }
   }
 }
 
-// gw += z paired with g (grad_out), the weights' gradient.
+// gw += the path's z at step v paired with g (grad_out).
 template <typename T>
-inline void weight_gradient(const KernelPath<T>& kp, const T* __restrict z, const T* __restrict g,
-                            int64_t v, int64_t nu, T* __restrict gw) {
+E3CORE_ALWAYS_INLINE inline void path_weight_gradient(const KernelPath<T>& kp, const T* x1,
+                                                      const T* x2, const T* g, int64_t v,
+                                                      int64_t nu, T* gw, PathScratch<T>& sc) {
   const TpPath& p = *kp.p;
-  const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
   const int64_t m1 = p.mul1, m3 = p.mul_out;
+  if (kp.pairing != Pairing::Diagonal) entry_scales(kp.by_k, false, x2, p.mul2, v, sc.s.data());
+  const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
+  if (kp.weight_per_u) {
+    // gw[u][v] += sum_k z[k][u] g[k][u], z straight from the registers.
+    for_blocks<T>(nu, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
+      using Block = ChannelBlock<T, decltype(width)>;
+      Block sum(width);
+      z_block(kp, x1, x2, sc.s.data(), u0, width,
+              [&](int64_t k, const Block& z)
+                  E3CORE_ALWAYS_INLINE { sum.add_times(z, g + k * m3 + u0); });
+      for (int t = 0; t < int(width); ++t) gw[ix.weight(u0 + t, v)] += sum[t];
+    });
+    return;
+  }
+  T* z = sc.z.data();
+  for_blocks<T>(nu, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
+    using Block = ChannelBlock<T, decltype(width)>;
+    z_block(kp, x1, x2, sc.s.data(), u0, width,
+            [&](int64_t k, const Block& zk) E3CORE_ALWAYS_INLINE { zk.store(z + k * m1 + u0); });
+  });
+  if (kp.mixing) {
+    // gw[u, v][w] += sum_k z[k][u] g[k][w], a block of w in registers.
+    for (int64_t u = 0; u < nu; ++u) {
+      T* wr = gw + ix.weight(u, v);
+      for_blocks<T>(m3, [&](int64_t w0, auto width) E3CORE_ALWAYS_INLINE {
+        ChannelBlock<T, decltype(width)> acc(width);
+        acc.load(wr + w0);
+        for (int64_t k = 0; k < p.dim_out; ++k) acc.add_scaled(z[k * m1 + u], g + k * m3 + w0);
+        acc.store(wr + w0);
+      });
+    }
+    return;
+  }
   for (int64_t k = 0; k < p.dim_out; ++k) {
-    const T* zk = z + k * m1;
-    const T* gk = g + k * m3;
-    if (kp.mixing) {
-      for (int64_t u = 0; u < nu; ++u) {
-        const T s = zk[u];
-        T* wr = gw + ix.weight(u, v);
-        for (int64_t c = 0; c < m3; ++c) wr[c] += s * gk[c];
+    for (int64_t u = 0; u < nu; ++u) {
+      gw[ix.weight(u, v)] += z[k * m1 + u] * g[k * m3 + ix.channel(u, v)];
+    }
+  }
+}
+
+// gx1[i][u < nu] += sum over the entries (j, k) of i of C x2[j][v] G[k][u] (x2[j][u] on the
+// diagonal).
+template <typename T>
+E3CORE_ALWAYS_INLINE inline void cg_to_x1(const KernelPath<T>& kp, const T* __restrict x2,
+                                          const T* __restrict G, int64_t v, int64_t nu,
+                                          T* __restrict gx1, T* s) {
+  const TpPath& p = *kp.p;
+  const int64_t m1 = p.mul1;
+  const bool diagonal = kp.pairing == Pairing::Diagonal;
+  if (!diagonal) entry_scales(kp.by_i, true, x2, p.mul2, v, s);
+  for (int64_t i = 0; i < p.dim1; ++i) {
+    for_blocks<T>(nu, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
+      ChannelBlock<T, decltype(width)> acc(width);
+      T* r = gx1 + i * m1 + u0;
+      acc.load(r);
+      for (int64_t e = kp.i_start[size_t(i)]; e < kp.i_start[size_t(i + 1)]; ++e) {
+        const Entry<T>& en = kp.by_i[size_t(e)];
+        if (diagonal) {
+          acc.add_product(en.c, x2 + en.a * m1 + u0, G + en.b * m1 + u0);
+        } else {
+          acc.add_scaled(s[e], G + en.b * m1 + u0);
+        }
       }
-    } else if (p.mode == ConnectionMode::UUU || (p.mode == ConnectionMode::UVU && p.mul2 == 1)) {
-      for (int64_t u = 0; u < nu; ++u) gw[u] += zk[u] * gk[u];
-    } else {
-      for (int64_t u = 0; u < nu; ++u) gw[ix.weight(u, v)] += zk[u] * gk[ix.channel(u, v)];
-    }
+      acc.store(r);
+    });
   }
 }
 
-// gx1[i][u < nu] += sum over entries of C_ijk x2[j][v] G[k][u].
+// gx2[j][v] += sum over the entries (i, k) of j and the channels u of C x1[i][u] G[k][u];
+// on the diagonal gx2[j][u] += the same without the sum over u.
 template <typename T>
-inline void cg_to_x1(const KernelPath<T>& kp, const T* __restrict x2, const T* __restrict G,
-                     int64_t v, int64_t nu, T* __restrict gx1) {
+E3CORE_ALWAYS_INLINE inline void cg_to_x2(const KernelPath<T>& kp, const T* __restrict x1,
+                                          const T* __restrict G, int64_t v, int64_t nu,
+                                          T* __restrict gx2) {
   const TpPath& p = *kp.p;
   const int64_t m1 = p.mul1;
-  for (size_t e = 0; e < kp.c.size(); ++e) {
-    const CgEntry& ce = p.cg[e];
-    const T* Gk = G + ce.k * m1;
-    T* r = gx1 + ce.i * m1;
-    if (kp.pairing == Pairing::Diagonal) {
-      const T* b = x2 + ce.j * m1;
-      for (int64_t u = 0; u < nu; ++u) r[u] += kp.c[e] * b[u] * Gk[u];
-    } else {
-      const T s = kp.c[e] * x2[ce.j * p.mul2 + v];
-      for (int64_t u = 0; u < nu; ++u) r[u] += s * Gk[u];
-    }
-  }
-}
-
-// gx2[j][v] (or gx2[j][u] on the diagonal) += sum over entries of C_ijk x1[i][u] G[k][u].
-template <typename T>
-inline void cg_to_x2(const KernelPath<T>& kp, const T* __restrict x1, const T* __restrict G,
-                     int64_t v, int64_t nu, T* __restrict gx2) {
-  const TpPath& p = *kp.p;
-  const int64_t m1 = p.mul1;
-  for (size_t e = 0; e < kp.c.size(); ++e) {
-    const CgEntry& ce = p.cg[e];
-    const T* Gk = G + ce.k * m1;
-    const T* a = x1 + ce.i * m1;
-    if (kp.pairing == Pairing::Diagonal) {
-      T* r = gx2 + ce.j * m1;
-      for (int64_t u = 0; u < nu; ++u) r[u] += kp.c[e] * a[u] * Gk[u];
-    } else {
-      T s = T(0);
-      for (int64_t u = 0; u < nu; ++u) s += a[u] * Gk[u];
-      gx2[ce.j * p.mul2 + v] += kp.c[e] * s;
-    }
+  const bool diagonal = kp.pairing == Pairing::Diagonal;
+  for (int64_t j = 0; j < p.dim2; ++j) {
+    T total = T(0);
+    for_blocks<T>(nu, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
+      ChannelBlock<T, decltype(width)> acc(width);
+      if (diagonal) acc.load(gx2 + j * m1 + u0);
+      for (int64_t e = kp.j_start[size_t(j)]; e < kp.j_start[size_t(j + 1)]; ++e) {
+        const Entry<T>& en = kp.by_j[size_t(e)];
+        acc.add_product(en.c, x1 + en.a * m1 + u0, G + en.b * m1 + u0);
+      }
+      if (diagonal) {
+        acc.store(gx2 + j * m1 + u0);
+      } else {
+        for (int t = 0; t < int(width); ++t) total += acc[t];
+      }
+    });
+    if (!diagonal) gx2[j * p.mul2 + v] += total;
   }
 }
 
@@ -293,9 +430,10 @@ struct SampleRows {
 };
 
 // Adds one sample's contribution to the result slot `kSlot` into `acc` (ir_mul, or the flat
-// weights). z and G are scratch of kp.scratch values each.
+// weights).
 template <typename T, TpSlot kSlot>
-void accumulate_sample(const KernelPlan<T>& kp, const SampleRows<T>& r, T* acc, T* z, T* G) {
+E3CORE_ALWAYS_INLINE inline void accumulate_sample(const KernelPlan<T>& kp, const SampleRows<T>& r,
+                                                   T* acc, PathScratch<T>& sc) {
   for (const KernelPath<T>& path : kp.paths) {
     const TpPath& p = *path.p;
     if (kSlot == TpSlot::Weight && !p.has_weight) continue;
@@ -304,23 +442,20 @@ void accumulate_sample(const KernelPlan<T>& kp, const SampleRows<T>& r, T* acc, 
     const T* x2 = kSlot == TpSlot::In2 ? nullptr : r.x2 + p.offset2;
     const T* w = kSlot == TpSlot::Weight || !p.has_weight ? kp.ones.data() : r.w + p.weight_offset;
     const T* g = kSlot == TpSlot::Out ? nullptr : r.g + p.offset_out;
-    const bool diagonal = path.pairing == Pairing::Diagonal;
-    const int64_t steps = diagonal ? 1 : p.mul2;
+    const int64_t steps = path.pairing == Pairing::Diagonal ? 1 : p.mul2;
     for (int64_t v = 0; v < steps; ++v) {
       const int64_t nu = path.pairing == Pairing::Triangle ? v : p.mul1;
       if (nu == 0) continue;
       if constexpr (kSlot == TpSlot::Out) {
-        build_z(path, x1, x2, v, nu, z);
-        apply_weights(path, w, z, v, nu, acc + p.offset_out);
+        path_forward(path, x1, x2, w, v, nu, acc + p.offset_out, sc);
       } else if constexpr (kSlot == TpSlot::Weight) {
-        build_z(path, x1, x2, v, nu, z);
-        weight_gradient(path, z, g, v, nu, acc + p.weight_offset);
+        path_weight_gradient(path, x1, x2, g, v, nu, acc + p.weight_offset, sc);
       } else {
-        transpose_weights(path, w, g, v, nu, G);
+        transpose_weights(path, w, g, v, nu, sc.G.data(), sc.wcol.data());
         if constexpr (kSlot == TpSlot::In1) {
-          cg_to_x1(path, x2, G, v, nu, acc + p.offset1);
+          cg_to_x1(path, x2, sc.G.data(), v, nu, acc + p.offset1, sc.s.data());
         } else {
-          cg_to_x2(path, x1, G, v, nu, acc + p.offset2);
+          cg_to_x2(path, x1, sc.G.data(), v, nu, acc + p.offset2);
         }
       }
     }
@@ -346,7 +481,7 @@ class InputRows {
     }
   }
   // Row of sample s; `scratch` (width values) holds it when it is converted on the fly.
-  const T* row(int64_t s, T* scratch) const {
+  E3CORE_ALWAYS_INLINE const T* row(int64_t s, T* scratch) const {
     const int64_t r = a_.mode == TpRows::PerSample ? s
                       : a_.mode == TpRows::Indexed ? a_.index[s]
                                                    : 0;
@@ -409,6 +544,20 @@ void check_array(const TpArray<T>& a, TpSlot slot, int64_t samples, int64_t widt
   }
 }
 
+// The samples grouped by the row an indexed array gives them, each group in sample order (a
+// stable counting sort): group r is order[start[r] .. start[r + 1]).
+struct Groups {
+  std::vector<int64_t> start, order;
+  template <typename T>
+  Groups(const TpArray<T>& a, int64_t samples)
+      : start(size_t(a.rows + 1), 0), order(static_cast<size_t>(samples)) {
+    for (int64_t s = 0; s < samples; ++s) ++start[size_t(a.index[s] + 1)];
+    for (int64_t r = 0; r < a.rows; ++r) start[size_t(r + 1)] += start[size_t(r)];
+    std::vector<int64_t> fill(start.begin(), start.end() - 1);
+    for (int64_t s = 0; s < samples; ++s) order[size_t(fill[size_t(a.index[s])]++)] = s;
+  }
+};
+
 template <typename T, TpSlot kSlot>
 void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Executor& exec) {
   const KernelPlan<T> kp(plan);
@@ -429,26 +578,32 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
   const Terms* res_layout = layouts[kResult];
   const bool convert_out = res_layout != nullptr && !is_trivial(*res_layout);
 
-  // Per task: conversion scratch for each input, the accumulator and z, G.
+  // Per task: conversion scratch for each input, the accumulator, and the paths' scratch.
   struct Scratch {
-    std::vector<T> rows[4], acc, z, G;
-  };
-  const auto make_scratch = [&] {
-    Scratch s;
-    for (int a = 0; a < 4; ++a) s.rows[a].resize(size_t(std::max<int64_t>(widths[a], 1)));
-    s.acc.resize(size_t(std::max<int64_t>(width, 1)));
-    s.z.resize(size_t(kp.scratch));
-    s.G.resize(size_t(kp.scratch));
-    return s;
-  };
-  const auto add_sample = [&](int64_t s, Scratch& sc) {
-    SampleRows<T> r{};
-    const T** slots[4] = {&r.x1, &r.x2, &r.w, &r.g};
-    for (int a = 0; a < 4; ++a) {
-      if (a != kResult) *slots[a] = inputs[size_t(a)].row(s, sc.rows[a].data());
+    std::vector<T> rows[4], acc;
+    PathScratch<T> path;
+    explicit Scratch(const KernelPlan<T>& kp, const int64_t* widths, int64_t width)
+        : acc(size_t(std::max<int64_t>(width, 1))), path(kp) {
+      for (int a = 0; a < 4; ++a) rows[a].resize(size_t(std::max<int64_t>(widths[a], 1)));
     }
-    accumulate_sample<T, kSlot>(kp, r, sc.acc.data(), sc.z.data(), sc.G.data());
   };
+  // Sums samples sample(q), q in [begin, end), into sc.acc (zeroed first); the loop is compiled
+  // for the CPU's best instruction set.
+  const auto sum_samples = [&](Scratch& sc, int64_t begin, int64_t end, auto&& sample) {
+    std::fill(sc.acc.begin(), sc.acc.end(), T(0));
+    run_fastest([&]() E3CORE_ALWAYS_INLINE {
+      for (int64_t q = begin; q < end; ++q) {
+        const int64_t s = sample(q);
+        SampleRows<T> r{};
+        const T** slots[4] = {&r.x1, &r.x2, &r.w, &r.g};
+        for (int a = 0; a < 4; ++a) {
+          if (a != kResult) *slots[a] = inputs[size_t(a)].row(s, sc.rows[a].data());
+        }
+        accumulate_sample<T, kSlot>(kp, r, sc.acc.data(), sc.path);
+      }
+    });
+  };
+  const auto identity = [](int64_t q) E3CORE_ALWAYS_INLINE { return q; };
   const auto store = [&](const T* acc, T* dst) {
     if (convert_out) {
       to_mul_ir(*res_layout, acc, dst);
@@ -459,34 +614,46 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
   const int64_t grain = std::max<int64_t>(1, 65536 / kp.work);
 
   if (res.mode == TpRows::PerSample) {
+    // Samples run grouped by the row an indexed input reads (grad_out's, else x1's), so that
+    // consecutive samples share it in cache; each still writes only its own row.
+    const auto indexed_input = [&](TpSlot slot) {
+      return kSlot != slot && arrays[int(slot)].mode == TpRows::Indexed;
+    };
+    const TpArray<T>* by = indexed_input(TpSlot::Out)   ? &arrays[int(TpSlot::Out)]
+                           : indexed_input(TpSlot::In1) ? &arrays[int(TpSlot::In1)]
+                                                        : nullptr;
+    if (by == nullptr) {
+      exec(samples, grain, [&](int64_t begin, int64_t end) {
+        Scratch sc(kp, widths, width);
+        for (int64_t s = begin; s < end; ++s) {
+          sum_samples(sc, s, s + 1, identity);
+          store(sc.acc.data(), res.data + s * width);
+        }
+      });
+      return;
+    }
+    const Groups groups(*by, samples);
+    const auto ordered = [&](int64_t q) E3CORE_ALWAYS_INLINE { return groups.order[size_t(q)]; };
     exec(samples, grain, [&](int64_t begin, int64_t end) {
-      Scratch sc = make_scratch();
-      for (int64_t s = begin; s < end; ++s) {
-        std::fill(sc.acc.begin(), sc.acc.end(), T(0));
-        add_sample(s, sc);
-        store(sc.acc.data(), res.data + s * width);
+      Scratch sc(kp, widths, width);
+      for (int64_t q = begin; q < end; ++q) {
+        sum_samples(sc, q, q + 1, ordered);
+        store(sc.acc.data(), res.data + groups.order[size_t(q)] * width);
       }
     });
     return;
   }
 
   if (res.mode == TpRows::Indexed) {
-    // Samples grouped by their result row, in sample order (a stable counting sort): each row
-    // is one task's sum in a fixed order, without atomics.
-    std::vector<int64_t> start(size_t(res.rows + 1), 0);
-    for (int64_t s = 0; s < samples; ++s) ++start[size_t(res.index[s] + 1)];
-    for (int64_t r = 0; r < res.rows; ++r) start[size_t(r + 1)] += start[size_t(r)];
-    std::vector<int64_t> order(static_cast<size_t>(samples));
-    std::vector<int64_t> fill(start.begin(), start.end() - 1);
-    for (int64_t s = 0; s < samples; ++s) order[size_t(fill[size_t(res.index[s])]++)] = s;
+    // Samples grouped by their result row: each row is one task's sum in a fixed order,
+    // without atomics.
+    const Groups groups(res, samples);
     const int64_t per_row = std::max<int64_t>(1, samples / std::max<int64_t>(res.rows, 1));
+    const auto ordered = [&](int64_t q) E3CORE_ALWAYS_INLINE { return groups.order[size_t(q)]; };
     exec(res.rows, std::max<int64_t>(1, grain / per_row), [&](int64_t begin, int64_t end) {
-      Scratch sc = make_scratch();
+      Scratch sc(kp, widths, width);
       for (int64_t r = begin; r < end; ++r) {
-        std::fill(sc.acc.begin(), sc.acc.end(), T(0));
-        for (int64_t q = start[size_t(r)]; q < start[size_t(r + 1)]; ++q) {
-          add_sample(order[size_t(q)], sc);
-        }
+        sum_samples(sc, groups.start[size_t(r)], groups.start[size_t(r + 1)], ordered);
         store(sc.acc.data(), res.data + r * width);
       }
     });
@@ -498,12 +665,9 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
   const int64_t parts = std::min(kParts, std::max<int64_t>(samples, 1));
   std::vector<T> partial(size_t(parts * std::max<int64_t>(width, 1)), T(0));
   exec(parts, 1, [&](int64_t begin, int64_t end) {
-    Scratch sc = make_scratch();
+    Scratch sc(kp, widths, width);
     for (int64_t part = begin; part < end; ++part) {
-      std::fill(sc.acc.begin(), sc.acc.end(), T(0));
-      for (int64_t s = part * samples / parts; s < (part + 1) * samples / parts; ++s) {
-        add_sample(s, sc);
-      }
+      sum_samples(sc, part * samples / parts, (part + 1) * samples / parts, identity);
       std::copy(sc.acc.begin(), sc.acc.begin() + width, partial.begin() + part * width);
     }
   });

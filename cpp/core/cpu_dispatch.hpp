@@ -1,0 +1,56 @@
+// Run-time choice of instruction set for the kernels' hot loops.
+//
+// Builds target baseline x86-64 (a wheel cannot assume more), so each hot loop is compiled twice:
+// once as is and once for AVX2 with FMA, picked per call from what the CPU supports.
+// target_clones would do this by itself, but its "arch=haswell" clone is never chosen on AMD
+// CPUs and its "avx2" clone has no FMA, hence the explicit check.
+#pragma once
+
+// Forces inlining (on functions, with `inline`, and on lambdas).
+#if defined(__GNUC__)
+#define E3CORE_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define E3CORE_ALWAYS_INLINE
+#endif
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define E3CORE_X86_DISPATCH 1
+#endif
+
+namespace e3core {
+
+/// Calls fn() compiled for the best instruction set the CPU has. fn must be a lambda marked
+/// E3CORE_ALWAYS_INLINE, and so must everything it calls in its hot loop: only code inlined into
+/// the AVX2 copy is compiled for AVX2.
+#if defined(E3CORE_X86_DISPATCH)
+template <typename Fn>
+__attribute__((target("avx2,fma"))) void run_avx2_fma(const Fn& fn) {
+  fn();
+}
+
+template <typename Fn>
+void run_baseline(const Fn& fn) {
+  fn();
+}
+
+inline bool cpu_has_avx2_fma() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+}
+
+template <typename Fn>
+void run_fastest(const Fn& fn) {
+  if (cpu_has_avx2_fma()) {
+    run_avx2_fma(fn);
+  } else {
+    run_baseline(fn);
+  }
+}
+#else
+template <typename Fn>
+void run_fastest(const Fn& fn) {
+  fn();
+}
+#endif
+
+}  // namespace e3core
