@@ -222,6 +222,18 @@ E3CORE_ALWAYS_INLINE inline void z_block(const KernelPath<T>& kp, const T* __res
   }
 }
 
+// z[k][u] for every k and u < nu, stored (stride mul1).
+template <typename T>
+E3CORE_ALWAYS_INLINE inline void store_z(const KernelPath<T>& kp, const T* x1, const T* x2,
+                                         const T* s, int64_t nu, T* z) {
+  const int64_t m1 = kp.p->mul1;
+  for_blocks<T>(nu, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
+    using Block = ChannelBlock<T, decltype(width)>;
+    z_block(kp, x1, x2, s, u0, width,
+            [&](int64_t k, const Block& zk) E3CORE_ALWAYS_INLINE { zk.store(z + k * m1 + u0); });
+  });
+}
+
 // s[e] = C_e x2[j_e][v] for the entries of a group ordering (b is j when grouped by k, a is j
 // when grouped by i).
 template <typename T>
@@ -267,11 +279,7 @@ E3CORE_ALWAYS_INLINE inline void path_forward(const KernelPath<T>& kp, const T* 
     return;
   }
   T* z = sc.z.data();
-  for_blocks<T>(nu, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
-    using Block = ChannelBlock<T, decltype(width)>;
-    z_block(kp, x1, x2, sc.s.data(), u0, width,
-            [&](int64_t k, const Block& zk) E3CORE_ALWAYS_INLINE { zk.store(z + k * m1 + u0); });
-  });
+  store_z(kp, x1, x2, sc.s.data(), nu, z);
   const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
   for (int64_t k = 0; k < p.dim_out; ++k) {
     const T* zk = z + k * m1;
@@ -339,11 +347,7 @@ E3CORE_ALWAYS_INLINE inline void path_weight_gradient(const KernelPath<T>& kp, c
     return;
   }
   T* z = sc.z.data();
-  for_blocks<T>(nu, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
-    using Block = ChannelBlock<T, decltype(width)>;
-    z_block(kp, x1, x2, sc.s.data(), u0, width,
-            [&](int64_t k, const Block& zk) E3CORE_ALWAYS_INLINE { zk.store(z + k * m1 + u0); });
-  });
+  store_z(kp, x1, x2, sc.s.data(), nu, z);
   if (kp.mixing) {
     // gw[u, v][w] += sum_k z[k][u] g[k][w], a block of w in registers.
     for (int64_t u = 0; u < nu; ++u) {

@@ -66,6 +66,17 @@ at::Tensor tp_cpu(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c,
     src_c = src->contiguous();
     dst_c = dst->contiguous();
     samples = src_c.numel();
+    // Checked here to name the arguments; the core checks again.
+    const auto check_index = [&](const at::Tensor& index, const char* name, TpSlot slot) {
+      const int64_t* ix = index.const_data_ptr<int64_t>();
+      const int64_t rows = rows_of(int(slot));
+      for (int64_t e = 0; e < samples; ++e) {
+        TORCH_CHECK_VALUE(ix[e] >= 0 && ix[e] < rows, op, name, "[", e, "] = ", ix[e],
+                          " is out of range for ", rows, " nodes");
+      }
+    };
+    check_index(src_c, "src", TpSlot::In1);
+    check_index(dst_c, "dst", TpSlot::Out);
     TORCH_CHECK_VALUE(rows_of(int(TpSlot::In1)) == rows_of(int(TpSlot::Out)), op, "x1 has ",
                       rows_of(int(TpSlot::In1)), " rows but out has ", rows_of(int(TpSlot::Out)),
                       ": a convolution's output has one row per node of x1");

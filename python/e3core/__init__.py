@@ -14,6 +14,6 @@ __version__: str = _core.__version__
 
 load_ops()
 
-from e3core import math, nn, o3  # noqa: E402
+from e3core import graph, math, nn, o3  # noqa: E402
 
-__all__ = ["math", "nn", "o3", "__version__"]
+__all__ = ["graph", "math", "nn", "o3", "__version__"]
