@@ -135,8 +135,8 @@ def test_no_edges_gives_zeros():
     [
         (dict(src=torch.tensor([0, 9])), r"src\[1\] = 9 is out of range for 6 nodes"),
         (dict(dst=torch.tensor([-1, 0])), r"dst\[0\] = -1 is out of range"),
-        (dict(src=torch.tensor([0.0, 1.0])), "edge_src should be an int64 tensor"),
-        (dict(dst=torch.tensor([0, 1, 2])), r"edge_dst should be .* of shape \(2,\)"),
+        (dict(src=torch.tensor([0.0, 1.0])), "edge_src has shape .* of int64"),
+        (dict(dst=torch.tensor([0, 1, 2])), r"edge_dst has shape \[3\], expected \(2,\)"),
         (dict(x=torch.randn(6, 5)), "x has shape"),
         (dict(attr=torch.randn(2, 4)), "edge_attr has shape"),
         (dict(w="rows"), "weight has 3 rows but there are 2 edges"),

@@ -2,20 +2,22 @@
 
 import torch
 
-from e3core.o3._tensor_product import TensorProduct
+from e3core.o3._tensor_product import TensorProduct, _shape_error
 
 
 def _check_index(index: torch.Tensor, name: str, edges: int) -> None:
     if index.dtype != torch.long or index.dim() != 1 or index.shape[0] != edges:
         raise ValueError(
-            name
-            + " should be an int64 tensor of shape ("
-            + str(edges)
-            + ",) (one entry per edge), got "
+            _shape_error(name, index, "(" + str(edges) + ",) of int64, one entry per edge")
+            + " (dtype "
             + str(index.dtype)
-            + " of shape "
-            + str(list(index.shape))
+            + ")"
         )
+
+
+def _check_rows(t: torch.Tensor, name: str, rows: str, dim: int) -> None:
+    if t.dim() != 2 or t.shape[1] != dim:
+        raise ValueError(_shape_error(name, t, "(" + rows + ", " + str(dim) + ")"))
 
 
 class TensorProductConv(TensorProduct):
@@ -56,22 +58,8 @@ class TensorProductConv(TensorProduct):
         Returns (nodes, irreps_out.dim). ``weight`` is (edges, weight_numel), or
         (weight_numel,) with shared weights, or None to use the internal weights.
         """
-        if x.dim() != 2 or x.shape[1] != self._in1_dim:
-            raise ValueError(
-                "x has shape "
-                + str(list(x.shape))
-                + ", expected (nodes, "
-                + str(self._in1_dim)
-                + ") for irreps_in1"
-            )
-        if edge_attr.dim() != 2 or edge_attr.shape[1] != self._in2_dim:
-            raise ValueError(
-                "edge_attr has shape "
-                + str(list(edge_attr.shape))
-                + ", expected (edges, "
-                + str(self._in2_dim)
-                + ") for irreps_in2"
-            )
+        _check_rows(x, "x", "nodes", self._in1_dim)
+        _check_rows(edge_attr, "edge_attr", "edges", self._in2_dim)
         edges = edge_attr.shape[0]
         _check_index(edge_src, "edge_src", edges)
         _check_index(edge_dst, "edge_dst", edges)

@@ -90,19 +90,17 @@ def _as_rows(t: torch.Tensor, batch: list[int], n: int) -> torch.Tensor:
     return t.expand(batch + [d]).reshape(n, d)
 
 
+def _shape_error(name: str, t: torch.Tensor, expected: str) -> str:
+    """The message for a tensor of the wrong shape (TorchScript compiles it)."""
+    return name + " has shape " + str(list(t.shape)) + ", expected " + expected
+
+
 def _check_columns(t: torch.Tensor, name: str, irreps_name: str, dim: int) -> None:
     if t.dim() < 1 or t.shape[-1] != dim:
         raise ValueError(
-            name
-            + " has shape "
-            + str(list(t.shape))
-            + " but "
-            + irreps_name
-            + " has dim "
-            + str(dim)
-            + ": expected (..., "
-            + str(dim)
-            + ")"
+            _shape_error(
+                name, t, "(..., " + str(dim) + ") as " + irreps_name + " has dim " + str(dim)
+            )
         )
 
 
@@ -284,19 +282,13 @@ class TensorProduct(torch.nn.Module):
         if self.shared_weights:
             if weight.shape != (self.weight_numel,):
                 raise ValueError(
-                    "weight has shape "
-                    + str(list(weight.shape))
-                    + ", expected ("
-                    + str(self.weight_numel)
-                    + ",) for shared weights"
+                    _shape_error("weight", weight, "(" + str(self.weight_numel) + ",) (shared)")
                 )
         elif weight.dim() < 2 or weight.shape[-1] != self.weight_numel:
             raise ValueError(
-                "weight has shape "
-                + str(list(weight.shape))
-                + ", expected (..., "
-                + str(self.weight_numel)
-                + ") with a batch dimension (shared_weights=False)"
+                _shape_error(
+                    "weight", weight, "(..., " + str(self.weight_numel) + ") (shared_weights=False)"
+                )
             )
         return weight
 
