@@ -31,6 +31,7 @@ struct ChannelBlock<T, std::integral_constant<int, kBlock<T>>> {
     std::memcpy(&x, p, sizeof x);
     return x;
   }
+  E3CORE_ALWAYS_INLINE ChannelBlock() : v{} {}
   E3CORE_ALWAYS_INLINE explicit ChannelBlock(std::integral_constant<int, kBlock<T>>) : v{} {}
   E3CORE_ALWAYS_INLINE void load(const T* p) {
     for (int i = 0; i < kVecs; ++i) at(p + i * kLanes, v[i]);
@@ -62,6 +63,7 @@ struct ChannelBlock<T, int> {
   int width;
   T v[kBlock<T>];
 
+  E3CORE_ALWAYS_INLINE ChannelBlock() : width(0), v{} {}
   E3CORE_ALWAYS_INLINE explicit ChannelBlock(int w) : width(w), v{} {}
   E3CORE_ALWAYS_INLINE void load(const T* p) {
     for (int t = 0; t < width; ++t) v[t] = p[t];

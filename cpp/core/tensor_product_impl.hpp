@@ -199,6 +199,48 @@ struct PathScratch {
         wcol(size_t(kp.scratch)) {}
 };
 
+// C[r][c] += sum_q a(r, q) b(q)[c] for rows r < kRows and columns c < n: the kRows
+// accumulators of a column block stay in registers and share each load of b(q).
+template <typename T, int kRows, typename A, typename B, typename C>
+E3CORE_ALWAYS_INLINE inline void rank_update_rows(int64_t n, int64_t q_count, A&& a, B&& b, C&& c) {
+  for_blocks<T>(n, [&](int64_t c0, auto width) E3CORE_ALWAYS_INLINE {
+    using Block = ChannelBlock<T, decltype(width)>;
+    Block acc[kRows];
+    for (int r = 0; r < kRows; ++r) {
+      acc[r] = Block(width);
+      acc[r].load(c(r) + c0);
+    }
+    for (int64_t q = 0; q < q_count; ++q) {
+      const T* bq = b(q) + c0;
+      for (int r = 0; r < kRows; ++r) acc[r].add_scaled(a(r, q), bq);
+    }
+    for (int r = 0; r < kRows; ++r) acc[r].store(c(r) + c0);
+  });
+}
+
+// rank_update_rows over `rows` rows, four at a time.
+template <typename T, typename A, typename B, typename C>
+E3CORE_ALWAYS_INLINE inline void rank_update(int64_t rows, int64_t n, int64_t q_count, A&& a, B&& b,
+                                             C&& c) {
+  for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+    const auto ar = [&](int r, int64_t q) E3CORE_ALWAYS_INLINE { return a(r0 + r, q); };
+    const auto cr = [&](int r) E3CORE_ALWAYS_INLINE { return c(r0 + r); };
+    switch (std::min<int64_t>(4, rows - r0)) {
+      case 4:
+        rank_update_rows<T, 4>(n, q_count, ar, b, cr);
+        break;
+      case 3:
+        rank_update_rows<T, 3>(n, q_count, ar, b, cr);
+        break;
+      case 2:
+        rank_update_rows<T, 2>(n, q_count, ar, b, cr);
+        break;
+      default:
+        rank_update_rows<T, 1>(n, q_count, ar, b, cr);
+    }
+  }
+}
+
 // For each k: the block [u0, u0 + width) of z[k][u] = sum over the entries (i, j) of k of
 // C x1[i][u] x2[j][v] (s[e] = C x2[j][v] precomputed) or, on the diagonal, C x1[i][u] x2[j][u];
 // handed to sink(k, acc).
@@ -281,19 +323,17 @@ E3CORE_ALWAYS_INLINE inline void path_forward(const KernelPath<T>& kp, const T* 
   T* z = sc.z.data();
   store_z(kp, x1, x2, sc.s.data(), nu, z);
   const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
+  if (kp.mixing) {
+    // out[k][w] += sum_u z[k][u] W[u, v][w]: a few rows k share each load of W.
+    rank_update<T>(
+        p.dim_out, m3, nu, [&](int64_t k, int64_t u) E3CORE_ALWAYS_INLINE { return z[k * m1 + u]; },
+        [&](int64_t u) E3CORE_ALWAYS_INLINE { return w + ix.weight(u, v); },
+        [&](int64_t k) E3CORE_ALWAYS_INLINE { return out + k * m3; });
+    return;
+  }
   for (int64_t k = 0; k < p.dim_out; ++k) {
-    const T* zk = z + k * m1;
-    T* ok = out + k * m3;
-    if (kp.mixing) {
-      // out[k][w] += sum_u z[k][u] W[u, v][w], a block of w in registers.
-      for_blocks<T>(m3, [&](int64_t w0, auto width) E3CORE_ALWAYS_INLINE {
-        ChannelBlock<T, decltype(width)> acc(width);
-        acc.load(ok + w0);
-        for (int64_t u = 0; u < nu; ++u) acc.add_scaled(zk[u], w + ix.weight(u, v) + w0);
-        acc.store(ok + w0);
-      });
-    } else {
-      for (int64_t u = 0; u < nu; ++u) ok[ix.channel(u, v)] += w[ix.weight(u, v)] * zk[u];
+    for (int64_t u = 0; u < nu; ++u) {
+      out[k * m3 + ix.channel(u, v)] += w[ix.weight(u, v)] * z[k * m1 + u];
     }
   }
 }
@@ -349,16 +389,11 @@ E3CORE_ALWAYS_INLINE inline void path_weight_gradient(const KernelPath<T>& kp, c
   T* z = sc.z.data();
   store_z(kp, x1, x2, sc.s.data(), nu, z);
   if (kp.mixing) {
-    // gw[u, v][w] += sum_k z[k][u] g[k][w], a block of w in registers.
-    for (int64_t u = 0; u < nu; ++u) {
-      T* wr = gw + ix.weight(u, v);
-      for_blocks<T>(m3, [&](int64_t w0, auto width) E3CORE_ALWAYS_INLINE {
-        ChannelBlock<T, decltype(width)> acc(width);
-        acc.load(wr + w0);
-        for (int64_t k = 0; k < p.dim_out; ++k) acc.add_scaled(z[k * m1 + u], g + k * m3 + w0);
-        acc.store(wr + w0);
-      });
-    }
+    // gw[u, v][w] += sum_k z[k][u] g[k][w]: a few rows u share each load of g.
+    rank_update<T>(
+        nu, m3, p.dim_out, [&](int64_t u, int64_t k) E3CORE_ALWAYS_INLINE { return z[k * m1 + u]; },
+        [&](int64_t k) E3CORE_ALWAYS_INLINE { return g + k * m3; },
+        [&](int64_t u) E3CORE_ALWAYS_INLINE { return gw + ix.weight(u, v); });
     return;
   }
   for (int64_t k = 0; k < p.dim_out; ++k) {
