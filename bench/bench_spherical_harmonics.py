@@ -19,13 +19,13 @@ import importlib.metadata
 import os
 import platform
 import site
-import time
 from collections.abc import Callable
 
 import e3core
 import numpy as np
 import torch
 from e3core import _core
+from timing import best_time
 
 
 def cpu_model() -> str:
@@ -46,17 +46,6 @@ def version(package: str) -> str:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return "?"
-
-
-def best_time(fn: Callable[[], object], repeats: int) -> float:
-    """Best wall time of fn in milliseconds over repeats runs, after one warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * min(times)
 
 
 def load_sphericart_torch() -> tuple[object | None, str]:

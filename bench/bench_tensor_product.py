@@ -28,23 +28,12 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 import e3core
 import torch
 from e3core import graph, o3
-
-
-def best_time(fn: Callable[[], object], repeats: int) -> float:
-    """Best wall time of fn in milliseconds, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * min(times)
+from timing import best_time
 
 
 def conv_instructions(irreps_x: str, irreps_sh: str, lmax: int) -> tuple[str, list[tuple]]:
