@@ -15,8 +15,8 @@ Cases:
 - FullyConnectedTensorProduct 32x0e+32x1o+32x2e x 0e+1o+2e -> 32x0e+32x1o+32x2e on 10,000
   samples: forward and forward + backward.
 
-Times are the best of a few runs; the ratio is e3nn's time over e3core's (above 1: e3core is
-faster). Peak memory is the growth of the resident set during one run of the step, measured in a
+Times are the best of a few runs; the speed-up is e3nn's time over e3core's (above 1: e3core
+is faster), the memory ratio e3core's peak over e3nn's. Peak memory is the growth of the resident set during one run of the step, measured in a
 fresh process for each (Linux: VmHWM after resetting it). The floor is the time to move the bytes
 a step must read and write once at the measured memory bandwidth. Output is markdown for
 docs/benchmarks.md.
@@ -204,8 +204,8 @@ def main() -> None:
     print(f"- graphs: {edges} edges, {nodes} nodes; fctp: {fctp_batch} samples; best of {repeats}")
     print()
     print(
-        "| case | step | e3nn (ms) | e3core (ms) | ratio | floor (ms) | e3core / floor "
-        "| e3nn peak (MB) | e3core peak (MB) | memory ratio |"
+        "| case | step | e3nn (ms) | e3core (ms) | speed-up | floor (ms) | e3core / floor "
+        "| e3nn peak (MB) | e3core peak (MB) | memory e3core / e3nn |"
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for case in ("nequip", "l3", "fctp"):
