@@ -101,6 +101,8 @@ struct KernelPath {
   bool weight_per_u;
   std::vector<Entry<T>> by_k, by_i, by_j;
   std::vector<int64_t> k_start, i_start, j_start;
+  // Shared weights of a mixing path transposed per step v to [v][w][u], or null.
+  const T* wt = nullptr;
 };
 
 // Which index of an entry (i, j, k) groups it; the entry keeps the other two, in order.
@@ -120,38 +122,6 @@ void group_entries(const TpPath& p, GroupBy by, std::vector<Entry<T>>* out,
     (*start)[size_t(g + 1)] = int64_t(out->size());
   }
 }
-
-template <typename T>
-struct KernelPlan {
-  const TpPlan* plan;
-  std::vector<KernelPath<T>> paths;
-  std::vector<T> ones;  // the weights of a weightless path
-  int64_t scratch = 1;  // values of z or G: max over paths of dim_out * mul1
-  int64_t entries = 1;  // max entries of a path
-  int64_t work = 1;     // rough multiply-adds per sample, to size parallel tasks
-
-  explicit KernelPlan(const TpPlan& p) : plan(&p) {
-    int64_t ones_size = 1;
-    for (const TpPath& path : p.paths) {
-      KernelPath<T> kp;
-      kp.p = &path;
-      kp.pairing = pairing_of(path.mode);
-      kp.mixing = is_mixing(path.mode);
-      kp.weight_per_u = path.mode == ConnectionMode::UVU || path.mode == ConnectionMode::UUU;
-      group_entries(path, GroupBy::K, &kp.by_k, &kp.k_start);
-      group_entries(path, GroupBy::I, &kp.by_i, &kp.i_start);
-      group_entries(path, GroupBy::J, &kp.by_j, &kp.j_start);
-      paths.push_back(std::move(kp));
-      ones_size = std::max(ones_size, path.mul1 * path.mul2 * std::max<int64_t>(path.mul_out, 1));
-      scratch = std::max(scratch, path.dim_out * path.mul1);
-      entries = std::max(entries, int64_t(path.cg.size()));
-      const int64_t steps = pairing_of(path.mode) == Pairing::Diagonal ? 1 : path.mul2;
-      work += steps * (int64_t(path.cg.size()) + path.dim_out) * path.mul1 *
-              (is_mixing(path.mode) ? path.mul_out : 1);
-    }
-    ones.assign(size_t(ones_size), T(1));
-  }
-};
 
 // Weight index of the pair (u, v) in the path's weights (times mul_out for mixing modes), and
 // output channel of the pair for the elementwise modes.
@@ -186,6 +156,68 @@ struct PairIndex {
         return u;
     }
   }
+};
+
+template <typename T>
+struct KernelPlan {
+  const TpPlan* plan;
+  std::vector<KernelPath<T>> paths;
+  std::vector<T> ones;  // the weights of a weightless path
+  int64_t scratch = 1;  // values of z or G: max over paths of dim_out * mul1
+  int64_t entries = 1;  // max entries of a path
+  int64_t work = 1;     // rough multiply-adds per sample, to size parallel tasks
+
+  explicit KernelPlan(const TpPlan& p) : plan(&p) {
+    int64_t ones_size = 1;
+    for (const TpPath& path : p.paths) {
+      KernelPath<T> kp;
+      kp.p = &path;
+      kp.pairing = pairing_of(path.mode);
+      kp.mixing = is_mixing(path.mode);
+      kp.weight_per_u = path.mode == ConnectionMode::UVU || path.mode == ConnectionMode::UUU;
+      group_entries(path, GroupBy::K, &kp.by_k, &kp.k_start);
+      group_entries(path, GroupBy::I, &kp.by_i, &kp.i_start);
+      group_entries(path, GroupBy::J, &kp.by_j, &kp.j_start);
+      paths.push_back(std::move(kp));
+      ones_size = std::max(ones_size, path.mul1 * path.mul2 * std::max<int64_t>(path.mul_out, 1));
+      scratch = std::max(scratch, path.dim_out * path.mul1);
+      entries = std::max(entries, int64_t(path.cg.size()));
+      const int64_t steps = pairing_of(path.mode) == Pairing::Diagonal ? 1 : path.mul2;
+      work += steps * (int64_t(path.cg.size()) + path.dim_out) * path.mul1 *
+              (is_mixing(path.mode) ? path.mul_out : 1);
+    }
+    ones.assign(size_t(ones_size), T(1));
+  }
+
+  // With weights shared by every sample, transposes those of the mixing paths once, so that the
+  // gradients' products with them become rank updates instead of dot products.
+  void transpose_shared_weights(const T* w) {
+    std::vector<int64_t> offsets;
+    for (const KernelPath<T>& kp : paths) {
+      const TpPath& p = *kp.p;
+      offsets.push_back(int64_t(wt.size()));
+      if (!kp.mixing || !p.has_weight) continue;
+      const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
+      const int64_t steps = kp.pairing == Pairing::Diagonal ? 1 : p.mul2;
+      const size_t at = wt.size();
+      wt.resize(at + size_t(steps * p.mul_out * p.mul1), T(0));
+      for (int64_t v = 0; v < steps; ++v) {
+        const int64_t nu = kp.pairing == Pairing::Triangle ? v : p.mul1;
+        for (int64_t c = 0; c < p.mul_out; ++c) {
+          for (int64_t u = 0; u < nu; ++u) {
+            wt[at + size_t((v * p.mul_out + c) * p.mul1 + u)] =
+                w[p.weight_offset + ix.weight(u, v) + c];
+          }
+        }
+      }
+    }
+    for (size_t i = 0; i < paths.size(); ++i) {
+      if (paths[i].mixing && paths[i].p->has_weight) paths[i].wt = wt.data() + offsets[i];
+    }
+  }
+
+ private:
+  std::vector<T> wt;
 };
 
 // Per-call scratch of one task.
@@ -350,7 +382,9 @@ E3CORE_ALWAYS_INLINE inline void transpose_weights(const KernelPath<T>& kp, cons
   for (int64_t k = 0; k < p.dim_out; ++k) {
     const T* gk = g + k * m3;
     T* Gk = G + k * m1;
-    if (kp.mixing) {
+    if (kp.mixing && kp.wt != nullptr) {
+      std::fill(Gk, Gk + nu, T(0));
+    } else if (kp.mixing) {
       for (int64_t u = 0; u < nu; ++u) {
         const T* wr = w + ix.weight(u, v);
         T sum = T(0);
@@ -362,6 +396,14 @@ E3CORE_ALWAYS_INLINE inline void transpose_weights(const KernelPath<T>& kp, cons
     } else {
       for (int64_t u = 0; u < nu; ++u) Gk[u] = w[ix.weight(u, v)] * gk[ix.channel(u, v)];
     }
+  }
+  if (kp.mixing && kp.wt != nullptr) {
+    // G[k][u] = sum_w g[k][w] W^T[v][w][u]: a few rows k share each load of W^T.
+    const T* wt = kp.wt + v * m3 * m1;
+    rank_update<T>(
+        p.dim_out, nu, m3, [&](int64_t k, int64_t c) E3CORE_ALWAYS_INLINE { return g[k * m3 + c]; },
+        [&](int64_t c) E3CORE_ALWAYS_INLINE { return wt + c * m1; },
+        [&](int64_t k) E3CORE_ALWAYS_INLINE { return G + k * m1; });
   }
 }
 
@@ -599,11 +641,15 @@ struct Groups {
 
 template <typename T, TpSlot kSlot>
 void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Executor& exec) {
-  const KernelPlan<T> kp(plan);
+  KernelPlan<T> kp(plan);
   const int64_t widths[4] = {plan.dim1, plan.dim2, plan.weight_numel, plan.dim_out};
   const Terms* layouts[4] = {&plan.terms1, &plan.terms2, nullptr, &plan.terms_out};
   constexpr int kResult = int(kSlot);
   for (int a = 0; a < 4; ++a) check_array(arrays[a], TpSlot(a), samples, widths[a]);
+  if ((kSlot == TpSlot::In1 || kSlot == TpSlot::In2) && arrays[2].mode == TpRows::Shared &&
+      plan.weight_numel > 0) {
+    kp.transpose_shared_weights(arrays[2].data);
+  }
 
   // The three inputs (the result's slot gets an empty reader).
   std::vector<InputRows<T>> inputs;
