@@ -16,10 +16,10 @@ Cases:
   samples: forward and forward + backward.
 
 Times are the best of a few runs; the speed-up is e3nn's time over e3core's (above 1: e3core
-is faster), the memory ratio e3core's peak over e3nn's. Peak memory is the growth of the resident set during one run of the step, measured in a
-fresh process for each (Linux: VmHWM after resetting it). The floor is the time to move the bytes
-a step must read and write once at the measured memory bandwidth. Output is markdown for
-docs/benchmarks.md.
+is faster), the memory ratio e3core's peak over e3nn's. Peak memory is the growth of the
+resident set during one run of the step, measured in a fresh process for each (Linux: VmHWM
+after resetting it). The floor is the time to move the bytes a step must read and write once at
+the measured memory bandwidth. Output is markdown for docs/benchmarks.md.
 """
 
 import argparse
