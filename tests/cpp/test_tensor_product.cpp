@@ -1,0 +1,276 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "e3core/tensor_product.hpp"
+#include "e3core/wigner.hpp"
+
+namespace {
+
+using e3core::ConnectionMode;
+using e3core::Irreps;
+using e3core::TpArray;
+using e3core::TpInstruction;
+using e3core::TpPlan;
+using e3core::TpRows;
+using e3core::TpSlot;
+using e3core::TpSpec;
+using Vec = std::vector<double>;
+
+TpSpec spec(const char* in1, const char* in2, const char* out,
+            std::vector<TpInstruction> instructions) {
+  TpSpec s;
+  s.irreps_in1 = Irreps::parse(in1);
+  s.irreps_in2 = Irreps::parse(in2);
+  s.irreps_out = Irreps::parse(out);
+  s.instructions = std::move(instructions);
+  return s;
+}
+
+Vec randn(size_t n, std::mt19937_64& gen) {
+  std::normal_distribution<double> d;
+  Vec v(n);
+  for (double& x : v) x = d(gen);
+  return v;
+}
+
+double dot(const Vec& a, const Vec& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+// One slot of a per-sample product over n samples, each row its own (shared weights if w_rows
+// is 1).
+Vec run(const TpPlan& plan, TpSlot slot, int64_t n, Vec x1, Vec x2, Vec w, Vec out,
+        int64_t w_rows) {
+  const int64_t widths[4] = {plan.dim1, plan.dim2, plan.weight_numel, plan.dim_out};
+  Vec* data[4] = {&x1, &x2, &w, &out};
+  const int s = int(slot);
+  const int64_t rows = s == 2 ? w_rows : n;
+  data[s]->assign(size_t(rows * widths[s]), 0.0);
+  const auto array = [&](int a) {
+    const int64_t r = a == 2 ? w_rows : n;
+    return TpArray<double>{data[a]->data(), r,
+                           r == 1 && n != 1 ? TpRows::Shared : TpRows::PerSample, nullptr};
+  };
+  e3core::tensor_product<double>(plan, slot, n, array(0), array(1), array(2), array(3));
+  return *data[s];
+}
+
+TEST(TensorProduct, CheckValueOfE3nnFacts) {
+  // FullyConnectedTensorProduct 1o x 1o -> 0e with weight 1 is x.y / sqrt(3).
+  const TpPlan plan = TpPlan::build(spec("1x1o", "1x1o", "1x0e", {{0, 0, 0, ConnectionMode::UVW}}));
+  EXPECT_EQ(plan.weight_numel, 1);
+  const Vec x = {1.0, 2.0, 3.0}, y = {-1.0, 0.5, 2.0};
+  const Vec out = run(plan, TpSlot::Out, 1, x, y, {1.0}, {}, 1);
+  EXPECT_NEAR(out[0], dot(x, y) / std::sqrt(3.0), 1e-15);
+}
+
+TEST(TensorProduct, MatchesDenseContractionForEveryMode) {
+  std::mt19937_64 gen(3);
+  struct Case {
+    const char *in1, *in2, *out;
+    ConnectionMode mode;
+    bool weight;
+  };
+  const Case cases[] = {
+      {"3x1o", "2x1o", "4x2e", ConnectionMode::UVW, true},
+      {"3x1o", "2x2e", "3x1o", ConnectionMode::UVU, true},
+      {"3x1o", "2x2e", "2x2o", ConnectionMode::UVV, true},
+      {"3x1o", "3x1e", "2x0o", ConnectionMode::UUW, true},
+      {"3x2e", "3x1o", "3x3o", ConnectionMode::UUU, false},
+      {"2x1o", "3x1o", "6x1e", ConnectionMode::UVUV, true},
+      {"3x1o", "3x1o", "3x2e", ConnectionMode::UVULV, true},
+      {"4x1o", "4x1o", "2x1e", ConnectionMode::ULVW, true},
+  };
+  for (const Case& c : cases) {
+    const TpPlan plan = TpPlan::build(spec(c.in1, c.in2, c.out, {{0, 0, 0, c.mode, c.weight}}));
+    const e3core::TpPath& p = plan.paths[0];
+    const Vec x1 = randn(size_t(plan.dim1), gen), x2 = randn(size_t(plan.dim2), gen);
+    const Vec w = randn(size_t(std::max<int64_t>(plan.weight_numel, 1)), gen);
+    const Vec out = run(plan, TpSlot::Out, 1, x1, x2, w, {}, 1);
+    // The reference: every channel triple (u, v, w) the mode connects, in e3nn's layout.
+    const std::vector<double>& C =
+        e3core::wigner_3j(int(p.dim1 / 2), int(p.dim2 / 2), int(p.dim_out / 2));
+    Vec ref(size_t(plan.dim_out), 0.0);
+    int64_t pair = 0;
+    for (int64_t u = 0; u < p.mul1; ++u) {
+      for (int64_t v = 0; v < p.mul2; ++v) {
+        const bool diagonal = c.mode == ConnectionMode::UUW || c.mode == ConnectionMode::UUU;
+        const bool triangle = c.mode == ConnectionMode::UVULV || c.mode == ConnectionMode::ULVW;
+        if ((diagonal && u != v) || (triangle && u >= v)) continue;
+        for (int64_t o = 0; o < p.mul_out; ++o) {
+          double weight = 1.0;
+          bool connected = true;
+          switch (c.mode) {
+            case ConnectionMode::UVW:
+              weight = w[size_t((u * p.mul2 + v) * p.mul_out + o)];
+              break;
+            case ConnectionMode::UVU:
+              connected = o == u;
+              weight = w[size_t(u * p.mul2 + v)];
+              break;
+            case ConnectionMode::UVV:
+              connected = o == v;
+              weight = w[size_t(u * p.mul2 + v)];
+              break;
+            case ConnectionMode::UUW:
+              weight = w[size_t(u * p.mul_out + o)];
+              break;
+            case ConnectionMode::UUU:
+              connected = o == u;
+              break;
+            case ConnectionMode::UVUV:
+              connected = o == u * p.mul2 + v;
+              weight = w[size_t(o)];
+              break;
+            case ConnectionMode::UVULV:
+              connected = o == pair;
+              weight = w[size_t(pair)];
+              break;
+            case ConnectionMode::ULVW:
+              weight = w[size_t(pair * p.mul_out + o)];
+              break;
+          }
+          if (!connected) continue;
+          for (int64_t i = 0; i < p.dim1; ++i)
+            for (int64_t j = 0; j < p.dim2; ++j)
+              for (int64_t k = 0; k < p.dim_out; ++k) {
+                ref[size_t(o * p.dim_out + k)] +=
+                    p.coefficient * weight * C[size_t((i * p.dim2 + j) * p.dim_out + k)] *
+                    x1[size_t(u * p.dim1 + i)] * x2[size_t(v * p.dim2 + j)];
+              }
+        }
+        if (triangle) ++pair;
+      }
+    }
+    for (size_t k = 0; k < ref.size(); ++k) {
+      EXPECT_NEAR(out[k], ref[k], 1e-12) << e3core::connection_mode_name(c.mode) << " at " << k;
+    }
+  }
+}
+
+// The four slots are derivatives of one trilinear form S: <out, g> = <gx1, x1> = <gx2, x2> =
+// <gw, w>, per sample and, for shared weights, summed over samples.
+TEST(TensorProduct, TransposesAreTheAdjoints) {
+  std::mt19937_64 gen(5);
+  const TpPlan plan = TpPlan::build(spec("2x0e+3x1o+1x2e", "1x0e+2x1o", "3x1o+2x1e+2x0e+1x2o",
+                                         {{0, 1, 0, ConnectionMode::UVW},
+                                          {1, 0, 0, ConnectionMode::UVW},
+                                          {1, 1, 1, ConnectionMode::UVW},
+                                          {1, 1, 2, ConnectionMode::UVW},
+                                          {2, 1, 3, ConnectionMode::UVW},
+                                          {2, 1, 0, ConnectionMode::UVW, true, 0.5}}));
+  for (int64_t w_rows : {int64_t(1), int64_t(4)}) {
+    const int64_t n = 4;
+    const Vec x1 = randn(size_t(n * plan.dim1), gen), x2 = randn(size_t(n * plan.dim2), gen);
+    const Vec w = randn(size_t(w_rows * plan.weight_numel), gen);
+    const Vec g = randn(size_t(n * plan.dim_out), gen);
+    const double s = dot(run(plan, TpSlot::Out, n, x1, x2, w, {}, w_rows), g);
+    EXPECT_NEAR(dot(run(plan, TpSlot::In1, n, {}, x2, w, g, w_rows), x1), s, 1e-11);
+    EXPECT_NEAR(dot(run(plan, TpSlot::In2, n, x1, {}, w, g, w_rows), x2), s, 1e-11);
+    EXPECT_NEAR(dot(run(plan, TpSlot::Weight, n, x1, x2, {}, g, w_rows), w), s, 1e-11);
+  }
+}
+
+TEST(TensorProduct, ConvolutionSumsIntoDestinations) {
+  std::mt19937_64 gen(7);
+  const TpPlan plan = TpPlan::build(spec("4x0e+2x1o", "1x0e+1x1o", "4x0e+2x1o+4x1o+2x0e",
+                                         {{0, 0, 0, ConnectionMode::UVU},
+                                          {1, 1, 3, ConnectionMode::UVU},
+                                          {1, 0, 1, ConnectionMode::UVU},
+                                          {0, 1, 2, ConnectionMode::UVU}}));
+  const int64_t nodes = 5, edges = 17;
+  const Vec x = randn(size_t(nodes * plan.dim1), gen);
+  const Vec attr = randn(size_t(edges * plan.dim2), gen);
+  const Vec w = randn(size_t(edges * plan.weight_numel), gen);
+  std::vector<int64_t> src(edges), dst(edges);
+  for (int64_t e = 0; e < edges; ++e) {
+    src[size_t(e)] = int64_t(gen() % nodes);
+    dst[size_t(e)] = int64_t(gen() % nodes);
+  }
+  Vec out(size_t(nodes * plan.dim_out));
+  e3core::tensor_product<double>(
+      plan, TpSlot::Out, edges, {const_cast<double*>(x.data()), nodes, TpRows::Indexed, src.data()},
+      {const_cast<double*>(attr.data()), edges, TpRows::PerSample, nullptr},
+      {const_cast<double*>(w.data()), edges, TpRows::PerSample, nullptr},
+      {out.data(), nodes, TpRows::Indexed, dst.data()});
+  Vec ref(out.size(), 0.0);
+  for (int64_t e = 0; e < edges; ++e) {
+    const auto row = [](const Vec& a, int64_t r, int64_t d) {
+      return Vec(a.begin() + r * d, a.begin() + (r + 1) * d);
+    };
+    const Vec one = run(plan, TpSlot::Out, 1, row(x, src[size_t(e)], plan.dim1),
+                        row(attr, e, plan.dim2), row(w, e, plan.weight_numel), {}, 1);
+    for (int64_t k = 0; k < plan.dim_out; ++k) {
+      ref[size_t(dst[size_t(e)] * plan.dim_out + k)] += one[size_t(k)];
+    }
+  }
+  for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(out[i], ref[i], 1e-12);
+}
+
+TEST(TensorProduct, PlanRoundTripsThroughItsEncoding) {
+  const TpPlan plan = TpPlan::build(spec("2x1o+1x2e", "1x1o", "2x0e+1x1e+3x2o",
+                                         {{0, 0, 0, ConnectionMode::UVW},
+                                          {1, 0, 2, ConnectionMode::UVW, true, 2.0},
+                                          {0, 0, 1, ConnectionMode::UVW}}));
+  const std::vector<int64_t> code = plan.encode();
+  const TpPlan back = TpPlan::decode(code.data(), int64_t(code.size()));
+  EXPECT_EQ(back.encode(), code);
+  ASSERT_EQ(back.paths.size(), plan.paths.size());
+  EXPECT_EQ(back.paths[1].coefficient, plan.paths[1].coefficient);
+  std::vector<int64_t> bad = code;
+  bad.pop_back();
+  EXPECT_THROW(TpPlan::decode(bad.data(), int64_t(bad.size())), std::invalid_argument);
+  bad = code;
+  bad[0] = 7;
+  EXPECT_THROW(TpPlan::decode(bad.data(), int64_t(bad.size())), std::invalid_argument);
+  bad = code;
+  bad[1] += 1;  // dim1 no longer matches the layout of irreps_in1
+  EXPECT_THROW(TpPlan::decode(bad.data(), int64_t(bad.size())), std::invalid_argument);
+}
+
+TEST(TensorProduct, BadInstructionsSayWhatIsWrong) {
+  const auto message = [](TpSpec s) {
+    try {
+      TpPlan::build(s);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message(spec("1x1o", "1x1o", "1x1o", {{0, 0, 0, ConnectionMode::UVW}})).find("parity"),
+            std::string::npos);
+  EXPECT_NE(message(spec("1x1o", "1x1o", "1x3e", {{0, 0, 0, ConnectionMode::UVW}})).find("outside"),
+            std::string::npos);
+  EXPECT_NE(message(spec("1x1o", "1x1o", "1x0e", {{0, 2, 0, ConnectionMode::UVW}}))
+                .find("i_in2 = 2 is out of range"),
+            std::string::npos);
+  EXPECT_NE(message(spec("2x1o", "1x1o", "1x0e", {{0, 0, 0, ConnectionMode::UVU}}))
+                .find("\"uvu\" needs mul_in1 == mul_out"),
+            std::string::npos);
+  EXPECT_NE(message(spec("1x1o", "1x1o", "1x0e", {{0, 0, 0, ConnectionMode::UVW, false}}))
+                .find("needs weights"),
+            std::string::npos);
+  EXPECT_THROW(e3core::parse_connection_mode("uvx"), std::invalid_argument);
+  EXPECT_THROW(e3core::parse_path_normalization("elements"), std::invalid_argument);
+}
+
+TEST(TensorProduct, IndexOutOfRangeThrows) {
+  const TpPlan plan = TpPlan::build(spec("1x0e", "1x0e", "1x0e", {{0, 0, 0, ConnectionMode::UVW}}));
+  Vec x = {1.0, 2.0}, attr = {1.0, 1.0}, w = {1.0}, out(2);
+  std::vector<int64_t> src = {0, 2}, dst = {0, 1};
+  EXPECT_THROW(e3core::tensor_product<double>(plan, TpSlot::Out, 2,
+                                              {x.data(), 2, TpRows::Indexed, src.data()},
+                                              {attr.data(), 2, TpRows::PerSample, nullptr},
+                                              {w.data(), 1, TpRows::Shared, nullptr},
+                                              {out.data(), 2, TpRows::Indexed, dst.data()}),
+               std::invalid_argument);
+}
+
+}  // namespace
