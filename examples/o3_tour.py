@@ -1,4 +1,5 @@
-"""A short tour of e3core.o3: irreps, Wigner matrices, spherical harmonics and equivariance.
+"""A short tour of e3core: irreps, Wigner matrices, spherical harmonics, tensor products and
+message passing, and equivariance.
 
 Run it with ``python examples/o3_tour.py`` (``bash scripts/demo.sh`` sets up and runs it).
 """
@@ -24,8 +25,10 @@ def main() -> None:
     irreps = o3.Irreps("16x0e+8x1o+4x2e")
     print(f"{irreps}: dim {irreps.dim}, {irreps.num_irreps} irreps, ls {sorted(set(irreps.ls))}")
     mixed = o3.Irreps("1o+1o+0e+0o+1o")
-    print(f"{mixed}: simplify -> {mixed.simplify()}, sort -> {mixed.sort().irreps}, "
-          f"regroup -> {mixed.regroup()}")
+    print(
+        f"{mixed}: simplify -> {mixed.simplify()}, sort -> {mixed.sort().irreps}, "
+        f"regroup -> {mixed.regroup()}"
+    )
     print(f"spherical harmonics up to l = 3: {o3.Irreps.spherical_harmonics(3)}")
     try:
         o3.Irreps("16x0e+8x1q")
@@ -39,8 +42,9 @@ def main() -> None:
     R = o3.rand_matrix(dtype=torch.float64)
     D = [o3.Irrep(l, 1).D_from_matrix(R) for l in (8, 6, 4)]
     rotated = torch.einsum("ijk,il,jm,kn->lmn", C, *D)
-    print(f"wigner_3j(8, 6, 4): norm {C.norm():.15f}, |C - C.D.D.D| = "
-          f"{(rotated - C).abs().max():.1e}")
+    print(
+        f"wigner_3j(8, 6, 4): norm {C.norm():.15f}, |C - C.D.D.D| = {(rotated - C).abs().max():.1e}"
+    )
 
     section("Spherical harmonics: D(R) Y(x) = Y(R x), any degree")
     lmax = 16
@@ -57,8 +61,41 @@ def main() -> None:
     energy = (sh(pos) * weights).sum()
     (forces,) = torch.autograd.grad(-energy, pos, create_graph=True)
     (grad_of_force_loss,) = torch.autograd.grad(forces.pow(2).sum(), pos)
-    print(f"energy {energy.item():.6f}, |forces| {forces.norm():.6f}, "
-          f"|d(force loss)/dpos| {grad_of_force_loss.norm():.6f}")
+    print(
+        f"energy {energy.item():.6f}, |forces| {forces.norm():.6f}, "
+        f"|d(force loss)/dpos| {grad_of_force_loss.norm():.6f}"
+    )
+
+    section("Tensor products and message passing")
+    tp = o3.FullyConnectedTensorProduct("8x0e+4x1o+2x2e", "0e+1o+2e", "8x0e+4x1o+2x2e")
+    feats = o3.Irreps("8x0e+4x1o+2x2e").randn(20, -1)
+    Rm = o3.rand_matrix()
+    D_in, D_sh = tp.irreps_in1.D_from_matrix(Rm), tp.irreps_in2.D_from_matrix(Rm)
+    sh3 = o3.spherical_harmonics([0, 1, 2], torch.randn(20, 3), True)
+    error = tp(feats @ D_in.T, sh3 @ D_sh.T) - tp(feats, sh3) @ tp.irreps_out.D_from_matrix(Rm).T
+    print(f"{tp}\nequivariance error {error.abs().max():.1e}")
+    # NequIP's message: each path into its own output, weights per edge (from a radial network).
+    conv = e3core.graph.TensorProductConv(
+        "8x0e+4x1o",
+        "0e+1o",
+        "8x0e+8x1o+4x1o+4x0e",
+        [
+            (0, 0, 0, "uvu", True),
+            (0, 1, 1, "uvu", True),
+            (1, 0, 2, "uvu", True),
+            (1, 1, 3, "uvu", True),
+        ],
+        shared_weights=False,
+        internal_weights=False,
+    )
+    nodes = o3.Irreps("8x0e+4x1o").randn(5, -1)
+    src, dst = torch.tensor([0, 1, 2, 3, 4, 0]), torch.tensor([1, 2, 3, 4, 0, 2])
+    attrs = o3.spherical_harmonics([0, 1], torch.randn(6, 3), True)
+    messages = conv(nodes, attrs, torch.randn(6, conv.weight_numel), src, dst)
+    print(
+        f"a convolution over 6 edges into 5 nodes: out {tuple(messages.shape)}, each node's "
+        "messages summed in C++ without per-edge outputs in memory"
+    )
 
     section("Speed against e3nn (if installed)")
     try:
@@ -78,8 +115,10 @@ def main() -> None:
                 module(x)
             times.append((time.perf_counter() - start) / 5)
         same = torch.allclose(ours(x), ref(x), atol=1e-5)
-        print(f"l = {l}, 200,000 vectors: e3core {times[0] * 1e3:.1f} ms, e3nn "
-              f"{times[1] * 1e3:.1f} ms ({times[1] / times[0]:.1f}x), same values: {same}")
+        print(
+            f"l = {l}, 200,000 vectors: e3core {times[0] * 1e3:.1f} ms, e3nn "
+            f"{times[1] * 1e3:.1f} ms ({times[1] / times[0]:.1f}x), same values: {same}"
+        )
 
 
 if __name__ == "__main__":
