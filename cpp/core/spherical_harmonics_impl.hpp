@@ -19,6 +19,7 @@
 
 #include "cpu_dispatch.hpp"
 #include "e3core/spherical_harmonics.hpp"
+#include "lane_transpose.hpp"
 
 namespace e3core {
 
@@ -124,39 +125,47 @@ E3CORE_ALWAYS_INLINE inline void degree_loop(int begin, int end, Body&& body) {
   }
 }
 
+// A GNU vector, so that lane arithmetic is vector arithmetic whatever the optimiser decides
+// (arrays with per-lane loops were only partly vectorised: scalar multiplies by table constants).
+// alignas: alignof(LaneVec<T>) is 16 (GCC drops it through the template alias) while its loads
+// assume 32, and std::allocator goes by alignof.
 template <typename T>
-struct Lanes {
-  static constexpr int kSize = 32 / sizeof(T);
-  T v[kSize];
+struct alignas(32) Lanes {
+  static constexpr int kSize = kTransposeLanes<T>;
+  using Vec = LaneVec<T>;
+  Vec v;
 
   Lanes() = default;
-  // Implicit so that table constants and literals broadcast in mixed expressions.
-  E3CORE_ALWAYS_INLINE Lanes(T s) {  // NOLINT(google-explicit-constructor)
-    for (T& e : v) e = s;
+  // Copies as one vector move: the implicit copy of the struct went through memory in halves,
+  // and reading the whole back then stalls on store forwarding.
+  E3CORE_ALWAYS_INLINE Lanes(const Lanes& o) : v(o.v) {}
+  E3CORE_ALWAYS_INLINE Lanes& operator=(const Lanes& o) {
+    v = o.v;
+    return *this;
   }
+  E3CORE_ALWAYS_INLINE static Lanes of(Vec x) {
+    Lanes r;
+    r.v = x;
+    return r;
+  }
+  // Implicit so that table constants and literals broadcast in mixed expressions.
+  E3CORE_ALWAYS_INLINE Lanes(T s) : v(Vec{} + s) {}  // NOLINT(google-explicit-constructor)
+
+  E3CORE_ALWAYS_INLINE T* data() { return reinterpret_cast<T*>(&v); }
+  E3CORE_ALWAYS_INLINE const T* data() const { return reinterpret_cast<const T*>(&v); }
 
   E3CORE_ALWAYS_INLINE friend Lanes operator+(const Lanes& a, const Lanes& b) {
-    Lanes r;
-    for (int i = 0; i < kSize; ++i) r.v[i] = a.v[i] + b.v[i];
-    return r;
+    return of(a.v + b.v);
   }
   E3CORE_ALWAYS_INLINE friend Lanes operator-(const Lanes& a, const Lanes& b) {
-    Lanes r;
-    for (int i = 0; i < kSize; ++i) r.v[i] = a.v[i] - b.v[i];
-    return r;
+    return of(a.v - b.v);
   }
   E3CORE_ALWAYS_INLINE friend Lanes operator*(const Lanes& a, const Lanes& b) {
-    Lanes r;
-    for (int i = 0; i < kSize; ++i) r.v[i] = a.v[i] * b.v[i];
-    return r;
+    return of(a.v * b.v);
   }
-  E3CORE_ALWAYS_INLINE friend Lanes operator-(const Lanes& a) {
-    Lanes r;
-    for (int i = 0; i < kSize; ++i) r.v[i] = -a.v[i];
-    return r;
-  }
+  E3CORE_ALWAYS_INLINE friend Lanes operator-(const Lanes& a) { return of(-a.v); }
   E3CORE_ALWAYS_INLINE Lanes& operator+=(const Lanes& b) {
-    for (int i = 0; i < kSize; ++i) v[i] += b.v[i];
+    v += b.v;
     return *this;
   }
 };
@@ -280,25 +289,24 @@ E3CORE_ALWAYS_INLINE inline void evaluate(const Tables<T>& t, const Lanes<T>& x,
 template <typename T>
 E3CORE_ALWAYS_INLINE inline void load_standard(const T* v, int count, Lanes<T>* p) {
   if (count == Lanes<T>::kSize) {
-    // Without per-lane tests the loads of a whole block become vector loads and shuffles.
-    for (int j = 0; j < Lanes<T>::kSize; ++j) {
-      p[0].v[j] = v[3 * j + 2];
-      p[1].v[j] = v[3 * j];
-      p[2].v[j] = v[3 * j + 1];
-    }
+    split_xyz(v, p[1].v, p[2].v, p[0].v);
     return;
   }
-  for (int j = 0; j < Lanes<T>::kSize; ++j) {
-    const bool in = j < count;
-    p[0].v[j] = in ? v[3 * j + 2] : T(0);
-    p[1].v[j] = in ? v[3 * j] : T(0);
-    p[2].v[j] = in ? v[3 * j + 1] : T(0);
+  for (int c = 0; c < 3; ++c) p[c] = T(0);
+  for (int j = 0; j < count; ++j) {
+    p[0].v[j] = v[3 * j + 2];
+    p[1].v[j] = v[3 * j];
+    p[2].v[j] = v[3 * j + 1];
   }
 }
 
 // Stores the first count lanes of a standard-frame 3-vector p as rows of v in e3nn's order.
 template <typename T>
 E3CORE_ALWAYS_INLINE inline void store_e3nn(const Lanes<T>* p, int count, T* v) {
+  if (count == Lanes<T>::kSize) {
+    join_xyz(p[1].v, p[2].v, p[0].v, v);
+    return;
+  }
   for (int j = 0; j < count; ++j) {
     v[3 * j] = p[1].v[j];
     v[3 * j + 1] = p[2].v[j];
@@ -310,12 +318,13 @@ E3CORE_ALWAYS_INLINE inline void store_e3nn(const Lanes<T>* p, int count, T* v) 
 template <typename T>
 E3CORE_ALWAYS_INLINE inline void gather_rows(const T* src, int count, int64_t columns,
                                              Lanes<T>* dst) {
-  for (int j = 0; j < Lanes<T>::kSize; ++j) {
-    if (j < count) {
-      for (int64_t k = 0; k < columns; ++k) dst[k].v[j] = src[j * columns + k];
-    } else {
-      for (int64_t k = 0; k < columns; ++k) dst[k].v[j] = T(0);
-    }
+  constexpr int kN = Lanes<T>::kSize;
+  int64_t k0 = 0;
+  if (count == kN) {
+    for (; k0 + kN <= columns; k0 += kN) transpose_tile(src + k0, columns, dst[k0].data(), kN);
+  }
+  for (int j = 0; j < kN; ++j) {
+    for (int64_t k = k0; k < columns; ++k) dst[k].v[j] = j < count ? src[j * columns + k] : T(0);
   }
 }
 
@@ -324,8 +333,13 @@ E3CORE_ALWAYS_INLINE inline void gather_rows(const T* src, int count, int64_t co
 template <typename T>
 E3CORE_ALWAYS_INLINE inline void scatter_rows(const Lanes<T>* src, int count, int64_t columns,
                                               T* dst) {
+  constexpr int kN = Lanes<T>::kSize;
+  int64_t k0 = 0;
+  if (count == kN) {
+    for (; k0 + kN <= columns; k0 += kN) transpose_tile(src[k0].data(), kN, dst + k0, columns);
+  }
   for (int j = 0; j < count; ++j) {
-    for (int64_t k = 0; k < columns; ++k) dst[j * columns + k] = src[k].v[j];
+    for (int64_t k = k0; k < columns; ++k) dst[j * columns + k] = src[k].v[j];
   }
 }
 
@@ -344,12 +358,13 @@ struct Points {
     tangent = T(0);
     if (normalize) {
       const V r2 = dot3(u, u);
-      for (int j = 0; j < V::kSize; ++j) {
-        const T r = std::sqrt(r2.v[j]);
-        tangent.v[j] = r > T(kNormalizeEps) ? T(1) : T(0);
-        // As torch's clamp_min, a NaN length stays NaN, so a NaN row gives NaN harmonics.
-        inv.v[j] = T(1) / (r < T(kNormalizeEps) ? T(kNormalizeEps) : r);
-      }
+      V r;
+      for (int j = 0; j < V::kSize; ++j) r.v[j] = std::sqrt(r2.v[j]);
+      // Vector selects rather than per-lane branches. As torch's clamp_min, a NaN length stays
+      // NaN (it compares false), so a NaN row gives NaN harmonics.
+      const V eps = T(kNormalizeEps);
+      tangent.v = r.v > eps.v ? V(T(1)).v : V(T(0)).v;
+      inv.v = V(T(1)).v / (r.v < eps.v ? eps.v : r.v);
       for (V& c : u) c = c * inv;
     }
   }
