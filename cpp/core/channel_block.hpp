@@ -54,6 +54,23 @@ struct ChannelBlock<T, std::integral_constant<int, kBlock<T>>> {
     V x;
     for (int i = 0; i < kVecs; ++i) v[i] += a.v[i] * at(p + i * kLanes, x);
   }
+  /// this += a
+  E3CORE_ALWAYS_INLINE void add(const ChannelBlock& a) {
+    for (int i = 0; i < kVecs; ++i) v[i] += a.v[i];
+  }
+  /// What constructs a block of the same width.
+  E3CORE_ALWAYS_INLINE static constexpr std::integral_constant<int, kBlock<T>> width_tag() {
+    return {};
+  }
+  E3CORE_ALWAYS_INLINE static constexpr int size() { return kBlock<T>; }
+  /// The sum of the values.
+  E3CORE_ALWAYS_INLINE T sum() const {
+    V total = v[0];
+    for (int i = 1; i < kVecs; ++i) total += v[i];
+    T s = T(0);
+    for (int t = 0; t < kLanes; ++t) s += total[t];
+    return s;
+  }
   E3CORE_ALWAYS_INLINE T operator[](int t) const { return v[t / kLanes][t % kLanes]; }
 };
 
@@ -79,6 +96,16 @@ struct ChannelBlock<T, int> {
   }
   E3CORE_ALWAYS_INLINE void add_times(const ChannelBlock& a, const T* p) {
     for (int t = 0; t < width; ++t) v[t] += a.v[t] * p[t];
+  }
+  E3CORE_ALWAYS_INLINE void add(const ChannelBlock& a) {
+    for (int t = 0; t < width; ++t) v[t] += a.v[t];
+  }
+  E3CORE_ALWAYS_INLINE int width_tag() const { return width; }
+  E3CORE_ALWAYS_INLINE int size() const { return width; }
+  E3CORE_ALWAYS_INLINE T sum() const {
+    T s = T(0);
+    for (int t = 0; t < width; ++t) s += v[t];
+    return s;
   }
   E3CORE_ALWAYS_INLINE T operator[](int t) const { return v[t]; }
 };

@@ -99,11 +99,22 @@ struct KernelPath {
   bool mixing;
   // Weights indexed by (u, v) apply elementwise to channel u of the output ("uvu", "uuu").
   bool weight_per_u;
-  std::vector<Entry<T>> by_k, by_i, by_j;
+  // Off the diagonal, x2's channel v first contracts the entries into a dense dim1 x dim_out
+  // matrix M, which then maps x1 to z (and G to grad_x1) with no per-entry indexing: more
+  // multiply-adds where the entries are sparse, far fewer instructions (see dense_rows).
+  bool dense;
+  std::vector<Entry<T>> by_k, by_i, by_j;  // by_j's indices times mul1
   std::vector<int64_t> k_start, i_start, j_start;
+  // For the dense form: the Clebsch-Gordan entries as a dense [j][cell] table, cell
+  // i * dim_out + k, padded to whole channel blocks (cells values per j).
+  std::vector<T> cg_cells;
+  int64_t cells = 0;
   // Shared weights of a mixing path transposed per step v to [v][w][u], or null.
   const T* wt = nullptr;
 };
+
+// Largest 2l+1 of x1 and the output for the dense form (l <= 3): its sums are unrolled.
+constexpr int64_t kDenseMaxDim = 7;
 
 // Which index of an entry (i, j, k) groups it; the entry keeps the other two, in order.
 enum class GroupBy { I, J, K };
@@ -175,9 +186,24 @@ struct KernelPlan {
       kp.pairing = pairing_of(path.mode);
       kp.mixing = is_mixing(path.mode);
       kp.weight_per_u = path.mode == ConnectionMode::UVU || path.mode == ConnectionMode::UUU;
+      kp.dense = kp.pairing != Pairing::Diagonal && path.dim1 <= kDenseMaxDim &&
+                 path.dim_out <= kDenseMaxDim &&
+                 2 * int64_t(path.cg.size()) >= path.dim1 * path.dim_out;
       group_entries(path, GroupBy::K, &kp.by_k, &kp.k_start);
       group_entries(path, GroupBy::I, &kp.by_i, &kp.i_start);
       group_entries(path, GroupBy::J, &kp.by_j, &kp.j_start);
+      // cg_to_x2 reads x1[i] and G[k] at i and k times mul1: stored multiplied.
+      for (Entry<T>& e : kp.by_j) {
+        e.a *= int32_t(path.mul1);
+        e.b *= int32_t(path.mul1);
+      }
+      if (kp.dense) {
+        kp.cells = (path.dim1 * path.dim_out + kBlock<T> - 1) / kBlock<T> * kBlock<T>;
+        kp.cg_cells.assign(size_t(path.dim2 * kp.cells), T(0));
+        for (const CgEntry& e : path.cg) {
+          kp.cg_cells[size_t(e.j * kp.cells + e.i * path.dim_out + e.k)] = T(e.value);
+        }
+      }
       paths.push_back(std::move(kp));
       ones_size = std::max(ones_size, path.mul1 * path.mul2 * std::max<int64_t>(path.mul_out, 1));
       scratch = std::max(scratch, path.dim_out * path.mul1);
@@ -223,12 +249,13 @@ struct KernelPlan {
 // Per-call scratch of one task.
 template <typename T>
 struct PathScratch {
-  std::vector<T> z, G, s, wcol;
+  std::vector<T> z, G, s, wcol, M;
   explicit PathScratch(const KernelPlan<T>& kp)
       : z(size_t(kp.scratch)),
         G(size_t(kp.scratch)),
         s(size_t(kp.entries)),
-        wcol(size_t(kp.scratch)) {}
+        wcol(size_t(kp.scratch)),
+        M(size_t((kDenseMaxDim * kDenseMaxDim + kBlock<T> - 1) / kBlock<T> * kBlock<T>)) {}
 };
 
 // C[r][c] += sum_q a(r, q) b(q)[c] for rows r < kRows and columns c < n: the kRows
@@ -273,6 +300,73 @@ E3CORE_ALWAYS_INLINE inline void rank_update(int64_t rows, int64_t n, int64_t q_
   }
 }
 
+// The entries contracted with x2's channel v: M[i * dim_out + k] = sum_j C_ijk x2[j][v], as a
+// dense product over whole blocks of cells (a scalar sum per cell was a chain of dependent
+// multiply-adds: a third of the forward's time).
+template <typename T>
+E3CORE_ALWAYS_INLINE inline void contract_x2(const KernelPath<T>& kp, const T* x2, int64_t v,
+                                             T* M) {
+  const TpPath& p = *kp.p;
+  for_blocks<T>(kp.cells, [&](int64_t c0, auto width) E3CORE_ALWAYS_INLINE {
+    ChannelBlock<T, decltype(width)> acc(width);
+    for (int64_t j = 0; j < p.dim2; ++j) {
+      acc.add_scaled(x2[j * p.mul2 + v], kp.cg_cells.data() + j * kp.cells + c0);
+    }
+    acc.store(M + c0);
+  });
+}
+
+// For each output row o < n_out, the block [u0, u0 + width) of sum over r < kIn of
+// M[r * rs + o * os] in[r * stride + u], handed to sink(o, acc). kIn is fixed so that the sum
+// unrolls: no per-entry indexing, unlike the sparse form.
+template <typename T, int kIn, typename W, typename Sink>
+E3CORE_ALWAYS_INLINE inline void dense_block_fixed(const T* M, int64_t rs, int64_t os,
+                                                   int64_t n_out, const T* __restrict in,
+                                                   int64_t stride, int64_t u0, W width,
+                                                   Sink&& sink) {
+  for (int64_t o = 0; o < n_out; ++o) {
+    ChannelBlock<T, W> acc(width);
+    for (int r = 0; r < kIn; ++r) acc.add_scaled(M[r * rs + o * os], in + r * stride + u0);
+    sink(o, acc);
+  }
+}
+
+// dense_block_fixed for n_in (2l+1 <= kDenseMaxDim) rows of input.
+template <typename T, typename W, typename Sink>
+E3CORE_ALWAYS_INLINE inline void dense_block(const T* M, int64_t rs, int64_t os, int64_t n_in,
+                                             int64_t n_out, const T* in, int64_t stride, int64_t u0,
+                                             W width, Sink&& sink) {
+  switch (n_in) {
+    case 1:
+      return dense_block_fixed<T, 1>(M, rs, os, n_out, in, stride, u0, width, sink);
+    case 3:
+      return dense_block_fixed<T, 3>(M, rs, os, n_out, in, stride, u0, width, sink);
+    case 5:
+      return dense_block_fixed<T, 5>(M, rs, os, n_out, in, stride, u0, width, sink);
+    default:
+      return dense_block_fixed<T, kDenseMaxDim>(M, rs, os, n_out, in, stride, u0, width, sink);
+  }
+}
+
+// dense_block over every block of channels u < nu: sink(o, u0, acc).
+template <typename T, typename Sink>
+E3CORE_ALWAYS_INLINE inline void dense_rows(const T* M, int64_t rs, int64_t os, int64_t n_in,
+                                            int64_t n_out, const T* in, int64_t stride, int64_t nu,
+                                            Sink&& sink) {
+  for_blocks<T>(nu, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
+    dense_block(M, rs, os, n_in, n_out, in, stride, u0, width,
+                [&](int64_t o, const auto& acc) E3CORE_ALWAYS_INLINE { sink(o, u0, acc); });
+  });
+}
+
+// sink(k, u0, z block) for every block of z[k][u] = sum_i M[i][k] x1[i][u], u < nu.
+template <typename T, typename Sink>
+E3CORE_ALWAYS_INLINE inline void dense_z(const KernelPath<T>& kp, const T* x1, const T* M,
+                                         int64_t nu, Sink&& sink) {
+  const TpPath& p = *kp.p;
+  dense_rows(M, p.dim_out, 1, p.dim1, p.dim_out, x1, p.mul1, nu, sink);
+}
+
 // For each k: the block [u0, u0 + width) of z[k][u] = sum over the entries (i, j) of k of
 // C x1[i][u] x2[j][v] (s[e] = C x2[j][v] precomputed) or, on the diagonal, C x1[i][u] x2[j][u];
 // handed to sink(k, acc).
@@ -296,15 +390,28 @@ E3CORE_ALWAYS_INLINE inline void z_block(const KernelPath<T>& kp, const T* __res
   }
 }
 
+// sink(k, u0, z block) for every block of z[k][u], u < nu, in the path's form (dense from
+// sc.M, else from the entry scales sc.s), as prepared by prepare_x2.
+template <typename T, typename Sink>
+E3CORE_ALWAYS_INLINE inline void z_blocks(const KernelPath<T>& kp, const T* x1, const T* x2,
+                                          const PathScratch<T>& sc, int64_t nu, Sink&& sink) {
+  if (kp.dense) {
+    dense_z(kp, x1, sc.M.data(), nu, sink);
+    return;
+  }
+  for_blocks<T>(nu, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
+    z_block(kp, x1, x2, sc.s.data(), u0, width,
+            [&](int64_t k, const auto& z) E3CORE_ALWAYS_INLINE { sink(k, u0, z); });
+  });
+}
+
 // z[k][u] for every k and u < nu, stored (stride mul1).
 template <typename T>
 E3CORE_ALWAYS_INLINE inline void store_z(const KernelPath<T>& kp, const T* x1, const T* x2,
-                                         const T* s, int64_t nu, T* z) {
+                                         const PathScratch<T>& sc, int64_t nu, T* z) {
   const int64_t m1 = kp.p->mul1;
-  for_blocks<T>(nu, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
-    using Block = ChannelBlock<T, decltype(width)>;
-    z_block(kp, x1, x2, s, u0, width,
-            [&](int64_t k, const Block& zk) E3CORE_ALWAYS_INLINE { zk.store(z + k * m1 + u0); });
+  z_blocks(kp, x1, x2, sc, nu, [&](int64_t k, int64_t u0, const auto& zk) E3CORE_ALWAYS_INLINE {
+    zk.store(z + k * m1 + u0);
   });
 }
 
@@ -316,6 +423,18 @@ E3CORE_ALWAYS_INLINE inline void entry_scales(const std::vector<Entry<T>>& entri
   for (size_t e = 0; e < entries.size(); ++e) {
     const Entry<T>& en = entries[e];
     s[e] = en.c * x2[(j_is_a ? en.a : en.b) * m2 + v];
+  }
+}
+
+// What z needs of x2's channel v: the dense matrix M, or the entries' scales (none on the
+// diagonal, where x2 is read per channel).
+template <typename T>
+E3CORE_ALWAYS_INLINE inline void prepare_x2(const KernelPath<T>& kp, const T* x2, int64_t v,
+                                            PathScratch<T>& sc) {
+  if (kp.dense) {
+    contract_x2(kp, x2, v, sc.M.data());
+  } else if (kp.pairing != Pairing::Diagonal) {
+    entry_scales(kp.by_k, false, x2, kp.p->mul2, v, sc.s.data());
   }
 }
 
@@ -336,24 +455,20 @@ E3CORE_ALWAYS_INLINE inline void path_forward(const KernelPath<T>& kp, const T* 
                                               PathScratch<T>& sc) {
   const TpPath& p = *kp.p;
   const int64_t m1 = p.mul1, m3 = p.mul_out;
-  if (kp.pairing != Pairing::Diagonal) entry_scales(kp.by_k, false, x2, p.mul2, v, sc.s.data());
+  prepare_x2(kp, x2, v, sc);
   if (kp.weight_per_u) {
     // out[k][u] += w[u][v] z[k][u], straight from the registers.
     const T* wc = weight_column(kp, w, v, nu, sc.wcol.data());
-    for_blocks<T>(nu, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
-      using Block = ChannelBlock<T, decltype(width)>;
-      z_block(kp, x1, x2, sc.s.data(), u0, width,
-              [&](int64_t k, const Block& z) E3CORE_ALWAYS_INLINE {
-                Block o(width);
-                o.load(out + k * m3 + u0);
-                o.add_times(z, wc + u0);
-                o.store(out + k * m3 + u0);
-              });
+    z_blocks(kp, x1, x2, sc, nu, [&](int64_t k, int64_t u0, const auto& z) E3CORE_ALWAYS_INLINE {
+      std::decay_t<decltype(z)> o(z.width_tag());
+      o.load(out + k * m3 + u0);
+      o.add_times(z, wc + u0);
+      o.store(out + k * m3 + u0);
     });
     return;
   }
   T* z = sc.z.data();
-  store_z(kp, x1, x2, sc.s.data(), nu, z);
+  store_z(kp, x1, x2, sc, nu, z);
   const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
   if (kp.mixing) {
     // out[k][w] += sum_u z[k][u] W[u, v][w]: a few rows k share each load of W.
@@ -414,22 +529,34 @@ E3CORE_ALWAYS_INLINE inline void path_weight_gradient(const KernelPath<T>& kp, c
                                                       int64_t nu, T* gw, PathScratch<T>& sc) {
   const TpPath& p = *kp.p;
   const int64_t m1 = p.mul1, m3 = p.mul_out;
-  if (kp.pairing != Pairing::Diagonal) entry_scales(kp.by_k, false, x2, p.mul2, v, sc.s.data());
+  prepare_x2(kp, x2, v, sc);
   const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
   if (kp.weight_per_u) {
-    // gw[u][v] += sum_k z[k][u] g[k][u], z straight from the registers.
+    // gw[u][v] += sum_k z[k][u] g[k][u], z straight from the registers, summed over k there.
+    const bool weights_contiguous = p.mode == ConnectionMode::UUU || p.mul2 == 1;
     for_blocks<T>(nu, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
       using Block = ChannelBlock<T, decltype(width)>;
       Block sum(width);
-      z_block(kp, x1, x2, sc.s.data(), u0, width,
-              [&](int64_t k, const Block& z)
-                  E3CORE_ALWAYS_INLINE { sum.add_times(z, g + k * m3 + u0); });
-      for (int t = 0; t < int(width); ++t) gw[ix.weight(u0 + t, v)] += sum[t];
+      const auto add = [&](int64_t k, const Block& z)
+                           E3CORE_ALWAYS_INLINE { sum.add_times(z, g + k * m3 + u0); };
+      if (kp.dense) {
+        dense_block(sc.M.data(), p.dim_out, 1, p.dim1, p.dim_out, x1, m1, u0, width, add);
+      } else {
+        z_block(kp, x1, x2, sc.s.data(), u0, width, add);
+      }
+      if (weights_contiguous) {
+        Block w(width);
+        w.load(gw + ix.weight(u0, v));
+        w.add(sum);
+        w.store(gw + ix.weight(u0, v));
+      } else {
+        for (int t = 0; t < int(width); ++t) gw[ix.weight(u0 + t, v)] += sum[t];
+      }
     });
     return;
   }
   T* z = sc.z.data();
-  store_z(kp, x1, x2, sc.s.data(), nu, z);
+  store_z(kp, x1, x2, sc, nu, z);
   if (kp.mixing) {
     // gw[u, v][w] += sum_k z[k][u] g[k][w]: a few rows u share each load of g.
     rank_update<T>(
@@ -450,10 +577,22 @@ E3CORE_ALWAYS_INLINE inline void path_weight_gradient(const KernelPath<T>& kp, c
 template <typename T>
 E3CORE_ALWAYS_INLINE inline void cg_to_x1(const KernelPath<T>& kp, const T* __restrict x2,
                                           const T* __restrict G, int64_t v, int64_t nu,
-                                          T* __restrict gx1, T* s) {
+                                          T* __restrict gx1, T* s, T* M) {
   const TpPath& p = *kp.p;
   const int64_t m1 = p.mul1;
   const bool diagonal = kp.pairing == Pairing::Diagonal;
+  if (kp.dense) {
+    // gx1[i][u] += sum_k M[i][k] G[k][u]: G's rows are the input, M read transposed.
+    contract_x2(kp, x2, v, M);
+    dense_rows(M, 1, p.dim_out, p.dim_out, p.dim1, G, m1, nu,
+               [&](int64_t i, int64_t u0, const auto& acc) E3CORE_ALWAYS_INLINE {
+                 std::decay_t<decltype(acc)> r(acc.width_tag());
+                 r.load(gx1 + i * m1 + u0);
+                 r.add(acc);
+                 r.store(gx1 + i * m1 + u0);
+               });
+    return;
+  }
   if (!diagonal) entry_scales(kp.by_i, true, x2, p.mul2, v, s);
   for (int64_t i = 0; i < p.dim1; ++i) {
     for_blocks<T>(nu, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
@@ -482,22 +621,27 @@ E3CORE_ALWAYS_INLINE inline void cg_to_x2(const KernelPath<T>& kp, const T* __re
   const TpPath& p = *kp.p;
   const int64_t m1 = p.mul1;
   const bool diagonal = kp.pairing == Pairing::Diagonal;
+  using Full = ChannelBlock<T, std::integral_constant<int, kBlock<T>>>;
   for (int64_t j = 0; j < p.dim2; ++j) {
-    T total = T(0);
+    // Off the diagonal the sum over u is kept as a vector and reduced once.
+    Full full;
+    T partial = T(0);
     for_blocks<T>(nu, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
       ChannelBlock<T, decltype(width)> acc(width);
       if (diagonal) acc.load(gx2 + j * m1 + u0);
       for (int64_t e = kp.j_start[size_t(j)]; e < kp.j_start[size_t(j + 1)]; ++e) {
         const Entry<T>& en = kp.by_j[size_t(e)];
-        acc.add_product(en.c, x1 + en.a * m1 + u0, G + en.b * m1 + u0);
+        acc.add_product(en.c, x1 + en.a + u0, G + en.b + u0);
       }
       if (diagonal) {
         acc.store(gx2 + j * m1 + u0);
+      } else if constexpr (std::is_same_v<decltype(acc), Full>) {
+        full.add(acc);
       } else {
-        for (int t = 0; t < int(width); ++t) total += acc[t];
+        partial += acc.sum();
       }
     });
-    if (!diagonal) gx2[j * p.mul2 + v] += total;
+    if (!diagonal) gx2[j * p.mul2 + v] += full.sum() + partial;
   }
 }
 
@@ -534,13 +678,21 @@ E3CORE_ALWAYS_INLINE inline void accumulate_sample(const KernelPlan<T>& kp, cons
       } else {
         transpose_weights(path, w, g, v, nu, sc.G.data(), sc.wcol.data());
         if constexpr (kSlot == TpSlot::In1) {
-          cg_to_x1(path, x2, sc.G.data(), v, nu, acc + p.offset1, sc.s.data());
+          cg_to_x1(path, x2, sc.G.data(), v, nu, acc + p.offset1, sc.s.data(), sc.M.data());
         } else {
           cg_to_x2(path, x1, sc.G.data(), v, nu, acc + p.offset2);
         }
       }
     }
   }
+}
+
+// Prefetches the cache lines of n values at p (for writing when kWrite).
+template <bool kWrite = false, typename T>
+E3CORE_ALWAYS_INLINE inline void prefetch_row(const T* p, int64_t n) {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (int64_t b = 0; b < n * int64_t(sizeof(T)); b += 64)
+    __builtin_prefetch(c + b, kWrite ? 1 : 0);
 }
 
 // An input array as the kernel reads it: ir_mul rows, converted up front when they are reached
@@ -563,16 +715,29 @@ class InputRows {
   }
   // Row of sample s; `scratch` (width values) holds it when it is converted on the fly.
   E3CORE_ALWAYS_INLINE const T* row(int64_t s, T* scratch) const {
-    const int64_t r = a_.mode == TpRows::PerSample ? s
-                      : a_.mode == TpRows::Indexed ? a_.index[s]
-                                                   : 0;
-    if (!convert_) return a_.data + r * width_;
-    if (a_.mode != TpRows::PerSample) return converted_.data() + r * width_;
-    to_ir_mul(*terms_, a_.data + r * width_, scratch);
+    const T* r = stored_row(s);
+    if (!convert_ || a_.mode != TpRows::PerSample) return r;
+    to_ir_mul(*terms_, r, scratch);
     return scratch;
   }
 
+  // Asks for sample s's row to be brought into cache: rows are read in an order (by
+  // destination or source) unrelated to their order in memory, so the hardware prefetcher
+  // cannot guess them, and waiting for them took most of the convolutions' time.
+  E3CORE_ALWAYS_INLINE void prefetch(int64_t s) const {
+    if (a_.data == nullptr || a_.mode == TpRows::Shared) return;
+    prefetch_row(stored_row(s), width_);
+  }
+
  private:
+  E3CORE_ALWAYS_INLINE const T* stored_row(int64_t s) const {
+    const int64_t r = a_.mode == TpRows::PerSample ? s
+                      : a_.mode == TpRows::Indexed ? a_.index[s]
+                                                   : 0;
+    const T* base = convert_ && a_.mode != TpRows::PerSample ? converted_.data() : a_.data;
+    return base + r * width_;
+  }
+
   TpArray<T> a_;
   const Terms* terms_;
   int64_t width_;
@@ -674,10 +839,17 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
   };
   // Sums samples sample(q), q in [begin, end), into sc.acc (zeroed first); the loop is compiled
   // for the CPU's best instruction set.
+  // sample(q) must be defined for every q < samples: the next sample's rows are prefetched.
   const auto sum_samples = [&](Scratch& sc, int64_t begin, int64_t end, auto&& sample) {
     std::fill(sc.acc.begin(), sc.acc.end(), T(0));
     run_fastest([&]() E3CORE_ALWAYS_INLINE {
       for (int64_t q = begin; q < end; ++q) {
+        if (q + 1 < samples) {
+          const int64_t next = sample(q + 1);
+          for (int a = 0; a < 4; ++a) {
+            if (a != kResult) inputs[size_t(a)].prefetch(next);
+          }
+        }
         const int64_t s = sample(q);
         SampleRows<T> r{};
         const T** slots[4] = {&r.x1, &r.x2, &r.w, &r.g};
