@@ -612,6 +612,25 @@ E3CORE_ALWAYS_INLINE inline void cg_to_x1(const KernelPath<T>& kp, const T* __re
   }
 }
 
+// gx1 += the path at step v for the per-u modes in the dense form:
+// gx1[i][u] += w[u][v] sum_k M[i][k] g[k][u], with no G = w g in memory first.
+template <typename T>
+E3CORE_ALWAYS_INLINE inline void x1_gradient_per_u(const KernelPath<T>& kp, const T* x2, const T* w,
+                                                   const T* g, int64_t v, int64_t nu, T* gx1,
+                                                   PathScratch<T>& sc) {
+  const TpPath& p = *kp.p;
+  const int64_t m1 = p.mul1;
+  const T* wc = weight_column(kp, w, v, nu, sc.wcol.data());
+  contract_x2(kp, x2, v, sc.M.data());
+  dense_rows(sc.M.data(), 1, p.dim_out, p.dim_out, p.dim1, g, p.mul_out, nu,
+             [&](int64_t i, int64_t u0, const auto& acc) E3CORE_ALWAYS_INLINE {
+               std::decay_t<decltype(acc)> r(acc.width_tag());
+               r.load(gx1 + i * m1 + u0);
+               r.add_times(acc, wc + u0);
+               r.store(gx1 + i * m1 + u0);
+             });
+}
+
 // gx2[j][v] += sum over the entries (i, k) of j and the channels u of C x1[i][u] G[k][u];
 // on the diagonal gx2[j][u] += the same without the sum over u.
 template <typename T>
@@ -675,6 +694,8 @@ E3CORE_ALWAYS_INLINE inline void accumulate_sample(const KernelPlan<T>& kp, cons
         path_forward(path, x1, x2, w, v, nu, acc + p.offset_out, sc);
       } else if constexpr (kSlot == TpSlot::Weight) {
         path_weight_gradient(path, x1, x2, g, v, nu, acc + p.weight_offset, sc);
+      } else if (kSlot == TpSlot::In1 && path.dense && path.weight_per_u) {
+        x1_gradient_per_u(path, x2, w, g, v, nu, acc + p.offset1, sc);
       } else {
         transpose_weights(path, w, g, v, nu, sc.G.data(), sc.wcol.data());
         if constexpr (kSlot == TpSlot::In1) {
