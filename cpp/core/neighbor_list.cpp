@@ -39,8 +39,9 @@ constexpr double kSingular = 1e-12;
 constexpr int64_t kMaxReachedBins = int64_t(1) << 20;
 // Bins per axis before the cap on the total: keeps the products below int64's range.
 constexpr double kMaxBinsPerAxis = 1e6;
-// Wraps of an atom into the cell must fit in the int32 shifts.
-constexpr double kMaxWrap = double(1 << 30);
+// Bounds that keep every shift (wraps and images, times the reduction's integers) in int32.
+constexpr double kMaxWrap = double(1 << 20);
+constexpr int32_t kMaxCombination = 64;
 
 Vec3 cross(const Vec3& a, const Vec3& b) {
   return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
@@ -85,28 +86,70 @@ void check_positions(const T* positions, int64_t n) {
   }
 }
 
-// The binning frame: the cell's rows on periodic axes and, on the others, unit vectors
-// orthogonal to the periodic rows. No shift crosses a non-periodic axis, so the cell's rows
-// there do not matter; orthogonal ones keep the bins' faces a cutoff apart.
-Mat3 binning_frame(const double* cell, const std::array<bool, 3>& pbc) {
+using IMat3 = std::array<std::array<int32_t, 3>, 3>;
+
+// Where atoms are binned: rows the lattice vectors on periodic axes and, on the others, unit
+// vectors orthogonal to them. No shift crosses a non-periodic axis, so the cell's rows there do
+// not matter; orthogonal ones keep the bins' faces a cutoff apart. The periodic rows are a
+// reduced basis of the cell's lattice, rows = to_cell cell (to_cell integer, unimodular): a
+// shift S' in these rows is the cell shift S' to_cell.
+struct Frame {
+  Mat3 rows;
+  IMat3 to_cell;
+};
+
+// Shortens the periodic rows by subtracting integer multiples of one another until none gets
+// shorter (a pairwise size reduction: the same lattice, closer to orthogonal). A skewed cell's
+// faces are close together, and a cutoff reaches many of its images; the reduced cell's faces
+// are further apart.
+void reduce(Frame& frame, const std::vector<int>& periodic) {
+  bool shortened = true;
+  for (int pass = 0; shortened && pass < 100; ++pass) {
+    shortened = false;
+    for (int a : periodic) {
+      for (int b : periodic) {
+        Vec3& rb = frame.rows[size_t(b)];
+        const Vec3& ra = frame.rows[size_t(a)];
+        const double m = a == b ? 0 : std::round(dot(rb, ra) / dot(ra, ra));
+        if (m == 0 || std::abs(m) > kMaxCombination) continue;
+        const Vec3 t = {rb[0] - m * ra[0], rb[1] - m * ra[1], rb[2] - m * ra[2]};
+        if (!(dot(t, t) < dot(rb, rb) * (1 - 1e-12))) continue;
+        std::array<int32_t, 3> row = frame.to_cell[size_t(b)];
+        bool small = true;
+        for (int c = 0; c < 3; ++c) {
+          row[size_t(c)] -= int32_t(m) * frame.to_cell[size_t(a)][size_t(c)];
+          small = small && std::abs(row[size_t(c)]) <= kMaxCombination;
+        }
+        if (!small) continue;
+        rb = t;
+        frame.to_cell[size_t(b)] = row;
+        shortened = true;
+      }
+    }
+  }
+}
+
+Frame binning_frame(const double* cell, const std::array<bool, 3>& pbc) {
   std::vector<int> periodic, open;
   for (int c = 0; c < 3; ++c) (pbc[c] ? periodic : open).push_back(c);
-  Mat3 frame = {Vec3{1, 0, 0}, Vec3{0, 1, 0}, Vec3{0, 0, 1}};
+  Frame frame = {{Vec3{1, 0, 0}, Vec3{0, 1, 0}, Vec3{0, 0, 1}}, {}};
+  for (int c = 0; c < 3; ++c) frame.to_cell[size_t(c)][size_t(c)] = 1;
   if (periodic.empty()) return frame;
   if (cell == nullptr) {
     throw std::invalid_argument("cell is missing but pbc is " + pbc_str(pbc) +
                                 "; a periodic axis needs the cell");
   }
-  for (int c : periodic) frame[c] = {cell[3 * c], cell[3 * c + 1], cell[3 * c + 2]};
+  Mat3& rows = frame.rows;
+  for (int c : periodic) rows[size_t(c)] = {cell[3 * c], cell[3 * c + 1], cell[3 * c + 2]};
   const auto singular = [&]() {
-    std::string rows;
-    for (int c : periodic) rows += (rows.empty() ? "" : ", ") + std::to_string(c);
-    return std::invalid_argument("cell is singular on its periodic axes: rows " + rows +
+    std::string list;
+    for (int c : periodic) list += (list.empty() ? "" : ", ") + std::to_string(c);
+    return std::invalid_argument("cell is singular on its periodic axes: rows " + list +
                                  " are linearly dependent (or zero); expected independent "
                                  "lattice vectors on the periodic axes");
   };
   if (periodic.size() == 1) {
-    const Vec3& v = frame[periodic[0]];
+    const Vec3& v = rows[size_t(periodic[0])];
     const double length = norm(v);
     if (!(length > 0)) throw singular();
     const Vec3 u = {v[0] / length, v[1] / length, v[2] / length};
@@ -118,18 +161,23 @@ Mat3 binning_frame(const double* cell, const std::array<bool, 3>& pbc) {
     for (int c = 0; c < 3; ++c) w[c] -= u[k] * u[c];
     const double wl = norm(w);
     for (double& x : w) x /= wl;
-    frame[open[0]] = w;
-    frame[open[1]] = cross(u, w);
-  } else if (periodic.size() == 2) {
-    const Vec3& a = frame[periodic[0]];
-    const Vec3& b = frame[periodic[1]];
-    const Vec3 nab = cross(a, b);
-    const double area = norm(nab);
-    if (!(area > kSingular * norm(a) * norm(b))) throw singular();
-    frame[open[0]] = {nab[0] / area, nab[1] / area, nab[2] / area};
+    rows[size_t(open[0])] = w;
+    rows[size_t(open[1])] = cross(u, w);
+    return frame;
+  }
+  if (periodic.size() == 2) {
+    const Vec3& a = rows[size_t(periodic[0])];
+    const Vec3& b = rows[size_t(periodic[1])];
+    if (!(norm(cross(a, b)) > kSingular * norm(a) * norm(b))) throw singular();
   } else {
-    const double volume = std::abs(dot(frame[0], cross(frame[1], frame[2])));
-    if (!(volume > kSingular * norm(frame[0]) * norm(frame[1]) * norm(frame[2]))) throw singular();
+    const double volume = std::abs(dot(rows[0], cross(rows[1], rows[2])));
+    if (!(volume > kSingular * norm(rows[0]) * norm(rows[1]) * norm(rows[2]))) throw singular();
+  }
+  reduce(frame, periodic);
+  if (periodic.size() == 2) {
+    const Vec3 n = cross(rows[size_t(periodic[0])], rows[size_t(periodic[1])]);
+    const double area = norm(n);
+    rows[size_t(open[0])] = {n[0] / area, n[1] / area, n[2] / area};
   }
   return frame;
 }
@@ -202,7 +250,7 @@ struct Reach {
 // A bin reached from another: its slots, its periodic image and that image's translation.
 struct Reached {
   int64_t begin, end;
-  std::array<int32_t, 3> image;
+  std::array<int32_t, 3> image;  // as a cell shift
   Vec3 shift;
 };
 
@@ -260,10 +308,11 @@ class CellList {
   // `order` lists the atoms grid by grid (null: 0, 1, ..., n - 1); each grid's atom range is set.
   template <typename T>
   CellList(const T* positions, int64_t n, const int64_t* order, std::vector<Grid> grids,
-           const Mat3& frame, const std::array<bool, 3>& periodic, double cutoff,
+           const Frame& frame, const std::array<bool, 3>& periodic, double cutoff,
            const Executor& exec)
-      : frame_(frame),
-        inv_(inverse(frame)),
+      : frame_(frame.rows),
+        inv_(inverse(frame.rows)),
+        to_cell_(frame.to_cell),
         periodic_(periodic),
         cutoff_(cutoff),
         grids_(std::move(grids)),
@@ -353,7 +402,7 @@ class CellList {
           if (std::abs(w) > kMaxWrap) {
             throw std::invalid_argument("positions[" + std::to_string(i) + "] lies " + str(w) +
                                         " cells away along axis " + std::to_string(c) +
-                                        ", expected fewer than 2^30");
+                                        ", expected fewer than 2^20");
           }
           wrap[3 * a + c] = int32_t(w);
           f[c] -= w;
@@ -445,11 +494,21 @@ class CellList {
         for (int c = 0; c < 3; ++c) p[c] -= w[r] * frame_[r][c];
       }
       slot_atom_[size_t(slot)] = int32_t(i);
-      std::copy(w, w + 3, slot_wrap_.begin() + 3 * slot);
+      const std::array<int32_t, 3> cell_wrap = cell_shift({w[0], w[1], w[2]});
+      std::copy(cell_wrap.begin(), cell_wrap.end(), slot_wrap_.begin() + 3 * slot);
       x_[size_t(slot)] = p[0];
       y_[size_t(slot)] = p[1];
       z_[size_t(slot)] = p[2];
     }
+  }
+
+  // A shift of the frame's rows as a shift of the cell's.
+  std::array<int32_t, 3> cell_shift(const std::array<int32_t, 3>& s) const {
+    std::array<int32_t, 3> out = {0, 0, 0};
+    for (int r = 0; r < 3; ++r) {
+      for (int c = 0; c < 3; ++c) out[size_t(c)] += s[size_t(r)] * to_cell_[size_t(r)][size_t(c)];
+    }
+    return out;
   }
 
   // The atoms of the bins within reach of bin b, each in the periodic image reached.
@@ -494,7 +553,7 @@ class CellList {
           for (int r = 0; r < 3; ++r) {
             for (int c = 0; c < 3; ++c) shift[size_t(c)] += image[size_t(r)] * frame_[r][c];
           }
-          reached.push_back({begin, end, image, shift});
+          reached.push_back({begin, end, cell_shift(image), shift});
           count += end - begin;
         });
       });
@@ -526,6 +585,7 @@ class CellList {
   }
 
   Mat3 frame_, inv_;
+  IMat3 to_cell_;  // a shift S' of the frame's rows is the cell shift S' to_cell_
   std::array<bool, 3> periodic_;
   double cutoff_;
   std::vector<Grid> grids_;
@@ -685,7 +745,7 @@ int64_t neighbor_list(const NeighborListOptions& options, const T* positions, in
       }
     }
   }
-  const Mat3 frame = binning_frame(cell ? cell_rows : nullptr, options.pbc);
+  const Frame frame = binning_frame(cell ? cell_rows : nullptr, options.pbc);
   check_positions(positions, n);
   if (n == 0 || options.cutoff == 0) {
     allocate(0);
@@ -784,7 +844,7 @@ int64_t radius_graph(const RadiusGraphOptions& options, const T* positions, int6
     }
   }
   grids.back().atom_end = n;
-  const Mat3 frame = binning_frame(nullptr, {false, false, false});
+  const Frame frame = binning_frame(nullptr, {false, false, false});
   const CellList list(positions, n, order.empty() ? nullptr : order.data(), std::move(grids), frame,
                       {false, false, false}, options.r_max, exec);
 
