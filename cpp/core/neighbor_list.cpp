@@ -1,9 +1,9 @@
 // Cell-list neighbour search. Atoms are binned by a counting sort on a grid of bins at least a
 // cutoff wide, in fractional coordinates of a binning frame (the cell's rows on periodic axes);
-// every atom of a bin is then tested against the atoms of the bins within reach, whose periodic
-// shifts are worked out once per bin. Pairs go to per-thread buffers and are copied, grouped by
-// atom, into the caller's arrays. Everything is flat arrays (bins are ranges of slots), the layout
-// a CUDA port will want.
+// every atom of a bin is then tested against the atoms of the bins within reach, gathered once
+// per bin with their periodic shifts, four at a time. Threads take blocks of bins in turn; each
+// block's pairs go to its own buffer, copied into the caller's arrays once all are counted.
+// Everything is flat arrays (bins are ranges of slots), the layout a CUDA port will want.
 #include "e3core/neighbor_list.hpp"
 
 #include <algorithm>
@@ -263,9 +263,9 @@ struct Query {
 
 typedef double Lanes4 __attribute__((vector_size(32)));
 constexpr int64_t kLanes = 4;
-constexpr double kFar = 1e150;
+constexpr double kFar = 1e150;  // padding: its squared distance stays finite and huge
 // Atoms in a block of work: enough to amortise a task, few enough to balance the threads.
-constexpr int64_t kBlockAtoms = 512;  // padding: its squared distance stays finite and huge
+constexpr int64_t kBlockAtoms = 512;
 
 // Writes the indices into `reach` of the atoms closer than sqrt(c2) to q; returns how many.
 E3CORE_ALWAYS_INLINE inline int64_t scan(const Reach& reach, const Query& q, double c2,
@@ -336,7 +336,7 @@ class CellList {
     bin_start_.assign(size_t(bins + 1), 0);
     bin_start_[size_t(bins)] = n;
     for_each_task(exec, int64_t(grids_.size()), [&](int64_t g) {
-      thread_local std::vector<int64_t> bin_of, cursor;
+      std::vector<int64_t> bin_of, cursor;
       fill_grid(grids_[size_t(g)], positions, atom, fractional.data(), wrap.data(), bin_of, cursor);
     });
   }
@@ -455,7 +455,7 @@ class CellList {
       if (!periodic_[c]) volume *= hi[c] - lo[c];
       open = open || !periodic_[c];
     }
-    const double sphere = 4.0 / 3.0 * M_PI * cutoff_ * cutoff_ * cutoff_;
+    const double sphere = 4.0 / 3.0 * 3.14159265358979 * cutoff_ * cutoff_ * cutoff_;
     grid.neighbors = volume > 0 ? double(atoms) / volume * sphere : double(atoms);
     if (open) grid.neighbors = std::min(grid.neighbors, double(atoms));
   }
@@ -477,12 +477,11 @@ class CellList {
       bin_of[size_t(a)] = bin;
       ++cursor[size_t(bin)];
     }
-    int64_t next = grid.atom_begin;
+    int64_t next = grid.atom_begin;  // the counts become each bin's first slot
     for (int64_t b = 0; b < grid.bins(); ++b) {
-      bin_start_[size_t(grid.bin_begin + b)] = next;
-      std::swap(next, cursor[size_t(b)]);
-      next += cursor[size_t(b)];
-      cursor[size_t(b)] = bin_start_[size_t(grid.bin_begin + b)];
+      const int64_t in_bin = cursor[size_t(b)];
+      bin_start_[size_t(grid.bin_begin + b)] = cursor[size_t(b)] = next;
+      next += in_bin;
     }
     for (int64_t a = 0; a < count; ++a) {
       const int64_t slot = cursor[size_t(bin_of[size_t(a)])]++;
@@ -591,11 +590,11 @@ class CellList {
   std::vector<Grid> grids_;
   std::vector<int64_t> bin_start_;
   std::vector<int32_t> slot_atom_;
-  std::vector<int32_t> slot_wrap_;  // 3 per slot: its atom's wrap
+  std::vector<int32_t> slot_wrap_;  // 3 per slot: its atom's wrap, as a cell shift
   std::vector<double> x_, y_, z_;   // positions by slot, wrapped into the cell
 };
 
-// A pair in a thread's buffer: the other atom and the cell shift.
+// A pair in a block's buffer: the other atom and the cell shift.
 struct Pair {
   int32_t j;
   std::array<int32_t, 3> shift;

@@ -154,6 +154,27 @@ TEST(NeighborList, CutoffsSeveralTimesTheCellFindEveryImage) {
   }
 }
 
+TEST(NeighborList, StronglySkewedCellsGiveTheirLatticesPairs) {
+  // Unit-volume cells whose faces are a few hundredths apart: the search bins a reduced basis of
+  // the same lattice, and its shifts must come back in the cell's own rows.
+  const double cells[2][9] = {{1, 0, 0, 7.3, 1, 0, -3.2, 4.1, 1}, {1, 0.2, 0, 9, 1, 0, 0, 0, 2}};
+  std::mt19937_64 rng(13);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (const auto& cell : cells) {
+    for (const std::array<bool, 3> pbc :
+         {std::array<bool, 3>{true, true, true}, {true, true, false}}) {
+      std::vector<double> x;
+      for (int a = 0; a < 4; ++a) {
+        const double f[3] = {u(rng), u(rng), u(rng)};
+        for (int c = 0; c < 3; ++c)
+          x.push_back(f[0] * cell[c] + f[1] * cell[3 + c] + f[2] * cell[6 + c]);
+      }
+      const NeighborListOptions o = options(1.8, pbc);
+      EXPECT_EQ(sorted_keys(search(o, x, cell)), brute_force(o, x, cell));
+    }
+  }
+}
+
 TEST(NeighborList, OneAtomSeesItsOwnImages) {
   const std::vector<double> x = {0.2, 0.3, 0.4};
   const double cell[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
