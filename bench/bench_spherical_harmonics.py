@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.metadata
 import os
 import platform
 import site
@@ -25,27 +24,7 @@ import e3core
 import numpy as np
 import torch
 from e3core import _core
-from timing import best_time
-
-
-def cpu_model() -> str:
-    """The first "model name" of /proc/cpuinfo, or the platform's processor string."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def version(package: str) -> str:
-    """The installed version of a distribution, or "?" when unknown."""
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "?"
+from timing import best_time, cpu_model, version
 
 
 def load_sphericart_torch() -> tuple[object | None, str]:

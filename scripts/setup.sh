@@ -31,7 +31,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 echo "[setup] installing torch, build and test dependencies"
 pip install -q torch==2.13.0 numpy 2>&1 | grep -v "^WARNING: Location" || true
 pip install -q "scikit-build-core>=0.10" "nanobind>=2.0" ninja "cmake>=3.18" \
-  pytest hypothesis ruff "e3nn==0.6.0" sphericart 2>&1 | grep -v "^WARNING: Location" || true
+  pytest hypothesis ruff "e3nn==0.6.0" sphericart ase vesin matscipy 2>&1 \
+  | grep -v "^WARNING: Location" || true
 
 # --no-build-isolation: build against the torch installed above.
 echo "[setup] building e3core (C++ core, torch op library, nanobind module)"

@@ -83,6 +83,14 @@ std::vector<T> contiguous_copy(const AnyArray& a) {
   return out;
 }
 
+// The data of `a` (of dtype T) as C-contiguous: its own, or a copy kept in `storage`.
+template <typename T>
+const T* contiguous_data(const AnyArray& a, std::vector<T>& storage) {
+  if (is_c_contiguous(a)) return static_cast<const T*>(a.data());
+  storage = contiguous_copy<T>(a);
+  return storage.data();
+}
+
 template <typename T, typename F>
 nb::object run_batch(std::initializer_list<BatchInput> inputs, const Shape& batch,
                      std::initializer_list<Shape> out_items, F kernel) {
@@ -92,12 +100,8 @@ nb::object run_batch(std::initializer_list<BatchInput> inputs, const Shape& batc
   in_data.reserve(inputs.size());
   std::vector<const T*> in_ptrs;
   for (const auto& in : inputs) {
-    if (is_c_contiguous(in.array)) {
-      in_ptrs.push_back(static_cast<const T*>(in.array.data()));
-    } else {
-      in_data.push_back(contiguous_copy<T>(in.array));
-      in_ptrs.push_back(in_data.back().data());
-    }
+    in_data.emplace_back();
+    in_ptrs.push_back(contiguous_data<T>(in.array, in_data.back()));
   }
   std::vector<nb::object> outs;
   std::vector<T*> out_ptrs;

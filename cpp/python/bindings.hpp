@@ -6,6 +6,7 @@
 namespace e3core::python {
 
 void bind_irreps(nanobind::module_& m);
+void bind_neighbor_list(nanobind::module_& m);
 void bind_parallel(nanobind::module_& m);
 void bind_rotation(nanobind::module_& m);
 void bind_spherical_harmonics(nanobind::module_& m);

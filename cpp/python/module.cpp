@@ -4,6 +4,7 @@ NB_MODULE(_core, m) {
   m.doc() = "e3core's C++ core on numpy arrays (no torch).";
   m.attr("__version__") = E3CORE_VERSION;
   e3core::python::bind_irreps(m);
+  e3core::python::bind_neighbor_list(m);
   e3core::python::bind_parallel(m);
   e3core::python::bind_rotation(m);
   e3core::python::bind_spherical_harmonics(m);

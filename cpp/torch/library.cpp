@@ -3,6 +3,14 @@
 #include <torch/library.h>
 
 TORCH_LIBRARY(e3core, m) {
+  // Pair lists: integer outputs whose length depends on the data (fake kernels in Python give
+  // them a dynamic size). Distances and vectors are computed from them in torch, with autograd.
+  m.def(
+      "neighbor_list(Tensor positions, float cutoff, Tensor? cell, bool[3] pbc, "
+      "bool self_interaction, bool full_list, bool sorted) -> (Tensor i, Tensor j, Tensor S)");
+  m.def(
+      "radius_graph(Tensor positions, float r_max, Tensor? batch, bool loop, "
+      "int? max_num_neighbors) -> Tensor");
   m.def("spherical_harmonics(Tensor x, int lmax, bool normalize, str normalization) -> Tensor");
   m.def(
       "spherical_harmonics_backward(Tensor grad_sh, Tensor x, int lmax, bool normalize, "
