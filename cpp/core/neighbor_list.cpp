@@ -847,8 +847,21 @@ int64_t radius_graph(const RadiusGraphOptions& options, const T* positions, int6
   const CellList list(positions, n, order.empty() ? nullptr : order.data(), std::move(grids), frame,
                       {false, false, false}, options.r_max, exec);
 
+  // Without a limit the graph is symmetric: the transposition of the searches' lists gives each
+  // target its sources in order. With one, each target keeps its nearest, then sorts them.
+  const bool limited = options.max_num_neighbors > 0;
   const auto select = [&](const Query& q, const Reach& reach, const int32_t* hits, int64_t count,
                           Buffer<Pair>& pairs) {
+    if (!limited) {
+      Pair* first = pairs.extend(size_t(count));
+      size_t kept = 0;
+      for (int64_t h = 0; h < count; ++h) {
+        const int32_t j = reach.atom[size_t(hits[h])];
+        if (j != q.atom || options.loop) first[kept++] = {j, {0, 0, 0}};
+      }
+      pairs.shrink(pairs.size() - size_t(count) + kept);
+      return;
+    }
     thread_local std::vector<std::pair<double, int32_t>> near;
     near.clear();
     for (int64_t h = 0; h < count; ++h) {
@@ -859,7 +872,7 @@ int64_t radius_graph(const RadiusGraphOptions& options, const T* positions, int6
       near.emplace_back(dx * dx + dy * dy + dz * dz, j);
     }
     const size_t keep = size_t(options.max_num_neighbors);
-    if (options.max_num_neighbors > 0 && near.size() > keep) {
+    if (near.size() > keep) {
       std::nth_element(near.begin(), near.begin() + ptrdiff_t(keep) - 1, near.end());
       near.resize(keep);
     }
@@ -877,7 +890,7 @@ int64_t radius_graph(const RadiusGraphOptions& options, const T* positions, int6
     }
   };
   return collect_pairs(
-      list, n, Layout::ByAtom, 1.0, exec, select,
+      list, n, limited ? Layout::ByAtom : Layout::Transposed, 1.0, exec, select,
       [&](int64_t e) {
         total = e;
         edges = allocate(e);
