@@ -4,6 +4,7 @@ Run from the repository root, with e3core installed and e3nn (a test dependency)
 
     python bench/bench_tensor_product.py            # everything (several minutes)
     python bench/bench_tensor_product.py --quick    # smaller graphs, fewer repeats
+    python bench/bench_tensor_product.py --cases nequip fctp   # some of the cases
 
 Cases:
 
@@ -182,10 +183,20 @@ def measure_child(case: str, impl: str, kind: str, nodes: int, edges: int) -> No
     print((_vm_kib("VmHWM:") - before) / 1024)
 
 
+CASES = ("nequip", "l3", "fctp")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5,000 edges, 1 repeat")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        choices=CASES,
+        default=list(CASES),
+        help="which cases to run (default: all)",
+    )
     args = parser.parse_args()
     nodes, edges, fctp_batch = (250, 5000, 1000) if args.quick else (2500, 50000, 10000)
     repeats = 1 if args.quick else 3
@@ -208,7 +219,7 @@ def main() -> None:
         "| e3nn peak (MB) | e3core peak (MB) | memory e3core / e3nn |"
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for case in ("nequip", "l3", "fctp"):
+    for case in args.cases:
         n_edges = fctp_batch if case == "fctp" else edges
         setup = Setup(case, nodes, n_edges)
         kinds = ["forward", "forward+backward"] + ([] if case == "fctp" else ["force step"])

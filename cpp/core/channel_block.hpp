@@ -58,6 +58,10 @@ struct ChannelBlock<T, std::integral_constant<int, kBlock<T>>> {
   E3CORE_ALWAYS_INLINE void add(const ChannelBlock& a) {
     for (int i = 0; i < kVecs; ++i) v[i] += a.v[i];
   }
+  /// this += s * a
+  E3CORE_ALWAYS_INLINE void add_scaled_block(T s, const ChannelBlock& a) {
+    for (int i = 0; i < kVecs; ++i) v[i] += s * a.v[i];
+  }
   /// What constructs a block of the same width.
   E3CORE_ALWAYS_INLINE static constexpr std::integral_constant<int, kBlock<T>> width_tag() {
     return {};
@@ -99,6 +103,9 @@ struct ChannelBlock<T, int> {
   }
   E3CORE_ALWAYS_INLINE void add(const ChannelBlock& a) {
     for (int t = 0; t < width; ++t) v[t] += a.v[t];
+  }
+  E3CORE_ALWAYS_INLINE void add_scaled_block(T s, const ChannelBlock& a) {
+    for (int t = 0; t < width; ++t) v[t] += s * a.v[t];
   }
   E3CORE_ALWAYS_INLINE int width_tag() const { return width; }
   E3CORE_ALWAYS_INLINE int size() const { return width; }

@@ -6,5 +6,8 @@ namespace e3core {
 template void tensor_product<double>(const TpPlan&, TpSlot, int64_t, TpArray<double>,
                                      TpArray<double>, TpArray<double>, TpArray<double>,
                                      const Executor&);
+template void tensor_product_backward<double>(const TpPlan&, int64_t, TpArray<double>,
+                                              TpArray<double>, TpArray<double>, TpArray<double>,
+                                              double*, double*, double*, const Executor&);
 
 }  // namespace e3core

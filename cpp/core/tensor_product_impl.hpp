@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -673,39 +674,143 @@ struct SampleRows {
   const T* g;
 };
 
-// Adds one sample's contribution to the result slot `kSlot` into `acc` (ir_mul, or the flat
-// weights).
+// Adds path `path` at step v (channels u < nu) of one sample to the result slot `kSlot` in
+// `acc` (ir_mul, or the flat weights).
 template <typename T, TpSlot kSlot>
-E3CORE_ALWAYS_INLINE inline void accumulate_sample(const KernelPlan<T>& kp, const SampleRows<T>& r,
-                                                   T* acc, PathScratch<T>& sc) {
+E3CORE_ALWAYS_INLINE inline void accumulate_path(const KernelPlan<T>& kp, const KernelPath<T>& path,
+                                                 const SampleRows<T>& r, int64_t v, int64_t nu,
+                                                 T* acc, PathScratch<T>& sc) {
+  const TpPath& p = *path.p;
+  // The result's own slot is not read (its pointer may be null).
+  const T* x1 = kSlot == TpSlot::In1 ? nullptr : r.x1 + p.offset1;
+  const T* x2 = kSlot == TpSlot::In2 ? nullptr : r.x2 + p.offset2;
+  const T* w = kSlot == TpSlot::Weight || !p.has_weight ? kp.ones.data() : r.w + p.weight_offset;
+  const T* g = kSlot == TpSlot::Out ? nullptr : r.g + p.offset_out;
+  if constexpr (kSlot == TpSlot::Out) {
+    path_forward(path, x1, x2, w, v, nu, acc + p.offset_out, sc);
+  } else if constexpr (kSlot == TpSlot::Weight) {
+    path_weight_gradient(path, x1, x2, g, v, nu, acc + p.weight_offset, sc);
+  } else if (kSlot == TpSlot::In1 && path.dense && path.weight_per_u) {
+    x1_gradient_per_u(path, x2, w, g, v, nu, acc + p.offset1, sc);
+  } else {
+    transpose_weights(path, w, g, v, nu, sc.G.data(), sc.wcol.data());
+    if constexpr (kSlot == TpSlot::In1) {
+      cg_to_x1(path, x2, sc.G.data(), v, nu, acc + p.offset1, sc.s.data(), sc.M.data());
+    } else {
+      cg_to_x2(path, x1, sc.G.data(), v, nu, acc + p.offset2);
+    }
+  }
+}
+
+// Calls step(path, v, nu) for every path and step v of x2's channels with channels to pair.
+template <typename T, typename Step>
+E3CORE_ALWAYS_INLINE inline void for_path_steps(const KernelPlan<T>& kp, Step&& step) {
   for (const KernelPath<T>& path : kp.paths) {
     const TpPath& p = *path.p;
-    if (kSlot == TpSlot::Weight && !p.has_weight) continue;
-    // The result's own slot is not read, and its pointer is null.
-    const T* x1 = kSlot == TpSlot::In1 ? nullptr : r.x1 + p.offset1;
-    const T* x2 = kSlot == TpSlot::In2 ? nullptr : r.x2 + p.offset2;
-    const T* w = kSlot == TpSlot::Weight || !p.has_weight ? kp.ones.data() : r.w + p.weight_offset;
-    const T* g = kSlot == TpSlot::Out ? nullptr : r.g + p.offset_out;
     const int64_t steps = path.pairing == Pairing::Diagonal ? 1 : p.mul2;
     for (int64_t v = 0; v < steps; ++v) {
       const int64_t nu = path.pairing == Pairing::Triangle ? v : p.mul1;
-      if (nu == 0) continue;
-      if constexpr (kSlot == TpSlot::Out) {
-        path_forward(path, x1, x2, w, v, nu, acc + p.offset_out, sc);
-      } else if constexpr (kSlot == TpSlot::Weight) {
-        path_weight_gradient(path, x1, x2, g, v, nu, acc + p.weight_offset, sc);
-      } else if (kSlot == TpSlot::In1 && path.dense && path.weight_per_u) {
-        x1_gradient_per_u(path, x2, w, g, v, nu, acc + p.offset1, sc);
-      } else {
-        transpose_weights(path, w, g, v, nu, sc.G.data(), sc.wcol.data());
-        if constexpr (kSlot == TpSlot::In1) {
-          cg_to_x1(path, x2, sc.G.data(), v, nu, acc + p.offset1, sc.s.data(), sc.M.data());
-        } else {
-          cg_to_x2(path, x1, sc.G.data(), v, nu, acc + p.offset2);
-        }
-      }
+      if (nu > 0) step(path, v, nu);
     }
   }
+}
+
+// Adds one sample's contribution to the result slot `kSlot` into `acc`.
+template <typename T, TpSlot kSlot>
+E3CORE_ALWAYS_INLINE inline void accumulate_sample(const KernelPlan<T>& kp, const SampleRows<T>& r,
+                                                   T* acc, PathScratch<T>& sc) {
+  for_path_steps(kp, [&](const KernelPath<T>& path, int64_t v, int64_t nu) E3CORE_ALWAYS_INLINE {
+    if (kSlot != TpSlot::Weight || path.p->has_weight) {
+      accumulate_path<T, kSlot>(kp, path, r, v, nu, acc, sc);
+    }
+  });
+}
+
+// Largest 2l+1 of x2 for x2_weight_gradients_per_u (l <= 8): its sums over u live on the stack.
+constexpr int64_t kJointMaxDim2 = 17;
+
+// Whether x2_weight_gradients_per_u serves the path: weights per channel u ("uvu", "uuu") and
+// x2 read at one channel per u (its single channel, or u itself on the diagonal).
+template <typename T>
+bool joint_x2_weight_gradients(const KernelPath<T>& kp) {
+  return kp.weight_per_u && kp.p->has_weight && kp.p->dim2 <= kJointMaxDim2 &&
+         (kp.pairing == Pairing::Diagonal || kp.p->mul2 == 1);
+}
+
+// Both gradients of x2 and of the weights for a path served by joint_x2_weight_gradients,
+// from Y_j[u] = sum over the entries (i, k) of j of C x1[i][u] g[k][u], which both share:
+// gw[u] += sum_j x2[j][u'] Y_j[u] and gx2[j][u'] += sum_u w[u] Y_j[u], u' being x2's channel.
+template <typename T>
+E3CORE_ALWAYS_INLINE inline void x2_weight_gradients_per_u(const KernelPath<T>& kp,
+                                                           const SampleRows<T>& r,
+                                                           T* __restrict gx2, T* __restrict gw) {
+  const TpPath& p = *kp.p;
+  const int64_t m1 = p.mul1;
+  const bool diagonal = kp.pairing == Pairing::Diagonal;
+  const T* __restrict x1 = r.x1 + p.offset1;
+  const T* __restrict x2 = r.x2 + p.offset2;
+  const T* __restrict w = r.w + p.weight_offset;
+  const T* __restrict g = r.g + p.offset_out;
+  using Full = ChannelBlock<T, std::integral_constant<int, kBlock<T>>>;
+  // Off the diagonal, the sums over u of gx2 are kept as vectors and reduced once.
+  Full full[kJointMaxDim2];
+  T partial[kJointMaxDim2] = {};
+  for_blocks<T>(m1, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
+    using Block = ChannelBlock<T, decltype(width)>;
+    Block sum_w(width);
+    for (int64_t j = 0; j < p.dim2; ++j) {
+      Block y(width);
+      for (int64_t e = kp.j_start[size_t(j)]; e < kp.j_start[size_t(j + 1)]; ++e) {
+        const Entry<T>& en = kp.by_j[size_t(e)];
+        y.add_product(en.c, x1 + en.a + u0, g + en.b + u0);
+      }
+      if (diagonal) {
+        sum_w.add_times(y, x2 + j * m1 + u0);
+        Block r2(width);
+        r2.load(gx2 + j * m1 + u0);
+        r2.add_times(y, w + u0);
+        r2.store(gx2 + j * m1 + u0);
+        continue;
+      }
+      Block scaled(width);
+      scaled.add_scaled_block(x2[j], y);
+      sum_w.add(scaled);
+      Block yw(width);
+      yw.add_times(y, w + u0);
+      if constexpr (std::is_same_v<Block, Full>) {
+        full[j].add(yw);
+      } else {
+        partial[j] += yw.sum();
+      }
+    }
+    Block acc(width);
+    acc.load(gw + u0);
+    acc.add(sum_w);
+    acc.store(gw + u0);
+  });
+  if (!diagonal) {
+    for (int64_t j = 0; j < p.dim2; ++j) gx2[j] += full[j].sum() + partial[j];
+  }
+}
+
+// Adds one sample's contributions to the gradients of x1, x2 and the weights (each skipped when
+// its accumulator is null).
+template <typename T>
+E3CORE_ALWAYS_INLINE inline void accumulate_backward(const KernelPlan<T>& kp,
+                                                     const SampleRows<T>& r, T* gx1, T* gx2, T* gw,
+                                                     PathScratch<T>& sc) {
+  for_path_steps(kp, [&](const KernelPath<T>& path, int64_t v, int64_t nu) E3CORE_ALWAYS_INLINE {
+    const TpPath& p = *path.p;
+    if (gx1 != nullptr) accumulate_path<T, TpSlot::In1>(kp, path, r, v, nu, gx1, sc);
+    if (gx2 != nullptr && gw != nullptr && joint_x2_weight_gradients(path)) {
+      x2_weight_gradients_per_u(path, r, gx2 + p.offset2, gw + p.weight_offset);
+      return;
+    }
+    if (gx2 != nullptr) accumulate_path<T, TpSlot::In2>(kp, path, r, v, nu, gx2, sc);
+    if (gw != nullptr && p.has_weight) {
+      accumulate_path<T, TpSlot::Weight>(kp, path, r, v, nu, gw, sc);
+    }
+  });
 }
 
 // Prefetches the cache lines of n values at p (for writing when kWrite).
@@ -825,6 +930,34 @@ struct Groups {
   }
 };
 
+// Calls visit(s, rows) for the samples s = sample(q), q in [begin, end), with their rows of
+// every input but `skip` (-1: none), converted through `scratch` (one vector per slot) where
+// needed; the loop is compiled for the CPU's best instruction set. sample(q) must be defined
+// for every q < samples: the next sample's rows are prefetched.
+template <typename T, typename Order, typename Visit>
+E3CORE_ALWAYS_INLINE inline void visit_samples(const std::vector<InputRows<T>>& inputs, int skip,
+                                               int64_t samples, int64_t begin, int64_t end,
+                                               Order&& sample, std::vector<T>* scratch,
+                                               Visit&& visit) {
+  run_fastest([&]() E3CORE_ALWAYS_INLINE {
+    for (int64_t q = begin; q < end; ++q) {
+      if (q + 1 < samples) {
+        const int64_t next = sample(q + 1);
+        for (int a = 0; a < 4; ++a) {
+          if (a != skip) inputs[size_t(a)].prefetch(next);
+        }
+      }
+      const int64_t s = sample(q);
+      SampleRows<T> r{};
+      const T** slots[4] = {&r.x1, &r.x2, &r.w, &r.g};
+      for (int a = 0; a < 4; ++a) {
+        if (a != skip) *slots[a] = inputs[size_t(a)].row(s, scratch[a].data());
+      }
+      visit(s, r);
+    }
+  });
+}
+
 template <typename T, TpSlot kSlot>
 void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Executor& exec) {
   KernelPlan<T> kp(plan);
@@ -858,28 +991,13 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
       for (int a = 0; a < 4; ++a) rows[a].resize(size_t(std::max<int64_t>(widths[a], 1)));
     }
   };
-  // Sums samples sample(q), q in [begin, end), into sc.acc (zeroed first); the loop is compiled
-  // for the CPU's best instruction set.
-  // sample(q) must be defined for every q < samples: the next sample's rows are prefetched.
+  // Sums samples sample(q), q in [begin, end), into sc.acc (zeroed first).
   const auto sum_samples = [&](Scratch& sc, int64_t begin, int64_t end, auto&& sample) {
     std::fill(sc.acc.begin(), sc.acc.end(), T(0));
-    run_fastest([&]() E3CORE_ALWAYS_INLINE {
-      for (int64_t q = begin; q < end; ++q) {
-        if (q + 1 < samples) {
-          const int64_t next = sample(q + 1);
-          for (int a = 0; a < 4; ++a) {
-            if (a != kResult) inputs[size_t(a)].prefetch(next);
-          }
-        }
-        const int64_t s = sample(q);
-        SampleRows<T> r{};
-        const T** slots[4] = {&r.x1, &r.x2, &r.w, &r.g};
-        for (int a = 0; a < 4; ++a) {
-          if (a != kResult) *slots[a] = inputs[size_t(a)].row(s, sc.rows[a].data());
-        }
-        accumulate_sample<T, kSlot>(kp, r, sc.acc.data(), sc.path);
-      }
-    });
+    visit_samples(inputs, kResult, samples, begin, end, sample, sc.rows,
+                  [&](int64_t, const SampleRows<T>& r) E3CORE_ALWAYS_INLINE {
+                    accumulate_sample<T, kSlot>(kp, r, sc.acc.data(), sc.path);
+                  });
   };
   const auto identity = [](int64_t q) E3CORE_ALWAYS_INLINE { return q; };
   const auto store = [&](const T* acc, T* dst) {
@@ -956,7 +1074,143 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
   store(total.data(), res.data);
 }
 
+// The gradients of every slot but out in one pass: per sample, the three transposes run on the
+// same rows, still in cache.
+template <typename T>
+void run_backward(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, T* const* grads,
+                  const Executor& exec) {
+  KernelPlan<T> kp(plan);
+  const int64_t widths[4] = {plan.dim1, plan.dim2, plan.weight_numel, plan.dim_out};
+  const Terms* layouts[4] = {&plan.terms1, &plan.terms2, nullptr, &plan.terms_out};
+  for (int a = 0; a < 4; ++a) check_array(arrays[a], TpSlot(a), samples, widths[a]);
+  if ((grads[0] != nullptr || grads[1] != nullptr) && arrays[2].mode == TpRows::Shared &&
+      plan.weight_numel > 0) {
+    kp.transpose_shared_weights(arrays[2].data);
+  }
+  std::vector<InputRows<T>> inputs;
+  inputs.reserve(4);
+  for (int a = 0; a < 4; ++a) inputs.emplace_back(arrays[a], layouts[a], widths[a], exec);
+
+  // Samples run grouped by grad_out's row (else x1's) when it is indexed, so that consecutive
+  // samples share it in cache.
+  const TpArray<T>* by = arrays[3].mode == TpRows::Indexed   ? &arrays[3]
+                         : arrays[0].mode == TpRows::Indexed ? &arrays[0]
+                                                             : nullptr;
+  const std::vector<int64_t> order =
+      by != nullptr ? Groups(*by, samples).order : std::vector<int64_t>();
+  const auto sample = [&](int64_t q)
+                          E3CORE_ALWAYS_INLINE { return by != nullptr ? order[size_t(q)] : q; };
+
+  // Where each gradient's per-sample sums go: straight to its rows (per sample), to a buffer of
+  // one row per sample summed per row afterwards (indexed), or into per-part partial sums that
+  // are added in order (shared).
+  bool shared = false;
+  // (left uninitialised: each sample zeroes its row)
+  std::unique_ptr<T[]> buffer[3];
+  for (int g = 0; g < 3; ++g) {
+    if (grads[g] == nullptr) continue;
+    shared = shared || arrays[g].mode == TpRows::Shared;
+    if (arrays[g].mode == TpRows::Indexed) buffer[g].reset(new T[size_t(samples * widths[g])]);
+  }
+  const int64_t grain = std::max<int64_t>(1, 65536 / (3 * kp.work));
+  const int64_t parts = shared ? std::min<int64_t>(64, samples) : (samples + grain - 1) / grain;
+  std::vector<T> partial[3];
+  for (int g = 0; g < 3; ++g) {
+    if (grads[g] != nullptr && arrays[g].mode == TpRows::Shared) {
+      partial[g].assign(size_t(std::max<int64_t>(parts, 1) * widths[g]), T(0));
+    }
+  }
+  const auto store = [&](int g, const T* acc, T* dst) {
+    if (layouts[g] != nullptr && !is_trivial(*layouts[g])) {
+      to_mul_ir(*layouts[g], acc, dst);
+    } else {
+      std::copy(acc, acc + widths[g], dst);
+    }
+  };
+
+  // A per-sample gradient in e3nn's layout is summed in place; one in another layout through
+  // the task's accumulator.
+  bool in_place[3];
+  for (int g = 0; g < 3; ++g) {
+    in_place[g] =
+        arrays[g].mode == TpRows::Indexed ||
+        (arrays[g].mode == TpRows::PerSample && (layouts[g] == nullptr || is_trivial(*layouts[g])));
+  }
+  exec(parts, 1, [&](int64_t begin, int64_t end) {
+    std::vector<T> rows[4], acc[3];
+    for (int a = 0; a < 4; ++a) rows[a].resize(size_t(std::max<int64_t>(widths[a], 1)));
+    for (int g = 0; g < 3; ++g) acc[g].resize(size_t(std::max<int64_t>(widths[g], 1)));
+    PathScratch<T> sc(kp);
+    for (int64_t part = begin; part < end; ++part) {
+      for (int g = 0; g < 3; ++g) std::fill(acc[g].begin(), acc[g].end(), T(0));
+      const auto visit = [&](int64_t s, const SampleRows<T>& r) E3CORE_ALWAYS_INLINE {
+        T* sums[3] = {};
+        for (int g = 0; g < 3; ++g) {
+          if (grads[g] == nullptr) continue;
+          const TpRows mode = arrays[g].mode;
+          sums[g] = !in_place[g]                ? acc[g].data()
+                    : mode == TpRows::PerSample ? grads[g] + s * widths[g]
+                                                : buffer[g].get() + s * widths[g];
+          if (mode != TpRows::Shared) std::fill(sums[g], sums[g] + widths[g], T(0));
+        }
+        accumulate_backward(kp, r, sums[0], sums[1], sums[2], sc);
+        for (int g = 0; g < 3; ++g) {
+          if (grads[g] != nullptr && !in_place[g] && arrays[g].mode == TpRows::PerSample) {
+            store(g, acc[g].data(), grads[g] + s * widths[g]);
+          }
+        }
+      };
+      visit_samples(inputs, -1, samples, part * samples / parts, (part + 1) * samples / parts,
+                    sample, rows, visit);
+      for (int g = 0; g < 3; ++g) {
+        if (!partial[g].empty()) {
+          std::copy(acc[g].begin(), acc[g].begin() + widths[g],
+                    partial[g].begin() + part * widths[g]);
+        }
+      }
+    }
+  });
+
+  for (int g = 0; g < 3; ++g) {
+    if (grads[g] == nullptr) continue;
+    const int64_t width = widths[g];
+    if (arrays[g].mode == TpRows::Shared) {
+      std::vector<T> total(size_t(std::max<int64_t>(width, 1)), T(0));
+      for (int64_t part = 0; part < parts; ++part) {
+        for (int64_t c = 0; c < width; ++c)
+          total[size_t(c)] += partial[g][size_t(part * width + c)];
+      }
+      store(g, total.data(), grads[g]);
+    } else if (arrays[g].mode == TpRows::Indexed) {
+      // Each row sums its samples' buffer rows in sample order.
+      const Groups groups(arrays[g], samples);
+      exec(arrays[g].rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(width, 1)),
+           [&](int64_t begin, int64_t end) {
+             std::vector<T> total(size_t(std::max<int64_t>(width, 1)));
+             for (int64_t r = begin; r < end; ++r) {
+               std::fill(total.begin(), total.end(), T(0));
+               for (int64_t q = groups.start[size_t(r)]; q < groups.start[size_t(r + 1)]; ++q) {
+                 const T* row = buffer[g].get() + groups.order[size_t(q)] * width;
+                 for (int64_t c = 0; c < width; ++c) total[size_t(c)] += row[c];
+               }
+               store(g, total.data(), grads[g] + r * width);
+             }
+           });
+    }
+  }
+}
+
 }  // namespace
+
+template <typename T>
+void tensor_product_backward(const TpPlan& plan, int64_t samples, TpArray<T> x1, TpArray<T> x2,
+                             TpArray<T> weight, TpArray<T> out, T* grad_x1, T* grad_x2,
+                             T* grad_weight, const Executor& exec) {
+  if (samples < 0) throw std::invalid_argument("samples is negative");
+  const TpArray<T> arrays[4] = {x1, x2, weight, out};
+  T* const grads[3] = {grad_x1, grad_x2, grad_weight};
+  run_backward<T>(plan, samples, arrays, grads, exec);
+}
 
 template <typename T>
 void tensor_product(const TpPlan& plan, TpSlot result, int64_t samples, TpArray<T> x1,

@@ -35,4 +35,9 @@ TORCH_LIBRARY(e3core, m) {
   m.def(
       "tensor_product_grad_weight(Tensor x1, Tensor x2, Tensor grad_out, Tensor plan, "
       "Tensor? src, Tensor? dst, SymInt[] weight_shape) -> Tensor");
+  // The three gradients at once (those in output_mask; the others are empty), in one pass over
+  // the samples: the backward of tensor_product.
+  m.def(
+      "tensor_product_backward(Tensor x1, Tensor x2, Tensor weight, Tensor grad_out, Tensor plan, "
+      "Tensor? src, Tensor? dst, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
 }

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "tensor_product_common.hpp"
@@ -40,6 +41,21 @@ at::Tensor call_tp(TpSlot result, const std::array<at::Tensor, 3>& in, const at:
   return ops[size_t(result)].call(in[0], in[1], in[2], plan, src, dst, shape);
 }
 
+using TpBackwardSignature = std::tuple<at::Tensor, at::Tensor, at::Tensor>(
+    const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+    const c10::optional<at::Tensor>&, const c10::optional<at::Tensor>&, std::array<bool, 3>);
+
+// tensor_product_backward through the dispatcher: x1, x2, weight and grad_out in `slot`.
+variable_list call_tp_backward(const std::array<at::Tensor, 4>& slot, const at::Tensor& plan,
+                               const c10::optional<at::Tensor>& src,
+                               const c10::optional<at::Tensor>& dst, std::array<bool, 3> mask) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("e3core::tensor_product_backward", "")
+                             .typed<TpBackwardSignature>();
+  const auto [g1, g2, gw] = op.call(slot[0], slot[1], slot[2], slot[3], plan, src, dst, mask);
+  return {g1, g2, gw};
+}
+
 template <TpSlot kResult>
 class TpFunction : public torch::autograd::Function<TpFunction<kResult>> {
  public:
@@ -65,6 +81,16 @@ class TpFunction : public torch::autograd::Function<TpFunction<kResult>> {
     for (size_t i = 0; i < 3; ++i) slot[size_t(in_slots[i])] = saved[i];
     slot[size_t(kResult)] = grads[0];
     variable_list out(7);
+    if constexpr (kResult == TpSlot::Out) {
+      // The backward of the product: its three gradients in one pass.
+      const std::array<bool, 3> mask = {ctx->needs_input_grad(0), ctx->needs_input_grad(1),
+                                        ctx->needs_input_grad(2)};
+      const variable_list g = call_tp_backward(slot, saved[3], src, dst, mask);
+      for (size_t i = 0; i < 3; ++i) {
+        if (mask[i]) out[i] = g[i];
+      }
+      return out;
+    }
     for (size_t i = 0; i < 3; ++i) {
       if (!ctx->needs_input_grad(i)) continue;
       const TpSlot y = in_slots[i];
@@ -76,6 +102,56 @@ class TpFunction : public torch::autograd::Function<TpFunction<kResult>> {
     return out;
   }
 };
+
+// tensor_product_backward's own derivatives: each of its results is one transpose op, so the
+// derivative of result Y with respect to slot Z, given the incoming gradient h, is op_Z with h
+// in slot Y (as in TpFunction), summed over the results.
+class TpBackwardFunction : public torch::autograd::Function<TpBackwardFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x1, const at::Tensor& x2,
+                               const at::Tensor& weight, const at::Tensor& grad_out,
+                               const at::Tensor& plan, const c10::optional<at::Tensor>& src,
+                               const c10::optional<at::Tensor>& dst, std::array<bool, 3> mask) {
+    ctx->save_for_backward(
+        {x1, x2, weight, grad_out, plan, src.value_or(at::Tensor()), dst.value_or(at::Tensor())});
+    ctx->saved_data["conv"] = src.has_value();
+    ctx->saved_data["mask"] = std::vector<bool>(mask.begin(), mask.end());
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return call_tp_backward({x1, x2, weight, grad_out}, plan, src, dst, mask);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list saved = ctx->get_saved_variables();
+    const bool conv = ctx->saved_data["conv"].toBool();
+    const c10::optional<at::Tensor> src = conv ? c10::optional<at::Tensor>(saved[5]) : c10::nullopt;
+    const c10::optional<at::Tensor> dst = conv ? c10::optional<at::Tensor>(saved[6]) : c10::nullopt;
+    const c10::List<bool> mask = ctx->saved_data["mask"].toBoolList();
+    variable_list out(8);
+    for (size_t y = 0; y < 3; ++y) {
+      if (!mask[y] || !grads[y].defined()) continue;
+      for (size_t z = 0; z < 4; ++z) {
+        if (z == y || !ctx->needs_input_grad(z)) continue;
+        std::array<at::Tensor, 3> args;
+        const std::array<TpSlot, 3> z_inputs = tp_inputs(TpSlot(z));
+        for (size_t j = 0; j < 3; ++j) {
+          const size_t s = size_t(z_inputs[j]);
+          args[j] = s == y ? grads[y] : saved[s];
+        }
+        const at::Tensor term = call_tp(TpSlot(z), args, saved[4], src, dst, saved[z].sym_sizes());
+        out[z] = out[z].defined() ? out[z] + term : term;
+      }
+    }
+    return out;
+  }
+};
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> tp_backward_autograd(
+    const at::Tensor& x1, const at::Tensor& x2, const at::Tensor& weight,
+    const at::Tensor& grad_out, const at::Tensor& plan, const c10::optional<at::Tensor>& src,
+    const c10::optional<at::Tensor>& dst, std::array<bool, 3> mask) {
+  const variable_list g = TpBackwardFunction::apply(x1, x2, weight, grad_out, plan, src, dst, mask);
+  return {g[0], g[1], g[2]};
+}
 
 template <TpSlot kResult>
 at::Tensor tp_autograd(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c,
@@ -91,6 +167,7 @@ TORCH_LIBRARY_IMPL(e3core, Autograd, m) {
   m.impl("tensor_product_grad_x1", &tp_autograd<TpSlot::In1>);
   m.impl("tensor_product_grad_x2", &tp_autograd<TpSlot::In2>);
   m.impl("tensor_product_grad_weight", &tp_autograd<TpSlot::Weight>);
+  m.impl("tensor_product_backward", &tp_backward_autograd);
 }
 
 }  // namespace e3core::torch_ops

@@ -37,11 +37,13 @@ inline std::array<TpSlot, 3> tp_inputs(TpSlot result) {
 }
 
 /// Checks what every backend can check without reading the plan: dtypes, devices, ranks.
+/// `op_name` (default: the op of `result`) starts the messages.
 inline void check_tp_arguments(TpSlot result, const std::array<at::Tensor, 3>& inputs,
                                const at::Tensor& plan, const c10::optional<at::Tensor>& src,
                                const c10::optional<at::Tensor>& dst,
-                               c10::SymIntArrayRef result_shape) {
-  const std::string op = std::string("e3core::") + tp_op_name(result) + ": ";
+                               c10::SymIntArrayRef result_shape, const char* op_name = nullptr) {
+  const std::string op =
+      std::string("e3core::") + (op_name != nullptr ? op_name : tp_op_name(result)) + ": ";
   const std::array<TpSlot, 3> slots = tp_inputs(result);
   const at::Tensor& first = inputs[0];
   TORCH_CHECK_TYPE(first.scalar_type() == at::kFloat || first.scalar_type() == at::kDouble, op,
@@ -80,6 +82,22 @@ inline void check_tp_arguments(TpSlot result, const std::array<at::Tensor, 3>& i
     TORCH_CHECK_VALUE(src->sym_size(0) == dst->sym_size(0), op, "src has ", src->sym_size(0),
                       " entries but dst has ", dst->sym_size(0));
   }
+}
+
+/// The checks of check_tp_arguments for tensor_product_backward, whose four tensors are the
+/// forward's inputs and grad_out.
+inline void check_tp_backward_arguments(const at::Tensor& x1, const at::Tensor& x2,
+                                        const at::Tensor& weight, const at::Tensor& grad_out,
+                                        const at::Tensor& plan,
+                                        const c10::optional<at::Tensor>& src,
+                                        const c10::optional<at::Tensor>& dst) {
+  constexpr const char* kOp = "tensor_product_backward";
+  check_tp_arguments(TpSlot::Out, {x1, x2, weight}, plan, src, dst, grad_out.sym_sizes(), kOp);
+  TORCH_CHECK_TYPE(grad_out.scalar_type() == x1.scalar_type(), "e3core::", kOp,
+                   ": grad_out has dtype ", grad_out.scalar_type(), " but x1 has ",
+                   x1.scalar_type());
+  TORCH_CHECK_VALUE(grad_out.device() == x1.device(), "e3core::", kOp, ": grad_out is on ",
+                    grad_out.device(), " but x1 is on ", x1.device());
 }
 
 }  // namespace e3core::torch_ops

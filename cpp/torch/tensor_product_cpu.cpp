@@ -20,12 +20,105 @@ TpPlan decode_plan(const at::Tensor& plan, const std::string& op) {
   }
 }
 
-// Rows of a slot's array: it is per sample, indexed (x1 and out of a convolution) or shared.
-struct SlotRows {
-  int64_t rows = 0;
-  TpRows mode = TpRows::PerSample;
-  const int64_t* index = nullptr;
+// The four slots of a call: the tensors read (contiguous), every slot's shape, and how each
+// slot's rows map to samples (per sample, indexed by src or dst in a convolution, or shared).
+struct Slots {
+  std::array<at::Tensor, 4> tensor;
+  std::array<std::vector<int64_t>, 4> shape;
+  std::array<TpRows, 4> mode{};
+  std::array<int64_t, 4> rows{};
+  std::array<const int64_t*, 4> index{};
+  at::Tensor src, dst;
+  int64_t samples = 1;
+
+  template <typename T>
+  TpArray<T> array(int s, T* data) const {
+    return {data, rows[size_t(s)], mode[size_t(s)], index[size_t(s)]};
+  }
+  template <typename T>
+  TpArray<T> array(int s) const {
+    return array<T>(s, tensor[size_t(s)].data_ptr<T>());
+  }
 };
+
+// Checks the shapes of `given` (slots whose tensor is defined) and `shapes` (all four) against
+// the plan and resolves the rows of every slot. `results` names the slots written.
+Slots resolve_slots(const TpPlan& plan, const std::array<at::Tensor, 4>& given,
+                    const std::array<std::vector<int64_t>, 4>& shapes, std::array<bool, 4> results,
+                    const c10::optional<at::Tensor>& src, const c10::optional<at::Tensor>& dst,
+                    const std::string& op) {
+  const int64_t widths[4] = {plan.dim1, plan.dim2, plan.weight_numel, plan.dim_out};
+  static const char* const width_names[4] = {"irreps_in1.dim", "irreps_in2.dim", "weight_numel",
+                                             "irreps_out.dim"};
+  Slots sl;
+  sl.shape = shapes;
+  for (int s = 0; s < 4; ++s) {
+    if (given[size_t(s)].defined()) sl.tensor[size_t(s)] = given[size_t(s)].contiguous();
+    const int64_t cols = sl.shape[size_t(s)].back();
+    const char* name = results[size_t(s)] ? "the result" : tp_arg_name(TpSlot(s));
+    TORCH_CHECK_VALUE(cols == widths[s], op, name, " has ", cols, " columns but the plan's ",
+                      width_names[s], " is ", widths[s]);
+  }
+  const auto rows_of = [&](int s) {
+    return sl.shape[size_t(s)].size() == 1 ? int64_t(1) : sl.shape[size_t(s)][0];
+  };
+
+  // Samples: the edges of a convolution, else the broadcast of the rows.
+  const bool conv = src.has_value();
+  if (conv) {
+    sl.src = src->contiguous();
+    sl.dst = dst->contiguous();
+    sl.samples = sl.src.numel();
+    // Checked here to name the arguments; the core checks again.
+    const auto check_index = [&](const at::Tensor& index, const char* name, TpSlot slot) {
+      const int64_t* ix = index.const_data_ptr<int64_t>();
+      const int64_t rows = rows_of(int(slot));
+      for (int64_t e = 0; e < sl.samples; ++e) {
+        TORCH_CHECK_VALUE(ix[e] >= 0 && ix[e] < rows, op, name, "[", e, "] = ", ix[e],
+                          " is out of range for ", rows, " nodes");
+      }
+    };
+    check_index(sl.src, "src", TpSlot::In1);
+    check_index(sl.dst, "dst", TpSlot::Out);
+    TORCH_CHECK_VALUE(rows_of(int(TpSlot::In1)) == rows_of(int(TpSlot::Out)), op, "x1 has ",
+                      rows_of(int(TpSlot::In1)), " rows but out has ", rows_of(int(TpSlot::Out)),
+                      ": a convolution's output has one row per node of x1");
+  } else {
+    for (int s = 0; s < 4; ++s) {
+      if (rows_of(s) != 1) sl.samples = rows_of(s);
+    }
+    if (rows_of(int(TpSlot::Out)) == 0) sl.samples = 0;
+  }
+  for (int s = 0; s < 4; ++s) {
+    sl.rows[size_t(s)] = rows_of(s);
+    const bool node = conv && (s == int(TpSlot::In1) || s == int(TpSlot::Out));
+    if (node) {
+      sl.mode[size_t(s)] = TpRows::Indexed;
+      sl.index[size_t(s)] = (s == int(TpSlot::In1) ? sl.src : sl.dst).const_data_ptr<int64_t>();
+    } else if (sl.shape[size_t(s)].size() == 1) {
+      sl.mode[size_t(s)] = TpRows::Shared;
+    } else if (sl.rows[size_t(s)] == sl.samples) {
+      sl.mode[size_t(s)] = TpRows::PerSample;
+    } else {
+      const char* name = results[size_t(s)] ? "the result" : tp_arg_name(TpSlot(s));
+      TORCH_CHECK_VALUE(sl.rows[size_t(s)] == 1, op, name, " has ", sl.rows[size_t(s)],
+                        " rows, expected ", sl.samples,
+                        conv ? " (one per edge) or 1" : " (the batch) or 1");
+      sl.mode[size_t(s)] = TpRows::Shared;
+    }
+  }
+  return sl;
+}
+
+// Runs fn() and turns the core's std::invalid_argument into torch's ValueError.
+template <typename Fn>
+void call_core(const std::string& op, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::invalid_argument& e) {
+    TORCH_CHECK_VALUE(false, op, e.what());
+  }
+}
 
 template <TpSlot kResult>
 at::Tensor tp_cpu(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c,
@@ -35,95 +128,59 @@ at::Tensor tp_cpu(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c,
   check_tp_arguments(kResult, given, plan_tensor, src, dst, result_shape);
   const std::string op = std::string("e3core::") + tp_op_name(kResult) + ": ";
   const TpPlan plan = decode_plan(plan_tensor, op);
-  const int64_t widths[4] = {plan.dim1, plan.dim2, plan.weight_numel, plan.dim_out};
-  static const char* const width_names[4] = {"irreps_in1.dim", "irreps_in2.dim", "weight_numel",
-                                             "irreps_out.dim"};
-
-  // The four slots' tensors: three given (made contiguous), the result's shape.
-  std::array<at::Tensor, 4> t;
-  std::array<std::vector<int64_t>, 4> shape;
+  std::array<at::Tensor, 4> tensors;
+  std::array<std::vector<int64_t>, 4> shapes;
   const std::array<TpSlot, 3> in_slots = tp_inputs(kResult);
   for (size_t i = 0; i < 3; ++i) {
-    t[size_t(in_slots[i])] = given[i].contiguous();
-    shape[size_t(in_slots[i])] = given[i].sizes().vec();
+    tensors[size_t(in_slots[i])] = given[i];
+    shapes[size_t(in_slots[i])] = given[i].sizes().vec();
   }
-  for (const c10::SymInt& s : result_shape) shape[size_t(kResult)].push_back(s.expect_int());
-  for (int s = 0; s < 4; ++s) {
-    const int64_t cols = shape[size_t(s)].back();
-    const char* name = s == int(kResult) ? "the result" : tp_arg_name(TpSlot(s));
-    TORCH_CHECK_VALUE(cols == widths[s], op, name, " has ", cols, " columns but the plan's ",
-                      width_names[s], " is ", widths[s]);
-  }
-  const auto rows_of = [&](int s) {
-    return shape[size_t(s)].size() == 1 ? int64_t(1) : shape[size_t(s)][0];
-  };
+  for (const c10::SymInt& s : result_shape) shapes[size_t(kResult)].push_back(s.expect_int());
+  std::array<bool, 4> results{};
+  results[size_t(kResult)] = true;
+  Slots sl = resolve_slots(plan, tensors, shapes, results, src, dst, op);
 
-  // Samples: the edges of a convolution, else the broadcast of the rows.
-  const bool conv = src.has_value();
-  at::Tensor src_c, dst_c;
-  int64_t samples = 1;
-  if (conv) {
-    src_c = src->contiguous();
-    dst_c = dst->contiguous();
-    samples = src_c.numel();
-    // Checked here to name the arguments; the core checks again.
-    const auto check_index = [&](const at::Tensor& index, const char* name, TpSlot slot) {
-      const int64_t* ix = index.const_data_ptr<int64_t>();
-      const int64_t rows = rows_of(int(slot));
-      for (int64_t e = 0; e < samples; ++e) {
-        TORCH_CHECK_VALUE(ix[e] >= 0 && ix[e] < rows, op, name, "[", e, "] = ", ix[e],
-                          " is out of range for ", rows, " nodes");
-      }
-    };
-    check_index(src_c, "src", TpSlot::In1);
-    check_index(dst_c, "dst", TpSlot::Out);
-    TORCH_CHECK_VALUE(rows_of(int(TpSlot::In1)) == rows_of(int(TpSlot::Out)), op, "x1 has ",
-                      rows_of(int(TpSlot::In1)), " rows but out has ", rows_of(int(TpSlot::Out)),
-                      ": a convolution's output has one row per node of x1");
-  } else {
-    for (int s = 0; s < 4; ++s) {
-      if (rows_of(s) != 1) samples = rows_of(s);
-    }
-    if (rows_of(int(TpSlot::Out)) == 0) samples = 0;
-  }
-  std::array<SlotRows, 4> rows;
-  for (int s = 0; s < 4; ++s) {
-    SlotRows& r = rows[size_t(s)];
-    r.rows = rows_of(s);
-    const bool node = conv && (s == int(TpSlot::In1) || s == int(TpSlot::Out));
-    if (node) {
-      r.mode = TpRows::Indexed;
-      r.index = (s == int(TpSlot::In1) ? src_c : dst_c).const_data_ptr<int64_t>();
-    } else if (shape[size_t(s)].size() == 1) {
-      r.mode = TpRows::Shared;
-    } else if (r.rows == samples) {
-      r.mode = TpRows::PerSample;
-    } else {
-      const char* name = s == int(kResult) ? "the result" : tp_arg_name(TpSlot(s));
-      TORCH_CHECK_VALUE(r.rows == 1, op, name, " has ", r.rows, " rows, expected ", samples,
-                        conv ? " (one per edge) or 1" : " (the batch) or 1");
-      r.mode = TpRows::Shared;
-    }
-  }
-
-  const at::Tensor& like = given[0];
-  at::Tensor result = at::empty(shape[size_t(kResult)], like.options());
+  at::Tensor result = at::empty(sl.shape[size_t(kResult)], a.options());
   advise_huge_pages(result);
-  t[size_t(kResult)] = result;
-  AT_DISPATCH_FLOATING_TYPES(like.scalar_type(), "tensor_product", [&] {
-    std::array<TpArray<scalar_t>, 4> arrays;
-    for (int s = 0; s < 4; ++s) {
-      const SlotRows& r = rows[size_t(s)];
-      arrays[size_t(s)] = {t[size_t(s)].data_ptr<scalar_t>(), r.rows, r.mode, r.index};
-    }
-    try {
-      tensor_product<scalar_t>(plan, kResult, samples, arrays[0], arrays[1], arrays[2], arrays[3],
+  sl.tensor[size_t(kResult)] = result;
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "tensor_product", [&] {
+    call_core(op, [&] {
+      tensor_product<scalar_t>(plan, kResult, sl.samples, sl.array<scalar_t>(0),
+                               sl.array<scalar_t>(1), sl.array<scalar_t>(2), sl.array<scalar_t>(3),
                                torch_parallel_for);
-    } catch (const std::invalid_argument& e) {
-      TORCH_CHECK_VALUE(false, op, e.what());
-    }
+    });
   });
   return result;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> tp_backward_cpu(
+    const at::Tensor& x1, const at::Tensor& x2, const at::Tensor& weight,
+    const at::Tensor& grad_out, const at::Tensor& plan_tensor, const c10::optional<at::Tensor>& src,
+    const c10::optional<at::Tensor>& dst, std::array<bool, 3> output_mask) {
+  check_tp_backward_arguments(x1, x2, weight, grad_out, plan_tensor, src, dst);
+  const std::string op = "e3core::tensor_product_backward: ";
+  const TpPlan plan = decode_plan(plan_tensor, op);
+  const std::array<at::Tensor, 4> tensors = {x1, x2, weight, grad_out};
+  std::array<std::vector<int64_t>, 4> shapes;
+  for (size_t s = 0; s < 4; ++s) shapes[s] = tensors[s].sizes().vec();
+  const Slots sl = resolve_slots(plan, tensors, shapes, {}, src, dst, op);
+
+  std::array<at::Tensor, 3> grads;
+  for (size_t g = 0; g < 3; ++g) {
+    grads[g] = at::empty(output_mask[g] ? tensors[g].sizes() : at::IntArrayRef{0}, x1.options());
+    if (output_mask[g]) advise_huge_pages(grads[g]);
+  }
+  AT_DISPATCH_FLOATING_TYPES(x1.scalar_type(), "tensor_product_backward", [&] {
+    scalar_t* out[3];
+    for (size_t g = 0; g < 3; ++g)
+      out[g] = output_mask[g] ? grads[g].data_ptr<scalar_t>() : nullptr;
+    call_core(op, [&] {
+      tensor_product_backward<scalar_t>(
+          plan, sl.samples, sl.array<scalar_t>(0), sl.array<scalar_t>(1), sl.array<scalar_t>(2),
+          sl.array<scalar_t>(3), out[0], out[1], out[2], torch_parallel_for);
+    });
+  });
+  return {grads[0], grads[1], grads[2]};
 }
 
 }  // namespace
@@ -133,6 +190,7 @@ TORCH_LIBRARY_IMPL(e3core, CPU, m) {
   m.impl("tensor_product_grad_x1", &tp_cpu<TpSlot::In1>);
   m.impl("tensor_product_grad_x2", &tp_cpu<TpSlot::In2>);
   m.impl("tensor_product_grad_weight", &tp_cpu<TpSlot::Weight>);
+  m.impl("tensor_product_backward", &tp_backward_cpu);
 }
 
 }  // namespace e3core::torch_ops

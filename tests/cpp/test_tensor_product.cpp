@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <random>
 #include <stdexcept>
@@ -212,6 +213,61 @@ TEST(TensorProduct, ConvolutionSumsIntoDestinations) {
     }
   }
   for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(out[i], ref[i], 1e-12);
+}
+
+// tensor_product_backward against the three transposes, in a convolution (x1 indexed: its
+// gradient goes through the per-sample buffer) with per-edge or shared weights.
+TEST(TensorProduct, BackwardEqualsTheTransposes) {
+  std::mt19937_64 gen(11);
+  const TpPlan plan =
+      TpPlan::build(spec("3x0e+2x1o+2x2e", "1x0e+1x1o+1x2e", "3x0e+2x1o+2x1e+2x2e+3x2e+1x0e",
+                         {{0, 0, 0, ConnectionMode::UVU},
+                          {1, 0, 1, ConnectionMode::UVU},
+                          {2, 1, 1, ConnectionMode::UVU},
+                          {1, 1, 2, ConnectionMode::UVU},
+                          {2, 2, 3, ConnectionMode::UVU, false},
+                          {0, 2, 4, ConnectionMode::UVU},
+                          {1, 1, 5, ConnectionMode::UVV}}));
+  const int64_t nodes = 4, edges = 29;
+  std::vector<int64_t> src(edges), dst(edges);
+  for (int64_t e = 0; e < edges; ++e) {
+    src[size_t(e)] = int64_t(gen() % nodes);
+    dst[size_t(e)] = int64_t(gen() % nodes);
+  }
+  for (int64_t w_rows : {int64_t(1), edges}) {
+    Vec x = randn(size_t(nodes * plan.dim1), gen), attr = randn(size_t(edges * plan.dim2), gen);
+    Vec w = randn(size_t(w_rows * plan.weight_numel), gen);
+    Vec g = randn(size_t(nodes * plan.dim_out), gen);
+    const auto arrays = [&](Vec* own, TpSlot slot) {
+      Vec* data[4] = {&x, &attr, &w, &g};
+      data[int(slot)] = own;
+      return std::array<TpArray<double>, 4>{
+          TpArray<double>{data[0]->data(), nodes, TpRows::Indexed, src.data()},
+          TpArray<double>{data[1]->data(), edges, TpRows::PerSample, nullptr},
+          TpArray<double>{data[2]->data(), w_rows, w_rows == 1 ? TpRows::Shared : TpRows::PerSample,
+                          nullptr},
+          TpArray<double>{data[3]->data(), nodes, TpRows::Indexed, dst.data()}};
+    };
+    Vec expected[3] = {Vec(x.size()), Vec(attr.size()), Vec(w.size())};
+    for (int slot = 0; slot < 3; ++slot) {
+      const auto a = arrays(&expected[slot], TpSlot(slot));
+      e3core::tensor_product<double>(plan, TpSlot(slot), edges, a[0], a[1], a[2], a[3]);
+    }
+    Vec got[3] = {Vec(x.size()), Vec(attr.size()), Vec(w.size())};
+    const auto a = arrays(&g, TpSlot::Out);
+    e3core::tensor_product_backward<double>(plan, edges, a[0], a[1], a[2], a[3], got[0].data(),
+                                            got[1].data(), got[2].data());
+    for (int slot = 0; slot < 3; ++slot) {
+      for (size_t i = 0; i < got[slot].size(); ++i) {
+        EXPECT_NEAR(got[slot][i], expected[slot][i], 1e-12) << "slot " << slot << " entry " << i;
+      }
+    }
+    // Skipped gradients are left alone.
+    Vec only_x2(attr.size());
+    e3core::tensor_product_backward<double>(plan, edges, a[0], a[1], a[2], a[3], nullptr,
+                                            only_x2.data(), nullptr);
+    for (size_t i = 0; i < only_x2.size(); ++i) EXPECT_NEAR(only_x2[i], expected[1][i], 1e-12);
+  }
 }
 
 TEST(TensorProduct, PlanRoundTripsThroughItsEncoding) {

@@ -256,7 +256,11 @@ def assert_close_all(actual, expected, dtype):
         if e is None:
             assert a is None or not a.any()
         else:
-            torch.testing.assert_close(a, e, **TOL[dtype])
+            # Rounding errors scale with the tensor's largest entries (float32 gradients of
+            # magnitude 20 differ from the float64 truth by 2e-5 in e3nn and e3core alike).
+            scale = max(1.0, e.abs().max().item()) if e.numel() else 1.0
+            tol = TOL[dtype]
+            torch.testing.assert_close(a, e, rtol=tol["rtol"], atol=tol["atol"] * scale)
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -237,8 +237,6 @@ def test_export_and_dynamic_batch():
     x = torch.randn(8, 3)
     batch = torch.export.Dim("batch")
     program = torch.export.export(module, (x,), dynamic_shapes=({0: batch},))
-    assert any(
-        "e3core.spherical_harmonics" in str(node.target) for node in program.graph.nodes
-    )
+    assert any("e3core.spherical_harmonics" in str(node.target) for node in program.graph.nodes)
     y = torch.randn(21, 3)
     torch.testing.assert_close(program.module()(y), module(y))

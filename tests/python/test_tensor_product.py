@@ -1,5 +1,6 @@
 """e3core.o3 tensor products and Linear: e3nn parity for every connection mode, normalization and
-weight sharing, the four ops' derivatives (gradcheck, gradgradcheck, opcheck), equivariance,
+weight sharing, the ops' derivatives (gradcheck, gradgradcheck, opcheck), the one-pass backward
+against the transposes, equivariance,
 TorchScript / compile / export, and bad input."""
 
 import io
@@ -337,6 +338,91 @@ def test_opcheck(case):
         torch.library.opcheck(op, (*inputs, tp.plan, src, dst, out_shape))
 
 
+def backward_by_transposes(tp, x1, x2, w, gout, src, dst):
+    return (
+        ops.tensor_product_grad_x1(x2, w, gout, tp.plan, src, dst, list(x1.shape)),
+        ops.tensor_product_grad_x2(x1, w, gout, tp.plan, src, dst, list(x2.shape)),
+        ops.tensor_product_grad_weight(x1, x2, gout, tp.plan, src, dst, list(w.shape)),
+    )
+
+
+def nequip_case(conv: bool, shared: bool, dtype=torch.float64):
+    """x2 of multiplicity 1 (spherical harmonics) and "uvu": the joint x2 / weight gradients."""
+    tp = o3.TensorProduct(
+        "3x0e+2x1o+2x2e",
+        "0e+1o+2e",
+        "3x0e+2x0e+2x1e+2x2e+3x2e+2x1o+2x3o",
+        [(0, 0, 0, "uvu", True), (1, 1, 1, "uvu", True), (1, 1, 2, "uvu", True)]
+        + [(2, 0, 3, "uvu", True), (2, 2, 3, "uvu", True), (0, 2, 4, "uvu", True)]
+        + [(1, 0, 5, "uvu", False), (2, 1, 5, "uvu", True), (1, 2, 5, "uvu", True)]
+        + [(2, 1, 6, "uvu", True)],
+        shared_weights=shared,
+        internal_weights=False,
+    )
+    g = torch.Generator().manual_seed(7)
+    d = dict(dtype=dtype, generator=g)
+    edges, nodes = 23, 5
+    x1 = torch.randn(nodes if conv else edges, tp.irreps_in1.dim, **d)
+    x2 = torch.randn(edges, tp.irreps_in2.dim, **d)
+    w = torch.randn((tp.weight_numel,) if shared else (edges, tp.weight_numel), **d)
+    src = torch.randint(0, nodes, (edges,), generator=g) if conv else None
+    dst = torch.randint(0, nodes, (edges,), generator=g) if conv else None
+    return tp, x1, x2, w, src, dst, [x1.shape[0], tp.irreps_out.dim]
+
+
+BACKWARD_CASES = [(m, c, s) for m in MODES for c in (False, True) for s in (False, True)]
+
+
+@pytest.mark.parametrize("mode,conv,shared", BACKWARD_CASES)
+def test_backward_op_equals_the_transposes(mode, conv, shared):
+    tp, x1, x2, w, src, dst, shape = op_case(mode, conv=conv, shared=shared, batch=9, nodes=4)
+    gout = torch.randn(shape, dtype=torch.float64)
+    got = ops.tensor_product_backward(x1, x2, w, gout, tp.plan, src, dst, [True, True, True])
+    for a, b in zip(got, backward_by_transposes(tp, x1, x2, w, gout, src, dst), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("conv,shared", [(False, False), (True, False), (True, True)])
+def test_backward_op_joint_x2_weight_gradients(dtype, conv, shared):
+    tp, x1, x2, w, src, dst, shape = nequip_case(conv, shared, dtype)
+    gout = torch.randn(shape, dtype=dtype)
+    expected = backward_by_transposes(tp, x1, x2, w, gout, src, dst)
+    for mask in ([True, True, True], [False, True, True], [True, False, True], [True, True, False]):
+        got = ops.tensor_product_backward(x1, x2, w, gout, tp.plan, src, dst, mask)
+        for a, b, wanted in zip(got, expected, mask, strict=True):
+            if wanted:
+                torch.testing.assert_close(a, b, **TOL[dtype])
+            else:
+                assert a.numel() == 0
+
+
+@pytest.mark.parametrize("case", OP_CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_backward_op_opcheck_gradcheck_gradgradcheck(case):
+    tp, x1, x2, w, src, dst, shape = op_case(**case)
+    gout = torch.randn(shape, dtype=torch.float64)
+    inputs = [t.clone().requires_grad_() for t in (x1, x2, w, gout)]
+    torch.library.opcheck(ops.tensor_product_backward, (*inputs, tp.plan, src, dst, [True] * 3))
+
+    def f(a, b, c, g):
+        return ops.tensor_product_backward(a, b, c, g, tp.plan, src, dst, [True, True, True])
+
+    assert torch.autograd.gradcheck(f, inputs)
+    assert torch.autograd.gradgradcheck(f, inputs)
+
+
+def test_backward_op_errors_name_the_argument():
+    tp, x1, x2, w, src, dst, shape = op_case("uvu", conv=True, batch=5, nodes=3)
+    gout = torch.randn(shape, dtype=torch.float64)
+    mask = [True, True, True]
+    with pytest.raises(ValueError, match="grad_out has 2 columns"):
+        ops.tensor_product_backward(x1, x2, w, gout[:, :2], tp.plan, src, dst, mask)
+    with pytest.raises(TypeError, match="grad_out has dtype Float"):
+        ops.tensor_product_backward(x1, x2, w, gout.float(), tp.plan, src, dst, mask)
+    with pytest.raises(ValueError, match=r"src\[0\] = 9 is out of range for 3 nodes"):
+        ops.tensor_product_backward(x1, x2, w, gout, tp.plan, src * 0 + 9, dst, mask)
+
+
 def test_convolution_equals_gather_product_scatter():
     tp, x1, x2, w, src, dst, shape = op_case("uvu", conv=True, batch=40, nodes=7)
     out = ops.tensor_product(x1, x2, w, tp.plan, src, dst, shape)
@@ -358,6 +444,7 @@ def test_convolution_is_deterministic_across_threads():
                     ops.tensor_product(x1, x2, w, tp.plan, src, dst, shape),
                     ops.tensor_product_grad_x1(x2, w, gout, tp.plan, src, dst, list(x1.shape)),
                     ops.tensor_product_grad_weight(x1, x2, gout, tp.plan, src, dst, list(w.shape)),
+                    *ops.tensor_product_backward(x1, x2, w, gout, tp.plan, src, dst, [True] * 3),
                 ]
             )
     finally:
