@@ -34,6 +34,11 @@ pip install -q "scikit-build-core>=0.10" "nanobind>=2.0" ninja "cmake>=3.18" \
   pytest hypothesis ruff "e3nn==0.6.0" sphericart ase vesin matscipy 2>&1 \
   | grep -v "^WARNING: Location" || true
 
+# qm9pack (a 100 MB wheel of QM9's CSV files) for the tests that read the full QM9; --no-deps:
+# e3core reads the CSV files itself, without qm9pack's pandas.
+python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('qm9pack') is None)" \
+  || pip install -q --no-deps qm9pack 2>&1 | grep -v "^WARNING: Location" || true
+
 # --no-build-isolation: build against the torch installed above.
 echo "[setup] building e3core (C++ core, torch op library, nanobind module)"
 pip install -q --no-build-isolation --no-deps . 2>&1 | grep -v "^WARNING: Location" || true
