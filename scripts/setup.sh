@@ -31,7 +31,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 echo "[setup] installing torch, build and test dependencies"
 pip install -q torch==2.13.0 numpy 2>&1 | grep -v "^WARNING: Location" || true
 pip install -q "scikit-build-core>=0.10" "nanobind>=2.0" ninja "cmake>=3.18" \
-  pytest hypothesis ruff "e3nn==0.6.0" sphericart ase vesin matscipy 2>&1 \
+  pytest hypothesis ruff "e3nn==0.6.0" sphericart ase vesin matscipy \
+  pyyaml tqdm matplotlib tensorboard pyscf 2>&1 \
   | grep -v "^WARNING: Location" || true
 
 # qm9pack (a 100 MB wheel of QM9's CSV files) for the tests that read the full QM9; --no-deps:
