@@ -117,6 +117,9 @@ struct KernelPath {
 // Largest 2l+1 of x1 and the output for the dense form (l <= 3): its sums are unrolled.
 constexpr int64_t kDenseMaxDim = 7;
 
+// Samples that go through a path's shared weights together (see blocked_path).
+constexpr int kSampleBlock = 8;
+
 // Which index of an entry (i, j, k) groups it; the entry keeps the other two, in order.
 enum class GroupBy { I, J, K };
 
@@ -170,6 +173,14 @@ struct PairIndex {
   }
 };
 
+// Offsets of the weight rows (u, v) of a mixing path at step v, u < nu: the matrix products
+// then index a table, not the connection mode (a switch per multiply-add row).
+inline const int64_t* weight_row_offsets(const TpPath& p, int64_t v, int64_t nu, int64_t* rows) {
+  const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
+  for (int64_t u = 0; u < nu; ++u) rows[u] = ix.weight(u, v);
+  return rows;
+}
+
 template <typename T>
 struct KernelPlan {
   const TpPlan* plan;
@@ -177,7 +188,9 @@ struct KernelPlan {
   std::vector<T> ones;  // the weights of a weightless path
   int64_t scratch = 1;  // values of z or G: max over paths of dim_out * mul1
   int64_t entries = 1;  // max entries of a path
-  int64_t work = 1;     // rough multiply-adds per sample, to size parallel tasks
+  int64_t max_dim_out = 1;
+  int64_t max_mul1 = 1;
+  int64_t work = 1;  // rough multiply-adds per sample, to size parallel tasks
 
   explicit KernelPlan(const TpPlan& p) : plan(&p) {
     int64_t ones_size = 1;
@@ -209,6 +222,8 @@ struct KernelPlan {
       ones_size = std::max(ones_size, path.mul1 * path.mul2 * std::max<int64_t>(path.mul_out, 1));
       scratch = std::max(scratch, path.dim_out * path.mul1);
       entries = std::max(entries, int64_t(path.cg.size()));
+      max_dim_out = std::max(max_dim_out, path.dim_out);
+      max_mul1 = std::max(max_mul1, path.mul1);
       const int64_t steps = pairing_of(path.mode) == Pairing::Diagonal ? 1 : path.mul2;
       work += steps * (int64_t(path.cg.size()) + path.dim_out) * path.mul1 *
               (is_mixing(path.mode) ? path.mul_out : 1);
@@ -251,12 +266,20 @@ struct KernelPlan {
 template <typename T>
 struct PathScratch {
   std::vector<T> z, G, s, wcol, M;
+  // For a block of samples (see blocked_path): z or G of every sample, and grad_out's rows.
+  std::vector<T> z_block, G_block;
+  std::vector<const T*> g_rows;
+  std::vector<int64_t> w_rows;  // see weight_row_offsets
   explicit PathScratch(const KernelPlan<T>& kp)
       : z(size_t(kp.scratch)),
         G(size_t(kp.scratch)),
         s(size_t(kp.entries)),
         wcol(size_t(kp.scratch)),
-        M(size_t((kDenseMaxDim * kDenseMaxDim + kBlock<T> - 1) / kBlock<T> * kBlock<T>)) {}
+        M(size_t((kDenseMaxDim * kDenseMaxDim + kBlock<T> - 1) / kBlock<T> * kBlock<T>)),
+        z_block(size_t(kSampleBlock * kp.scratch)),
+        G_block(size_t(kSampleBlock * kp.scratch)),
+        g_rows(size_t(kSampleBlock * kp.max_dim_out)),
+        w_rows(size_t(kp.max_mul1)) {}
 };
 
 // C[r][c] += sum_q a(r, q) b(q)[c] for rows r < kRows and columns c < n: the kRows
@@ -473,9 +496,10 @@ E3CORE_ALWAYS_INLINE inline void path_forward(const KernelPath<T>& kp, const T* 
   const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
   if (kp.mixing) {
     // out[k][w] += sum_u z[k][u] W[u, v][w]: a few rows k share each load of W.
+    const int64_t* wr = weight_row_offsets(p, v, nu, sc.w_rows.data());
     rank_update<T>(
         p.dim_out, m3, nu, [&](int64_t k, int64_t u) E3CORE_ALWAYS_INLINE { return z[k * m1 + u]; },
-        [&](int64_t u) E3CORE_ALWAYS_INLINE { return w + ix.weight(u, v); },
+        [&](int64_t u) E3CORE_ALWAYS_INLINE { return w + wr[u]; },
         [&](int64_t k) E3CORE_ALWAYS_INLINE { return out + k * m3; });
     return;
   }
@@ -560,10 +584,11 @@ E3CORE_ALWAYS_INLINE inline void path_weight_gradient(const KernelPath<T>& kp, c
   store_z(kp, x1, x2, sc, nu, z);
   if (kp.mixing) {
     // gw[u, v][w] += sum_k z[k][u] g[k][w]: a few rows u share each load of g.
+    const int64_t* wr = weight_row_offsets(p, v, nu, sc.w_rows.data());
     rank_update<T>(
         nu, m3, p.dim_out, [&](int64_t u, int64_t k) E3CORE_ALWAYS_INLINE { return z[k * m1 + u]; },
         [&](int64_t k) E3CORE_ALWAYS_INLINE { return g + k * m3; },
-        [&](int64_t u) E3CORE_ALWAYS_INLINE { return gw + ix.weight(u, v); });
+        [&](int64_t u) E3CORE_ALWAYS_INLINE { return gw + wr[u]; });
     return;
   }
   for (int64_t k = 0; k < p.dim_out; ++k) {
@@ -793,22 +818,112 @@ E3CORE_ALWAYS_INLINE inline void x2_weight_gradients_per_u(const KernelPath<T>& 
   }
 }
 
-// Adds one sample's contributions to the gradients of x1, x2 and the weights (each skipped when
-// its accumulator is null).
+// Adds path `path` at step v of one sample to the gradients of x1, x2 and the weights (each
+// skipped when its accumulator is null).
 template <typename T>
-E3CORE_ALWAYS_INLINE inline void accumulate_backward(const KernelPlan<T>& kp,
-                                                     const SampleRows<T>& r, T* gx1, T* gx2, T* gw,
-                                                     PathScratch<T>& sc) {
+E3CORE_ALWAYS_INLINE inline void backward_path(const KernelPlan<T>& kp, const KernelPath<T>& path,
+                                               const SampleRows<T>& r, int64_t v, int64_t nu,
+                                               T* gx1, T* gx2, T* gw, PathScratch<T>& sc) {
+  const TpPath& p = *path.p;
+  if (gx1 != nullptr) accumulate_path<T, TpSlot::In1>(kp, path, r, v, nu, gx1, sc);
+  if (gx2 != nullptr && gw != nullptr && joint_x2_weight_gradients(path)) {
+    x2_weight_gradients_per_u(path, r, gx2 + p.offset2, gw + p.weight_offset);
+    return;
+  }
+  if (gx2 != nullptr) accumulate_path<T, TpSlot::In2>(kp, path, r, v, nu, gx2, sc);
+  if (gw != nullptr && p.has_weight) accumulate_path<T, TpSlot::Weight>(kp, path, r, v, nu, gw, sc);
+}
+
+// Whether a path runs over a block of samples at once: its weights are shared and mix channels,
+// so its products with them are matrix products whose rows are the components of every sample
+// of the block, and each load of the weights serves several rows (one sample has as few rows
+// as 2l+1, which left the products bound by loads).
+template <typename T>
+bool blocked_path(const KernelPath<T>& kp, bool shared_weights) {
+  return shared_weights && kp.mixing && kp.p->has_weight;
+}
+
+// z of path `path` at step v for the n samples of a block, sample b's at z + b * dim_out * mul1.
+template <typename T>
+E3CORE_ALWAYS_INLINE inline void store_z_block(const KernelPath<T>& kp, const SampleRows<T>* rs,
+                                               int n, int64_t v, int64_t nu, PathScratch<T>& sc,
+                                               T* z) {
+  const TpPath& p = *kp.p;
+  for (int b = 0; b < n; ++b) {
+    const T* x2 = rs[b].x2 + p.offset2;
+    prepare_x2(kp, x2, v, sc);
+    store_z(kp, rs[b].x1 + p.offset1, x2, sc, nu, z + b * p.dim_out * p.mul1);
+  }
+}
+
+// Adds a block of n samples to out (acc[b] for sample b).
+template <typename T>
+E3CORE_ALWAYS_INLINE inline void forward_block(const KernelPlan<T>& kp, const SampleRows<T>* rs,
+                                               int n, bool shared_weights, T* const* acc,
+                                               PathScratch<T>& sc) {
   for_path_steps(kp, [&](const KernelPath<T>& path, int64_t v, int64_t nu) E3CORE_ALWAYS_INLINE {
-    const TpPath& p = *path.p;
-    if (gx1 != nullptr) accumulate_path<T, TpSlot::In1>(kp, path, r, v, nu, gx1, sc);
-    if (gx2 != nullptr && gw != nullptr && joint_x2_weight_gradients(path)) {
-      x2_weight_gradients_per_u(path, r, gx2 + p.offset2, gw + p.weight_offset);
+    if (!blocked_path(path, shared_weights)) {
+      for (int b = 0; b < n; ++b)
+        accumulate_path<T, TpSlot::Out>(kp, path, rs[b], v, nu, acc[b], sc);
       return;
     }
-    if (gx2 != nullptr) accumulate_path<T, TpSlot::In2>(kp, path, r, v, nu, gx2, sc);
-    if (gw != nullptr && p.has_weight) {
-      accumulate_path<T, TpSlot::Weight>(kp, path, r, v, nu, gw, sc);
+    const TpPath& p = *path.p;
+    const int64_t dk = p.dim_out, m1 = p.mul1, m3 = p.mul_out;
+    T* z = sc.z_block.data();
+    store_z_block(path, rs, n, v, nu, sc, z);
+    const T* w = rs[0].w + p.weight_offset;
+    const int64_t* wr = weight_row_offsets(p, v, nu, sc.w_rows.data());
+    // out[(b, k)][w] += sum_u z[(b, k)][u] W[u, v][w]
+    rank_update<T>(
+        n * dk, m3, nu, [&](int64_t r, int64_t u) E3CORE_ALWAYS_INLINE { return z[r * m1 + u]; },
+        [&](int64_t u) E3CORE_ALWAYS_INLINE { return w + wr[u]; },
+        [&](int64_t r) E3CORE_ALWAYS_INLINE { return acc[r / dk] + p.offset_out + (r % dk) * m3; });
+  });
+}
+
+// Adds a block of n samples to the gradients of x1, x2 and the weights (gx1[b], gx2[b], gw[b]
+// for sample b; null pointers skip a gradient; with shared weights every gw[b] is the same).
+template <typename T>
+E3CORE_ALWAYS_INLINE inline void backward_block(const KernelPlan<T>& kp, const SampleRows<T>* rs,
+                                                int n, bool shared_weights, T* const* gx1,
+                                                T* const* gx2, T* const* gw, PathScratch<T>& sc) {
+  for_path_steps(kp, [&](const KernelPath<T>& path, int64_t v, int64_t nu) E3CORE_ALWAYS_INLINE {
+    if (!blocked_path(path, shared_weights)) {
+      for (int b = 0; b < n; ++b) backward_path(kp, path, rs[b], v, nu, gx1[b], gx2[b], gw[b], sc);
+      return;
+    }
+    const TpPath& p = *path.p;
+    const int64_t dk = p.dim_out, m1 = p.mul1, m3 = p.mul_out;
+    const T** g = sc.g_rows.data();
+    for (int64_t r = 0; r < n * dk; ++r) g[r] = rs[r / dk].g + p.offset_out + (r % dk) * m3;
+    if (gx1[0] != nullptr || gx2[0] != nullptr) {
+      // G[(b, k)][u] = sum_w g[(b, k)][w] W^T[v][w][u], then through the Clebsch-Gordan entries.
+      T* G = sc.G_block.data();
+      std::fill(G, G + n * dk * m1, T(0));
+      const T* wt = path.wt + v * m3 * m1;
+      rank_update<T>(
+          n * dk, nu, m3, [&](int64_t r, int64_t c) E3CORE_ALWAYS_INLINE { return g[r][c]; },
+          [&](int64_t c) E3CORE_ALWAYS_INLINE { return wt + c * m1; },
+          [&](int64_t r) E3CORE_ALWAYS_INLINE { return G + r * m1; });
+      for (int b = 0; b < n; ++b) {
+        const T* Gb = G + b * dk * m1;
+        if (gx1[b] != nullptr) {
+          cg_to_x1(path, rs[b].x2 + p.offset2, Gb, v, nu, gx1[b] + p.offset1, sc.s.data(),
+                   sc.M.data());
+        }
+        if (gx2[b] != nullptr) cg_to_x2(path, rs[b].x1 + p.offset1, Gb, v, nu, gx2[b] + p.offset2);
+      }
+    }
+    if (gw[0] != nullptr) {
+      // gw[u, v][w] += sum over (b, k) of z[(b, k)][u] g[(b, k)][w]
+      T* z = sc.z_block.data();
+      store_z_block(path, rs, n, v, nu, sc, z);
+      const int64_t* wr = weight_row_offsets(p, v, nu, sc.w_rows.data());
+      T* gwp = gw[0] + p.weight_offset;
+      rank_update<T>(
+          nu, m3, n * dk, [&](int64_t u, int64_t q) E3CORE_ALWAYS_INLINE { return z[q * m1 + u]; },
+          [&](int64_t q) E3CORE_ALWAYS_INLINE { return g[q]; },
+          [&](int64_t u) E3CORE_ALWAYS_INLINE { return gwp + wr[u]; });
     }
   });
 }
@@ -930,30 +1045,37 @@ struct Groups {
   }
 };
 
-// Calls visit(s, rows) for the samples s = sample(q), q in [begin, end), with their rows of
-// every input but `skip` (-1: none), converted through `scratch` (one vector per slot) where
-// needed; the loop is compiled for the CPU's best instruction set. sample(q) must be defined
-// for every q < samples: the next sample's rows are prefetched.
-template <typename T, typename Order, typename Visit>
-E3CORE_ALWAYS_INLINE inline void visit_samples(const std::vector<InputRows<T>>& inputs, int skip,
-                                               int64_t samples, int64_t begin, int64_t end,
-                                               Order&& sample, std::vector<T>* scratch,
-                                               Visit&& visit) {
+// Calls visit(ss, rows, n) for the samples s = sample(q), q in [begin, end), in blocks of n <= kB
+// consecutive q (ss[b] and rows[b] for b < n), with their rows of every input but `skip` (-1:
+// none), converted through `scratch` where needed (kB vectors per slot: slot a, sample b at
+// a * kB + b); the loop is compiled for the CPU's best instruction set. sample(q) must be
+// defined for every q < samples: the next sample's rows are prefetched.
+template <int kB, typename T, typename Order, typename Visit>
+E3CORE_ALWAYS_INLINE inline void visit_sample_blocks(const std::vector<InputRows<T>>& inputs,
+                                                     int skip, int64_t samples, int64_t begin,
+                                                     int64_t end, Order&& sample,
+                                                     std::vector<T>* scratch, Visit&& visit) {
   run_fastest([&]() E3CORE_ALWAYS_INLINE {
-    for (int64_t q = begin; q < end; ++q) {
-      if (q + 1 < samples) {
-        const int64_t next = sample(q + 1);
+    int64_t ss[kB];
+    SampleRows<T> rs[kB];
+    for (int64_t q0 = begin; q0 < end; q0 += kB) {
+      const int n = int(std::min<int64_t>(kB, end - q0));
+      for (int b = 0; b < n; ++b) {
+        const int64_t q = q0 + b;
+        if (q + 1 < samples) {
+          const int64_t next = sample(q + 1);
+          for (int a = 0; a < 4; ++a) {
+            if (a != skip) inputs[size_t(a)].prefetch(next);
+          }
+        }
+        ss[b] = sample(q);
+        rs[b] = SampleRows<T>{};
+        const T** slots[4] = {&rs[b].x1, &rs[b].x2, &rs[b].w, &rs[b].g};
         for (int a = 0; a < 4; ++a) {
-          if (a != skip) inputs[size_t(a)].prefetch(next);
+          if (a != skip) *slots[a] = inputs[size_t(a)].row(ss[b], scratch[a * kB + b].data());
         }
       }
-      const int64_t s = sample(q);
-      SampleRows<T> r{};
-      const T** slots[4] = {&r.x1, &r.x2, &r.w, &r.g};
-      for (int a = 0; a < 4; ++a) {
-        if (a != skip) *slots[a] = inputs[size_t(a)].row(s, scratch[a].data());
-      }
-      visit(s, r);
+      visit(ss, rs, n);
     }
   });
 }
@@ -994,10 +1116,10 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
   // Sums samples sample(q), q in [begin, end), into sc.acc (zeroed first).
   const auto sum_samples = [&](Scratch& sc, int64_t begin, int64_t end, auto&& sample) {
     std::fill(sc.acc.begin(), sc.acc.end(), T(0));
-    visit_samples(inputs, kResult, samples, begin, end, sample, sc.rows,
-                  [&](int64_t, const SampleRows<T>& r) E3CORE_ALWAYS_INLINE {
-                    accumulate_sample<T, kSlot>(kp, r, sc.acc.data(), sc.path);
-                  });
+    visit_sample_blocks<1>(inputs, kResult, samples, begin, end, sample, sc.rows,
+                           [&](const int64_t*, const SampleRows<T>* r, int) E3CORE_ALWAYS_INLINE {
+                             accumulate_sample<T, kSlot>(kp, r[0], sc.acc.data(), sc.path);
+                           });
   };
   const auto identity = [](int64_t q) E3CORE_ALWAYS_INLINE { return q; };
   const auto store = [&](const T* acc, T* dst) {
@@ -1018,6 +1140,28 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
     const TpArray<T>* by = indexed_input(TpSlot::Out)   ? &arrays[int(TpSlot::Out)]
                            : indexed_input(TpSlot::In1) ? &arrays[int(TpSlot::In1)]
                                                         : nullptr;
+    if (kSlot == TpSlot::Out && by == nullptr && arrays[2].mode == TpRows::Shared) {
+      // Blocks of samples through the shared weights (forward_block).
+      constexpr int kB = kSampleBlock;
+      exec(samples, std::max<int64_t>(kB, grain), [&](int64_t begin, int64_t end) {
+        std::vector<T> rows[4 * kB], acc(size_t(kB * std::max<int64_t>(width, 1)));
+        for (int a = 0; a < 4 * kB; ++a) {
+          rows[a].resize(size_t(std::max<int64_t>(widths[a / kB], 1)));
+        }
+        PathScratch<T> sc(kp);
+        visit_sample_blocks<kB>(inputs, kResult, samples, begin, end, identity, rows,
+                                [&](const int64_t* ss, const SampleRows<T>* rs, int n)
+                                    E3CORE_ALWAYS_INLINE {
+                                      T* sums[kB];
+                                      for (int b = 0; b < n; ++b) sums[b] = acc.data() + b * width;
+                                      std::fill(acc.begin(), acc.begin() + n * width, T(0));
+                                      forward_block(kp, rs, n, true, sums, sc);
+                                      for (int b = 0; b < n; ++b)
+                                        store(sums[b], res.data + ss[b] * width);
+                                    });
+      });
+      return;
+    }
     if (by == nullptr) {
       exec(samples, grain, [&](int64_t begin, int64_t end) {
         Scratch sc(kp, widths, width);
@@ -1136,32 +1280,39 @@ void run_backward(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays,
         arrays[g].mode == TpRows::Indexed ||
         (arrays[g].mode == TpRows::PerSample && (layouts[g] == nullptr || is_trivial(*layouts[g])));
   }
+  const bool shared_weights = arrays[2].mode == TpRows::Shared;
+  constexpr int kB = kSampleBlock;
   exec(parts, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> rows[4], acc[3];
-    for (int a = 0; a < 4; ++a) rows[a].resize(size_t(std::max<int64_t>(widths[a], 1)));
-    for (int g = 0; g < 3; ++g) acc[g].resize(size_t(std::max<int64_t>(widths[g], 1)));
+    std::vector<T> rows[4 * kB], acc[3];
+    for (int a = 0; a < 4 * kB; ++a) rows[a].resize(size_t(std::max<int64_t>(widths[a / kB], 1)));
+    for (int g = 0; g < 3; ++g) acc[g].resize(size_t(kB * std::max<int64_t>(widths[g], 1)));
     PathScratch<T> sc(kp);
     for (int64_t part = begin; part < end; ++part) {
       for (int g = 0; g < 3; ++g) std::fill(acc[g].begin(), acc[g].end(), T(0));
-      const auto visit = [&](int64_t s, const SampleRows<T>& r) E3CORE_ALWAYS_INLINE {
-        T* sums[3] = {};
+      const auto visit = [&](const int64_t* ss, const SampleRows<T>* rs,
+                             int n) E3CORE_ALWAYS_INLINE {
+        // sums[g][b]: where sample b's part of gradient g goes.
+        T* sums[3][kB] = {};
         for (int g = 0; g < 3; ++g) {
           if (grads[g] == nullptr) continue;
           const TpRows mode = arrays[g].mode;
-          sums[g] = !in_place[g]                ? acc[g].data()
-                    : mode == TpRows::PerSample ? grads[g] + s * widths[g]
-                                                : buffer[g].get() + s * widths[g];
-          if (mode != TpRows::Shared) std::fill(sums[g], sums[g] + widths[g], T(0));
-        }
-        accumulate_backward(kp, r, sums[0], sums[1], sums[2], sc);
-        for (int g = 0; g < 3; ++g) {
-          if (grads[g] != nullptr && !in_place[g] && arrays[g].mode == TpRows::PerSample) {
-            store(g, acc[g].data(), grads[g] + s * widths[g]);
+          for (int b = 0; b < n; ++b) {
+            const int64_t at = ss[b] * widths[g];
+            sums[g][b] = mode == TpRows::Shared      ? acc[g].data()
+                         : !in_place[g]              ? acc[g].data() + b * widths[g]
+                         : mode == TpRows::PerSample ? grads[g] + at
+                                                     : buffer[g].get() + at;
+            if (mode != TpRows::Shared) std::fill(sums[g][b], sums[g][b] + widths[g], T(0));
           }
         }
+        backward_block(kp, rs, n, shared_weights, sums[0], sums[1], sums[2], sc);
+        for (int g = 0; g < 3; ++g) {
+          if (grads[g] == nullptr || in_place[g] || arrays[g].mode != TpRows::PerSample) continue;
+          for (int b = 0; b < n; ++b) store(g, sums[g][b], grads[g] + ss[b] * widths[g]);
+        }
       };
-      visit_samples(inputs, -1, samples, part * samples / parts, (part + 1) * samples / parts,
-                    sample, rows, visit);
+      visit_sample_blocks<kB>(inputs, -1, samples, part * samples / parts,
+                              (part + 1) * samples / parts, sample, rows, visit);
       for (int g = 0; g < 3; ++g) {
         if (!partial[g].empty()) {
           std::copy(acc[g].begin(), acc[g].begin() + widths[g],
