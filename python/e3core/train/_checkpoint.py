@@ -167,7 +167,10 @@ def build_model(name: str, config: Mapping[str, Any]) -> torch.nn.Module:
             f"cannot be imported ({error}); install an e3core with its models, or give "
             "'package.module:Class'"
         ) from None
-    return models.build(name, **config)
+    try:
+        return models.build(name, **config)
+    except KeyError as error:  # an unknown name
+        raise ValueError(error.args[0] if error.args else str(error)) from None
 
 
 def model_from_checkpoint(
