@@ -1,0 +1,76 @@
+"""The command line: ``python -m e3core train | evaluate | export`` (see docs/training.md).
+
+Example::
+
+    >>> main(["train", "demo.yaml", "--set", "training.epochs=1"])  # doctest: +SKIP
+    0
+"""
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m e3core", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train the model a YAML configuration describes")
+    train.add_argument("config", help="YAML configuration (docs/training.md)")
+    train.add_argument("--resume", action="store_true", help="continue from output_dir/last.pt")
+    train.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override a key (training.epochs=5)")  # fmt: skip
+
+    evaluate = commands.add_parser("evaluate", help="metrics and parity plots of a trained model")
+    evaluate.add_argument("checkpoint", help="run directory (its best.pt) or checkpoint file")
+    evaluate.add_argument("--data", help="xyz file or .npz dataset to evaluate on (all of it)")
+    evaluate.add_argument("--split", default="test", help="split of the run's data (test)")
+    evaluate.add_argument("--out", help="output directory (default RUN_DIR/eval_SPLIT)")
+    evaluate.add_argument("--no-plots", action="store_true", help="skip the parity plots")
+
+    export = commands.add_parser("export", help="export a trained model (TorchScript)")
+    export.add_argument("checkpoint", help="run directory (its best.pt) or checkpoint file")
+    export.add_argument("out", help="output file")
+    export.add_argument("--format", default="torchscript", help="torchscript (the only one yet)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command; returns the exit status (errors are printed as one line, status 2).
+
+    Example::
+
+        >>> main(["export", "runs/demo", "demo.pt"])  # doctest: +SKIP
+        0
+    """
+    args = _parser().parse_args(argv)
+    start = time.perf_counter()
+    try:
+        if args.command == "train":
+            from e3core.train._config import load_config
+            from e3core.train._run import train_from_config
+
+            train_from_config(load_config(args.config, args.overrides), resume=args.resume)
+        elif args.command == "evaluate":
+            from e3core.train._run import evaluate_checkpoint
+
+            metrics = evaluate_checkpoint(
+                args.checkpoint, args.data, args.split, args.out, plots=not args.no_plots
+            )
+            print(json.dumps(metrics, indent=2))
+        else:
+            from e3core.deploy import export
+
+            metadata = export(args.checkpoint, args.out, args.format)
+            print(f"exported {metadata['model_name']} ({args.format}) to {args.out}")
+    except (ValueError, ImportError, FileNotFoundError, FileExistsError) as error:
+        print(f"e3core {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    print(f"e3core {args.command}: {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""Training: the ``Trainer`` loop (Adam/AdamW, exponential or plateau schedules, EMA of the
+weights, gradient clipping, early stopping, progress bar, CSV and TensorBoard logs, plots,
+atomic and resumable checkpoints, torch.distributed data parallelism), losses, metrics and
+YAML configurations (``python -m e3core train CONFIG``). See docs/training.md.
+
+Example::
+
+    >>> from e3core import train
+    >>> train.Loss.from_spec({"energy": 1.0, "forces": 10.0}).needs_forces
+    True
+    >>> train.metric_names()[:3]
+    ['mae', 'mae_per_atom', 'mse']
+"""
+
+from e3core.train._checkpoint import (
+    atomic_save,
+    atomic_write,
+    build_model,
+    load_checkpoint,
+    model_from_checkpoint,
+    rng_state,
+    set_rng_state,
+)
+from e3core.train._ema import ExponentialMovingAverage
+from e3core.train._logging import plot_learning_curves, plot_parity, read_csv, write_csv
+from e3core.train._loss import LOSS_KINDS, Loss, LossTerm, target_of
+from e3core.train._metrics import Metric, get_metric, metric_names, register_metric
+from e3core.train._schedule import (
+    OPTIMIZERS,
+    SCHEDULERS,
+    EarlyStopping,
+    build_optimizer,
+    build_scheduler,
+)
+from e3core.train._trainer import Trainer
+
+__all__ = [
+    "LOSS_KINDS",
+    "OPTIMIZERS",
+    "SCHEDULERS",
+    "EarlyStopping",
+    "ExponentialMovingAverage",
+    "Loss",
+    "LossTerm",
+    "Metric",
+    "Trainer",
+    "atomic_save",
+    "atomic_write",
+    "build_model",
+    "build_optimizer",
+    "build_scheduler",
+    "get_metric",
+    "load_checkpoint",
+    "metric_names",
+    "model_from_checkpoint",
+    "plot_learning_curves",
+    "plot_parity",
+    "read_csv",
+    "register_metric",
+    "rng_state",
+    "set_rng_state",
+    "target_of",
+    "write_csv",
+]

@@ -1,0 +1,205 @@
+"""Checkpoints: atomic writes, random-number-generator states, and models rebuilt from a
+checkpoint's name, configuration and weights.
+
+A checkpoint is a dict saved with ``torch.save`` and loadable with ``weights_only=True``:
+``{"format": "e3core-checkpoint", "version": 1, "e3core_version", "epoch", "model": {"name",
+"config", "state_dict"}, "trainer": {...}, "extra": {...}}``. ``model.state_dict`` holds the
+weights to use (the EMA weights when the run kept an average); ``trainer`` holds what resuming
+needs (raw weights, optimizer, scheduler, EMA, early stopping, history, RNG and sampler
+states).
+
+Example::
+
+    >>> import os, tempfile, torch
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "last.pt")
+    ...     atomic_save({"epoch": 3}, path)
+    ...     load_checkpoint(path)["epoch"]
+    3
+"""
+
+import importlib
+import os
+import random
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import torch
+
+CHECKPOINT_FORMAT = "e3core-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
+    """Writes a file so that it is either complete or untouched: ``write(file)`` fills a
+    temporary file in the same directory, which is flushed, fsync'ed and renamed over ``path``
+    (``os.replace``, atomic on POSIX); if ``write`` fails or the process dies, ``path`` keeps
+    its previous content and the temporary file is removed (or left as ``.NAME.*.tmp`` after a
+    kill).
+
+    Example::
+
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     atomic_write(os.path.join(tmp, "a.txt"), lambda f: f.write(b"hello"))
+        ...     open(os.path.join(tmp, "a.txt")).read()
+        'hello'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:
+        directory = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(directory)
+    except OSError:
+        pass
+    finally:
+        os.close(directory)
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save(obj, path)`` through ``atomic_write``.
+
+    Example::
+
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     atomic_save({"x": torch.ones(1)}, os.path.join(tmp, "c.pt"))
+    """
+    atomic_write(path, lambda file: torch.save(obj, file))
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+    """A checkpoint written by ``atomic_save`` (``torch.load(..., weights_only=True)``: no
+    arbitrary objects are unpickled).
+
+    Example::
+
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     atomic_save({"epoch": 1}, os.path.join(tmp, "c.pt"))
+        ...     load_checkpoint(os.path.join(tmp, "c.pt"))
+        {'epoch': 1}
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint path is {os.fspath(path)!r}, which is not a file")
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def rng_state() -> dict[str, Any]:
+    """The states of torch's, numpy's and Python's global generators (checkpoint-safe types).
+
+    Example::
+
+        >>> state = rng_state(); a = torch.rand(1)
+        >>> set_rng_state(state); bool(torch.rand(1) == a)
+        True
+    """
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
+        "python": {"version": version, "internal": list(internal), "gauss": gauss},
+    }
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restores ``rng_state()``'s result.
+
+    Example::
+
+        >>> state = rng_state(); a = np.random.rand()
+        >>> set_rng_state(state); np.random.rand() == a
+        True
+    """
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    keys = n["keys"].numpy().astype(np.uint32)
+    np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["cached"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
+
+
+def build_model(name: str, config: Mapping[str, Any]) -> torch.nn.Module:
+    """The model ``name`` built with keyword arguments ``config``: a name of e3core's registry
+    (``e3core.models.build(name, **config)``: ``"schnet"``, ``"nequip"``...) or
+    ``"package.module:Class"`` for a model class of your own (which follows e3core's model
+    interface: ``forward(data) -> dict``, ``config``, ``r_max``).
+
+    Example::
+
+        >>> build_model("torch.nn:Identity", {})
+        Identity()
+    """
+    if ":" in name:
+        module_name, _, class_name = name.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as error:
+            raise ValueError(f"model name is {name!r}, which cannot be imported: {error}") from None
+        return cls(**config)
+    try:
+        models = importlib.import_module("e3core.models")
+    except ImportError as error:
+        raise ImportError(
+            f"model name is {name!r}, a name of e3core's model registry, but e3core.models "
+            f"cannot be imported ({error}); install an e3core with its models, or give "
+            "'package.module:Class'"
+        ) from None
+    try:
+        return models.build(name, **config)
+    except KeyError as error:  # an unknown name
+        raise ValueError(error.args[0] if error.args else str(error)) from None
+
+
+def model_from_checkpoint(
+    checkpoint: Mapping[str, Any] | str | os.PathLike, model: torch.nn.Module | None = None
+) -> torch.nn.Module:
+    """The model of a checkpoint (its ``model.state_dict``: EMA weights when the run averaged
+    them), in eval mode. The model is rebuilt from the stored name and configuration
+    (``build_model``) unless an instance of the same architecture is given.
+
+    Example::
+
+        >>> layer = torch.nn.Linear(2, 1)
+        >>> ckpt = {"model": {"name": "torch.nn:Linear",
+        ...                   "config": {"in_features": 2, "out_features": 1},
+        ...                   "state_dict": layer.state_dict()}}
+        >>> bool(torch.equal(model_from_checkpoint(ckpt).weight, layer.weight))
+        True
+    """
+    if not isinstance(checkpoint, Mapping):
+        checkpoint = load_checkpoint(checkpoint)
+    entry = checkpoint["model"]
+    if model is None:
+        if entry.get("name") is None:
+            raise ValueError(
+                "model_from_checkpoint: the checkpoint names no model; pass model=an instance"
+            )
+        model = build_model(entry["name"], entry.get("config") or {})
+    dtype = checkpoint.get("extra", {}).get("dtype")
+    if dtype is not None:
+        model = model.to(getattr(torch, dtype))
+    model.load_state_dict(entry["state_dict"])
+    return model.eval()
