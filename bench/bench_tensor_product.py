@@ -54,6 +54,7 @@ CONV_CASES = {
     "nequip": ("32x0e+32x1o+32x2e", "0e+1o+2e", 2),
     "l3": ("64x0e+64x1o+64x2e+64x3o", "0e+1o+2e+3o", 3),
 }
+FCTP_IRREPS = ("32x0e+32x1o+32x2e", "0e+1o+2e", "32x0e+32x1o+32x2e")
 
 
 class Setup:
@@ -65,9 +66,8 @@ class Setup:
         torch.manual_seed(0)
         self.case = case
         if case == "fctp":
-            args = ("32x0e+32x1o+32x2e", "0e+1o+2e", "32x0e+32x1o+32x2e")
-            self.ref = e3nn.o3.FullyConnectedTensorProduct(*args)
-            self.ours = o3.FullyConnectedTensorProduct(*args)
+            self.ref = e3nn.o3.FullyConnectedTensorProduct(*FCTP_IRREPS)
+            self.ours = o3.FullyConnectedTensorProduct(*FCTP_IRREPS)
             self.ours.load_state_dict(self.ref.state_dict())
             self.x = torch.randn(edges, self.ref.irreps_in1.dim)
             self.attr = torch.randn(edges, self.ref.irreps_in2.dim)
@@ -150,6 +150,25 @@ def memory_bandwidth() -> float:
     return 2 * src.numel() * 4 / (ms / 1e3)
 
 
+def matmul_rate() -> float:
+    """Multiply-adds per second of a float32 2048^3 matrix product (torch's BLAS): about the
+    arithmetic peak that any implementation of a dense product can reach on this CPU."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    ms = best_time(lambda: torch.mm(a, b), 5)
+    return 2048**3 / (ms / 1e3)
+
+
+def fctp_multiply_adds(samples: int) -> int:
+    """Multiply-adds of the fully connected case with the weights applied on the smaller side:
+    per path and sample mul1 * mul_out * min(2 l1 + 1, 2 l_out + 1)."""
+    tp = o3.FullyConnectedTensorProduct(*FCTP_IRREPS)
+    total = 0
+    for ins in tp.instructions:
+        d1, dout = tp.irreps_in1[ins.i_in1].ir.dim, tp.irreps_out[ins.i_out].ir.dim
+        total += tp.irreps_in1[ins.i_in1].mul * tp.irreps_out[ins.i_out].mul * min(d1, dout)
+    return total * samples
+
+
 def peak_memory_mb(case: str, impl: str, kind: str, nodes: int, edges: int) -> float | None:
     """Resident-set growth of one step, in a fresh process; None where Linux can't tell."""
     code = (
@@ -212,6 +231,14 @@ def main() -> None:
         f"{torch.__version__}, python {platform.python_version()}"
     )
     print(f"- copy bandwidth: {bandwidth / 1e9:.1f} GB/s")
+    rate = matmul_rate()
+    print(f"- float32 matrix product (torch.mm 2048^3): {rate / 1e9:.1f} G multiply-adds/s")
+    if "fctp" in args.cases:
+        macs = fctp_multiply_adds(fctp_batch)
+        print(
+            f"- fctp forward: at least {macs / 1e9:.3f} G multiply-adds, "
+            f"{macs / rate * 1e3:.1f} ms at that rate"
+        )
     print(f"- graphs: {edges} edges, {nodes} nodes; fctp: {fctp_batch} samples; best of {repeats}")
     print()
     print(
