@@ -12,6 +12,7 @@ from e3core.nn._fc import FullyConnectedNet
 from e3core.nn._gate import Gate
 from e3core.o3._irreps import Irrep, Irreps
 from e3core.o3._linear import Linear
+from e3core.o3._spherical_harmonics import SphericalHarmonics
 from e3core.o3._tensor_product_families import FullyConnectedTensorProduct
 
 
@@ -27,8 +28,7 @@ def hidden_irreps(num_features: int, lmax: int, parity: bool) -> Irreps:
     """
     if num_features < 1 or lmax < 0:
         raise ValueError(
-            f"num_features is {num_features} and lmax {lmax}: expected num_features >= 1, "
-            "lmax >= 0"
+            f"num_features is {num_features} and lmax {lmax}: expected num_features >= 1, lmax >= 0"
         )
     terms = []
     for l in range(lmax + 1):
@@ -172,3 +172,77 @@ class Interaction(torch.nn.Module):
         message = self.conv(self.linear_1(x), edge_sh, weight, edge_src, edge_dst)
         h = self.linear_2(message * self.inv_sqrt_neighbors) + self.self_connection(x, attrs)
         return self.gate(h)
+
+
+class Interactions(torch.nn.Module):
+    """The equivariant trunk of NequIP and LNet: the one-hot types embedded as
+    ``num_features`` scalars (a ``Linear``), the edges' spherical harmonics up to ``lmax``
+    ("component" normalization), and ``num_layers`` ``Interaction`` blocks with hidden irreps
+    ``hidden_irreps(num_features, lmax, parity)``; the radial basis is the caller's.
+
+    Example::
+
+        >>> trunk = Interactions(2, num_features=4, lmax=1, parity=False, num_layers=2,
+        ...                      num_basis=3, radial_neurons=[8])
+        >>> trunk.irreps_out
+        4x0e+4x1o
+        >>> types, vectors, radial = torch.tensor([0, 1]), torch.randn(2, 3), torch.randn(2, 3)
+        >>> trunk(types, vectors, radial, torch.tensor([1, 0]), torch.tensor([0, 1])).shape
+        torch.Size([2, 16])
+    """
+
+    num_types: int
+
+    def __init__(
+        self,
+        num_types: int,
+        num_features: int,
+        lmax: int,
+        parity: bool,
+        num_layers: int,
+        num_basis: int,
+        radial_neurons: Sequence[int],
+        avg_num_neighbors: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers is {num_layers}, expected at least 1")
+        self.num_types = num_types
+        hidden = hidden_irreps(num_features, lmax, parity)
+        irreps_attr = Irreps([(num_types, (0, 1))])
+        irreps_edge = Irreps.spherical_harmonics(lmax)
+        self.embedding = Linear(irreps_attr, Irreps([(num_features, (0, 1))]))
+        self.sh = SphericalHarmonics(irreps_edge, normalize=True, normalization="component")
+        irreps = self.embedding.irreps_out
+        blocks = []
+        for _ in range(num_layers):
+            block = Interaction(
+                irreps,
+                hidden,
+                irreps_edge,
+                irreps_attr,
+                num_basis,
+                radial_neurons,
+                avg_num_neighbors,
+            )
+            blocks.append(block)
+            irreps = block.irreps_out
+        self.blocks = torch.nn.ModuleList(blocks)
+        self.irreps_out = irreps
+
+    def forward(
+        self,
+        types: torch.Tensor,
+        vectors: torch.Tensor,
+        edge_radial: torch.Tensor,
+        edge_src: torch.Tensor,
+        edge_dst: torch.Tensor,
+    ) -> torch.Tensor:
+        """Node features (N, irreps_out.dim) from the types (N,), the edge vectors (E, 3) and
+        their radial basis values (E, num_basis)."""
+        attrs = torch.nn.functional.one_hot(types, self.num_types).to(vectors.dtype)
+        x = self.embedding(attrs)
+        sh = self.sh(vectors)
+        for block in self.blocks:
+            x = block(x, attrs, sh, edge_radial, edge_src, edge_dst)
+        return x

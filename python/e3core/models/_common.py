@@ -210,9 +210,7 @@ def graph_edges(data: dict[str, torch.Tensor], r_max: float) -> tuple[torch.Tens
         )
     positions = data["positions"]
     edge_index = radius_graph(positions.detach(), r_max, data["batch"])
-    shift = torch.zeros(
-        (edge_index.shape[1], 3), dtype=positions.dtype, device=positions.device
-    )
+    shift = torch.zeros((edge_index.shape[1], 3), dtype=positions.dtype, device=positions.device)
     return edge_index, shift
 
 
@@ -270,9 +268,8 @@ def energy_derivatives(
         ...     torch.eye(3)[None] * 4, torch.zeros(2, dtype=torch.long), True, True)
         >>> energy = ((pos[1] - pos[0]) ** 2).sum()[None]  # a spring
         >>> out = energy_derivatives(energy, leaf, d, torch.eye(3)[None] * 4, False)
-        >>> out["forces"], out["virial"][0, 0, 0]
-        (tensor([[ 2.,  0.,  0.],
-                [-2.,  0.,  0.]]), tensor(-2.))
+        >>> out["forces"][:, 0], out["virial"][0, 0, 0]
+        (tensor([ 2., -2.]), tensor(-2.))
     """
     inputs = [positions]
     if displacement is not None:
@@ -330,13 +327,14 @@ class AtomisticModel(torch.nn.Module):
         atom_references: PerType | None,
     ) -> None:
         super().__init__()
-        numbers = type_numbers_list(type_numbers, type(self).__name__)
+        model = type(self).__name__
+        numbers = type_numbers_list(type_numbers, model)
         if isinstance(r_max, bool) or not isinstance(r_max, (int, float)) or not r_max > 0:
-            raise ValueError(f"{type(self).__name__}: r_max is {r_max!r}, expected a positive float")
+            raise ValueError(f"{model}: r_max is {r_max!r}, expected a positive float")
         if reduce not in ("sum", "mean"):
-            raise ValueError(f"{type(self).__name__}: reduce is {reduce!r}, expected 'sum' or 'mean'")
+            raise ValueError(f"{model}: reduce is {reduce!r}, expected 'sum' or 'mean'")
         if not isinstance(target, str) or not target:
-            raise ValueError(f"{type(self).__name__}: target is {target!r}, expected a name")
+            raise ValueError(f"{model}: target is {target!r}, expected a name")
         self.r_max = float(r_max)
         self.target = target
         self.mean = reduce == "mean"

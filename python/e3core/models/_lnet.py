@@ -6,11 +6,10 @@ from collections.abc import Sequence
 import torch
 
 from e3core.math._soft_one_hot_linspace import soft_one_hot_linspace
-from e3core.models._blocks import Interaction, gate, hidden_irreps
+from e3core.models._blocks import Interactions, gate, hidden_irreps
 from e3core.models._common import AtomisticModel, PerType, per_graph
 from e3core.o3._irreps import Irrep, Irreps
 from e3core.o3._linear import Linear
-from e3core.o3._spherical_harmonics import SphericalHarmonics
 
 _DIPOLE = "mu"
 
@@ -57,7 +56,7 @@ class LNet(AtomisticModel):
         >>> batch = data.collate(data.load_qm9_sample()[:3], cutoff=l1.r_max)
         >>> out = l1(batch.as_dict())
         >>> out["mu"].shape, out["dipole"].shape, out["atomic_charges"].shape
-        (torch.Size([3]), torch.Size([3, 3]), torch.Size([13]))
+        (torch.Size([3]), torch.Size([3, 3]), torch.Size([12]))
     """
 
     name = "lnet"
@@ -100,11 +99,8 @@ class LNet(AtomisticModel):
             raise ValueError(
                 f"LNet: lmax is {lmax!r}, expected 0 (L0Net) or 1 (L1Net); NequIP takes any lmax"
             )
-        if num_layers < 1 or num_atomwise < 0 or num_basis < 1:
-            raise ValueError(
-                f"LNet: num_layers is {num_layers}, num_atomwise {num_atomwise} and num_basis "
-                f"{num_basis}: expected num_layers >= 1, num_atomwise >= 0, num_basis >= 1"
-            )
+        if num_atomwise < 0:
+            raise ValueError(f"LNet: num_atomwise is {num_atomwise}, expected at least 0")
         self.dipole = target == _DIPOLE
         if self.dipole and (
             compute_forces
@@ -129,26 +125,18 @@ class LNet(AtomisticModel):
         )
         self.num_basis = int(num_basis)
         self.basis_factor = float(num_basis) ** 0.5
+        self.interactions = Interactions(
+            self.types.num_types,
+            num_features,
+            lmax,
+            parity,
+            num_layers,
+            num_basis,
+            radial_neurons,
+            avg_num_neighbors,
+        )
         hidden = hidden_irreps(num_features, lmax, parity)
-        irreps_attr = Irreps([(self.types.num_types, (0, 1))])
-        irreps_edge = Irreps.spherical_harmonics(lmax)
-        self.embedding = Linear(irreps_attr, Irreps([(num_features, (0, 1))]))
-        self.sh = SphericalHarmonics(irreps_edge, normalize=True, normalization="component")
-        irreps = self.embedding.irreps_out
-        blocks = []
-        for _ in range(num_layers):
-            block = Interaction(
-                irreps,
-                hidden,
-                irreps_edge,
-                irreps_attr,
-                num_basis,
-                radial_neurons,
-                avg_num_neighbors,
-            )
-            blocks.append(block)
-            irreps = block.irreps_out
-        self.blocks = torch.nn.ModuleList(blocks)
+        irreps = self.interactions.irreps_out
         atomwise = []
         for _ in range(num_atomwise):
             g = gate(hidden, [ir for _, ir in irreps])
@@ -167,15 +155,10 @@ class LNet(AtomisticModel):
         edge_dst: torch.Tensor,
     ) -> torch.Tensor:
         """Per-atom outputs: a scalar (N, 1), or for ``"mu"`` a charge and a vector (N, 4)."""
-        attrs = torch.nn.functional.one_hot(types, self.types.num_types).to(vectors.dtype)
-        x = self.embedding(attrs)
-        sh = self.sh(vectors)
         lengths = torch.linalg.norm(vectors, dim=1)
         radial = soft_one_hot_linspace(lengths, 0.0, self.r_max, self.num_basis, "cosine", True)
         radial = radial * self.basis_factor
-        for block in self.blocks:
-            x = block(x, attrs, sh, radial, edge_src, edge_dst)
-        return self.atomwise(x)
+        return self.atomwise(self.interactions(types, vectors, radial, edge_src, edge_dst))
 
     def graph_outputs(
         self,

@@ -6,11 +6,10 @@ from collections.abc import Sequence
 import torch
 
 from e3core.math._radial import RadialBasis
-from e3core.models._blocks import Interaction, hidden_irreps
+from e3core.models._blocks import Interactions
 from e3core.models._common import AtomisticModel, PerType
 from e3core.o3._irreps import Irreps
 from e3core.o3._linear import Linear
-from e3core.o3._spherical_harmonics import SphericalHarmonics
 
 
 class NequIP(AtomisticModel):
@@ -53,7 +52,7 @@ class NequIP(AtomisticModel):
         >>> batch = data.collate(data.load_qm9_sample()[:3], cutoff=model.r_max)
         >>> out = model(batch.as_dict())
         >>> out["energy"].shape, out["atomic_energy"].shape, out["forces"].shape
-        (torch.Size([3]), torch.Size([13]), torch.Size([13, 3]))
+        (torch.Size([3]), torch.Size([12]), torch.Size([12, 3]))
     """
 
     name = "nequip"
@@ -90,8 +89,6 @@ class NequIP(AtomisticModel):
             shift,
             atom_references,
         )
-        if num_layers < 1:
-            raise ValueError(f"NequIP: num_layers is {num_layers}, expected at least 1")
         self.config.update(
             num_layers=int(num_layers),
             num_features=int(num_features),
@@ -103,27 +100,18 @@ class NequIP(AtomisticModel):
             radial_neurons=[int(n) for n in radial_neurons],
             avg_num_neighbors=float(avg_num_neighbors),
         )
-        hidden = hidden_irreps(num_features, lmax, parity)
-        irreps_attr = Irreps([(self.types.num_types, (0, 1))])
-        irreps_edge = Irreps.spherical_harmonics(lmax)
-        self.embedding = Linear(irreps_attr, Irreps([(num_features, (0, 1))]))
-        self.sh = SphericalHarmonics(irreps_edge, normalize=True, normalization="component")
+        self.interactions = Interactions(
+            self.types.num_types,
+            num_features,
+            lmax,
+            parity,
+            num_layers,
+            num_basis,
+            radial_neurons,
+            avg_num_neighbors,
+        )
         self.radial_basis = RadialBasis(self.r_max, num_basis, polynomial_p, trainable_bessel)
-        irreps = self.embedding.irreps_out
-        blocks = []
-        for _ in range(num_layers):
-            block = Interaction(
-                irreps,
-                hidden,
-                irreps_edge,
-                irreps_attr,
-                num_basis,
-                radial_neurons,
-                avg_num_neighbors,
-            )
-            blocks.append(block)
-            irreps = block.irreps_out
-        self.blocks = torch.nn.ModuleList(blocks)
+        irreps = self.interactions.irreps_out
         hidden_scalars = Irreps([(max(num_features // 2, 1), (0, 1))])
         self.readout = torch.nn.Sequential(
             Linear(irreps, hidden_scalars), Linear(hidden_scalars, Irreps("0e"))
@@ -137,10 +125,5 @@ class NequIP(AtomisticModel):
         edge_dst: torch.Tensor,
     ) -> torch.Tensor:
         """Atomic energies before scale and shift (N, 1)."""
-        attrs = torch.nn.functional.one_hot(types, self.types.num_types).to(vectors.dtype)
-        x = self.embedding(attrs)
-        sh = self.sh(vectors)
         radial = self.radial_basis(torch.linalg.norm(vectors, dim=1))
-        for block in self.blocks:
-            x = block(x, attrs, sh, radial, edge_src, edge_dst)
-        return self.readout(x)
+        return self.readout(self.interactions(types, vectors, radial, edge_src, edge_dst))

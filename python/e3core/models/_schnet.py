@@ -9,6 +9,7 @@ import torch
 from e3core.math._soft_one_hot_linspace import soft_one_hot_linspace
 from e3core.models._common import AtomisticModel, PerType
 
+
 class ShiftedSoftplus(torch.nn.Module):
     """``softplus(x) - log(2)``, SchNet's activation (0 at x = 0).
 
@@ -113,7 +114,7 @@ class SchNet(AtomisticModel):
         >>> batch = data.collate(data.load_qm9_sample()[:3], cutoff=model.r_max)
         >>> out = model(batch.as_dict())
         >>> out["U0"].shape, out["atomic_U0"].shape
-        (torch.Size([3]), torch.Size([13]))
+        (torch.Size([3]), torch.Size([12]))
     """
 
     name = "schnet"
@@ -170,9 +171,7 @@ class SchNet(AtomisticModel):
             ]
         )
         hidden = max(num_features // 2, 1)
-        self.readout = torch.nn.Sequential(
-            _dense(num_features, hidden), torch.nn.Linear(hidden, 1)
-        )
+        self.readout = torch.nn.Sequential(_dense(num_features, hidden), torch.nn.Linear(hidden, 1))
 
     def node_outputs(
         self,
