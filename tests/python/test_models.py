@@ -8,11 +8,10 @@ import importlib
 import io
 import json
 
+import e3core
 import numpy as np
 import pytest
 import torch
-
-import e3core
 from e3core import data, models, o3
 from e3core.data import Structure, collate
 
