@@ -483,3 +483,9 @@ def test_docstring_examples(module):
     globs = {"np": np, "torch": torch, "data": data, "e3core": e3core}
     result = doctest.testmod(mod, extraglobs=globs, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_every_public_name_has_a_docstring_example():
+    for name in models.__all__:
+        doc = getattr(models, name).__doc__
+        assert doc is not None and ">>>" in doc, name
