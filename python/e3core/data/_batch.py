@@ -9,6 +9,7 @@ import torch.utils.data
 
 from e3core.data._dataset import AtomsDataset
 from e3core.data._structure import Structure
+from e3core.graph._edges import edge_vectors
 
 
 @dataclass(eq=False)
@@ -108,11 +109,7 @@ class Batch:
             )
         positions = self.positions if positions is None else positions
         cell = self.cell if cell is None else cell
-        src, dst = self.edge_index[0], self.edge_index[1]
-        vectors = positions.index_select(0, src) - positions.index_select(0, dst)
-        graph = self.batch.index_select(0, src)
-        shifts = self.edge_shift.to(cell.dtype)
-        return vectors + torch.einsum("ek,ekx->ex", shifts, cell.index_select(0, graph))
+        return edge_vectors(positions, self.edge_index, self.edge_shift, cell, self.batch)
 
     def to(
         self, device: torch.device | str | None = None, dtype: torch.dtype | None = None

@@ -12,6 +12,7 @@ Example::
 """
 
 from e3core.graph._conv import TensorProductConv
+from e3core.graph._edges import edge_vectors
 from e3core.graph._neighbor_list import neighbor_list, radius_graph
 
-__all__ = ["TensorProductConv", "neighbor_list", "radius_graph"]
+__all__ = ["TensorProductConv", "edge_vectors", "neighbor_list", "radius_graph"]

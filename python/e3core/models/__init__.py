@@ -1,0 +1,69 @@
+"""Atomistic models: SchNet, NequIP and LNet (L0Net / L1Net), on one interface (see
+docs/models.md): ``forward(data: Dict[str, Tensor]) -> Dict[str, Tensor]`` on a batch's
+``as_dict()``, scriptable, rebuilt by ``build(name, **config)`` from ``model.name`` and
+``model.config``.
+
+Example::
+
+    >>> from e3core import data, models
+    >>> model = models.build("nequip", type_numbers=[1, 6, 7, 8, 9], num_features=4)
+    >>> batch = data.collate(data.load_qm9_sample()[:2], cutoff=model.r_max)
+    >>> sorted(model(batch.as_dict()))
+    ['atomic_energy', 'energy', 'forces']
+    >>> copy = models.build(model.name, **model.config)
+    >>> models.available()
+    ['lnet', 'nequip', 'schnet']
+"""
+
+import torch
+
+from e3core.models._common import AtomisticModel, AtomTypes, ScaleShift
+from e3core.models._lnet import LNet, lnet_num_features
+from e3core.models._nequip import NequIP
+from e3core.models._schnet import SchNet
+
+_REGISTRY: dict[str, type[torch.nn.Module]] = {cls.name: cls for cls in (LNet, NequIP, SchNet)}
+
+
+def available() -> list[str]:
+    """The names ``build`` knows, sorted.
+
+    Example::
+
+        >>> "schnet" in available()
+        True
+    """
+    return sorted(_REGISTRY)
+
+
+def build(name: str, **config: object) -> torch.nn.Module:
+    """The model registered as ``name`` (``model.name``), built from the keyword arguments
+    ``config`` (``model.config``): ``build(model.name, **model.config)`` gives the same
+    architecture, and ``load_state_dict(model.state_dict())`` the same model.
+
+    Example::
+
+        >>> model = build("schnet", type_numbers=[1, 8], num_features=8, num_interactions=1)
+        >>> type(model).__name__, model.config["num_features"]
+        ('SchNet', 8)
+        >>> build("mace")
+        Traceback (most recent call last):
+        ...
+        KeyError: "build: name is 'mace', expected one of ['lnet', 'nequip', 'schnet']"
+    """
+    if name not in _REGISTRY:
+        raise KeyError(f"build: name is {name!r}, expected one of {available()}")
+    return _REGISTRY[name](**config)
+
+
+__all__ = [
+    "AtomTypes",
+    "AtomisticModel",
+    "LNet",
+    "NequIP",
+    "ScaleShift",
+    "SchNet",
+    "available",
+    "build",
+    "lnet_num_features",
+]
