@@ -1,0 +1,87 @@
+"""A small energy model with the shared model interface, for the deployment tests.
+
+Per-type energies, plus an equivariant message-passing term: one-hot types convolved with the
+spherical harmonics of the edges (``o3.SphericalHarmonics`` and ``graph.TensorProductConv``, so
+that exported models need e3core's ops) and weighted by a smooth radial basis; the atomic energy
+takes the scalars and the squared norms of the vectors.
+
+Example::
+
+    >>> model = PairModel(type_numbers=[1, 8], r_max=3.0)
+    >>> model.r_max
+    3.0
+"""
+
+from typing import Dict
+
+import torch
+
+from e3core import graph, math, o3
+
+
+class PairModel(torch.nn.Module):
+    """Energy of atoms from per-type energies and an equivariant pair term (test model).
+
+    Example::
+
+        >>> PairModel(type_numbers=[1, 8]).config["type_numbers"]
+        [1, 8]
+    """
+
+    name = "pair_test"
+
+    def __init__(self, type_numbers: list[int], r_max: float = 3.0, seed: int = 0) -> None:
+        super().__init__()
+        self.config = {"type_numbers": list(type_numbers), "r_max": float(r_max), "seed": seed}
+        self.r_max = float(r_max)
+        generator = torch.Generator().manual_seed(seed)
+        n_types = len(type_numbers)
+        table = torch.full((max(type_numbers) + 1,), -1, dtype=torch.long)
+        table[torch.tensor(type_numbers)] = torch.arange(n_types)
+        self.register_buffer("type_table", table)
+        self.type_energy = torch.nn.Parameter(torch.randn(n_types, generator=generator))
+        self.sh = o3.SphericalHarmonics("0e+1o+2e", normalize=True, normalization="component")
+        irreps_in = o3.Irreps(f"{n_types}x0e")
+        self.conv = graph.TensorProductConv(
+            irreps_in,
+            self.sh.irreps_out,
+            "4x0e+2x1o+1x2e",
+            [(0, 0, 0, "uvw", True), (0, 1, 1, "uvw", True), (0, 2, 2, "uvw", True)],
+            shared_weights=False,
+            internal_weights=False,
+        )
+        self.radial = math.RadialBasis(r_max, num_basis=6, trainable=False)
+        self.radial_weight = torch.nn.Parameter(
+            0.3 * torch.randn(6, self.conv.weight_numel, generator=generator)
+        )
+        self.norm = o3.Norm("4x0e+2x1o+1x2e", squared=True)
+        self.readout = torch.nn.Parameter(0.5 * torch.randn(7, generator=generator))
+
+    def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Energies of the batch ``data`` (``e3core.data.Batch.as_dict()``'s keys).
+
+        Example::
+
+            >>> from e3core.data import Structure, collate
+            >>> s = Structure([[0, 0, 0], [0, 0, 1.0]], ["H", "O"])
+            >>> PairModel([1, 8])(collate([s], cutoff=3.0).as_dict())["energy"].shape
+            torch.Size([1])
+        """
+        positions, numbers, batch = data["positions"], data["numbers"], data["batch"]
+        types = self.type_table[numbers]
+        if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
+            if bool((types < 0).any()):
+                raise ValueError("numbers holds an atomic number the model does not know")
+        src, dst = data["edge_index"][0], data["edge_index"][1]
+        shifts = data["edge_shift"].to(positions.dtype)
+        vectors = positions.index_select(0, src) - positions.index_select(0, dst)
+        vectors = vectors + torch.einsum("ek,ekx->ex", shifts, data["cell"][batch[src]])
+        lengths = torch.linalg.vector_norm(vectors, dim=1)
+        weight = self.radial(lengths) @ self.radial_weight
+        onehot = torch.nn.functional.one_hot(types, self.type_energy.shape[0]).to(positions.dtype)
+        features = self.conv(onehot, self.sh(vectors), weight, src, dst)
+        atomic = self.type_energy[types] + self.norm(features) @ self.readout
+        energy = torch.zeros(
+            data["n_atoms"].shape[0], dtype=atomic.dtype, device=atomic.device
+        ).index_add(0, batch, atomic)
+        return {"energy": energy, "atomic_energy": atomic}
