@@ -12,8 +12,12 @@ Example::
     3.0
 """
 
+import functools
+import tempfile
+from pathlib import Path
 from typing import Dict
 
+import numpy as np
 import torch
 
 from e3core import graph, math, o3
@@ -85,3 +89,54 @@ class PairModel(torch.nn.Module):
             data["n_atoms"].shape[0], dtype=atomic.dtype, device=atomic.device
         ).index_add(0, batch, atomic)
         return {"energy": energy, "atomic_energy": atomic}
+
+
+def make_model(dtype: torch.dtype = torch.float64) -> PairModel:
+    """The test model over H and O, in ``dtype``.
+
+    Example::
+
+        >>> make_model().type_energy.dtype
+        torch.float64
+    """
+    return PairModel(type_numbers=[1, 8], r_max=3.0).to(dtype)
+
+
+_EXPORTS = Path(tempfile.mkdtemp(prefix="e3core-deploy-"))
+
+
+@functools.cache
+def exported(format: str, dtype: torch.dtype) -> Path:
+    """The test model exported once per session in ``format`` and ``dtype`` (AOTInductor
+    compiles take about a minute, so both test files share them).
+
+    Example::
+
+        >>> exported("torchscript", torch.float64).suffix
+        '.pt'
+    """
+    from e3core import deploy
+
+    path = _EXPORTS / f"model_{str(dtype)[6:]}.{'pt' if format == 'torchscript' else 'pt2'}"
+    deploy.export(make_model(dtype), path, format)
+    return path
+
+
+def water(n_side: int = 2, seed: int = 0) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """Positions, atomic numbers and cubic cell of ``n_side**3`` jittered water molecules.
+
+    Example::
+
+        >>> positions, numbers, cell = water(2)
+        >>> positions.shape, numbers[:3]
+        ((24, 3), [8, 1, 1])
+    """
+    rng = np.random.default_rng(seed)
+    spacing = 3.104
+    grid = np.stack(np.meshgrid(*[np.arange(n_side)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    oxygens = (grid + 0.5) * spacing
+    h1 = oxygens + np.array([0.757, 0.586, 0.0])
+    h2 = oxygens + np.array([-0.757, 0.586, 0.0])
+    positions = np.stack([oxygens, h1, h2], 1).reshape(-1, 3)
+    positions = positions + rng.normal(0, 0.1, positions.shape)
+    return positions, [8, 1, 1] * len(grid), np.eye(3) * n_side * spacing
