@@ -15,11 +15,9 @@ Example::
 import functools
 import tempfile
 from pathlib import Path
-from typing import Dict
 
 import numpy as np
 import torch
-
 from e3core import graph, math, o3
 
 
@@ -61,7 +59,7 @@ class PairModel(torch.nn.Module):
         self.norm = o3.Norm("4x0e+2x1o+1x2e", squared=True)
         self.readout = torch.nn.Parameter(0.5 * torch.randn(7, generator=generator))
 
-    def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    def forward(self, data: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Energies of the batch ``data`` (``e3core.data.Batch.as_dict()``'s keys).
 
         Example::
@@ -101,6 +99,14 @@ def make_model(dtype: torch.dtype = torch.float64) -> PairModel:
     """
     return PairModel(type_numbers=[1, 8], r_max=3.0).to(dtype)
 
+
+# Every (format, dtype) exported in the tests, with the tolerance on energies and forces.
+EXPORTS = [
+    ("torchscript", torch.float64, 1e-6),
+    ("torchscript", torch.float32, 1e-4),
+    ("aoti", torch.float64, 1e-6),
+    ("aoti", torch.float32, 1e-4),
+]
 
 _EXPORTS = Path(tempfile.mkdtemp(prefix="e3core-deploy-"))
 

@@ -4,12 +4,11 @@ forces, virial), metadata and version checks, the ASE calculator and the export 
 import json
 import zipfile
 
+import e3core
 import numpy as np
 import pytest
 import torch
-from deploy_model import PairModel, exported, make_model, water
-
-import e3core
+from deploy_model import EXPORTS, PairModel, exported, make_model, water
 from e3core import deploy, o3
 from e3core.cli import main
 from e3core.data import Structure, collate
@@ -38,14 +37,7 @@ def test_contract_matches_the_model():
     np.testing.assert_allclose(out["virial"], out["virial"].T, atol=1e-12)
 
 
-@pytest.mark.parametrize(
-    ("format", "dtype", "tol"),
-    [
-        ("torchscript", torch.float64, 1e-10),
-        ("torchscript", torch.float32, 1e-4),
-        ("aoti", torch.float64, 1e-10),
-    ],
-)
+@pytest.mark.parametrize(("format", "dtype", "tol"), EXPORTS)
 def test_exported_equals_python(format, dtype, tol):
     potential = deploy.load(exported(format, dtype))
     assert potential.metadata["format"] == format

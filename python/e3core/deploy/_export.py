@@ -332,7 +332,8 @@ class Potential:
     Example::
 
         >>> potential = load("water.pt")  # doctest: +SKIP
-        >>> out = potential.compute(positions, [8, 1, 1], cell=np.eye(3) * 10, pbc=True)  # doctest: +SKIP
+        >>> cell = np.eye(3) * 10
+        >>> out = potential.compute(positions, [8, 1, 1], cell, pbc=True)  # doctest: +SKIP
         >>> out["energy"], out["forces"].shape  # doctest: +SKIP
         (-14.2, (3, 3))
     """
@@ -372,7 +373,8 @@ class Potential:
 
         Example::
 
-            >>> potential(*example_inputs(potential.r_max, 2, torch.float64))["forces"].shape  # doctest: +SKIP
+            >>> inputs = example_inputs(potential.r_max, 2, torch.float64)
+            >>> potential(*inputs)["forces"].shape  # doctest: +SKIP
             torch.Size([8, 3])
         """
         outputs = self.runner(pos, edge_index, atom_types, cell, edge_cell_shift)
@@ -409,7 +411,8 @@ class Potential:
 
         Example::
 
-            >>> potential.compute([[0, 0, 0], [0, 0, 1.0]], ["H", "H"])["forces"].shape  # doctest: +SKIP
+            >>> out = potential.compute([[0, 0, 0], [0, 0, 1.0]], ["H", "H"])  # doctest: +SKIP
+            >>> out["forces"].shape  # doctest: +SKIP
             (2, 3)
         """
         from e3core.graph import neighbor_list
@@ -420,8 +423,7 @@ class Potential:
         types = self.atom_types(numbers)
         if types.shape[0] != positions.shape[0]:
             raise ValueError(
-                f"numbers has {types.shape[0]} entries but positions has {positions.shape[0]} "
-                "atoms"
+                f"numbers has {types.shape[0]} entries but positions has {positions.shape[0]} atoms"
             )
         cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, dtype=np.float64)
         periodic = [bool(p) for p in np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))]

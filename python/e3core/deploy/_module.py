@@ -10,8 +10,6 @@ it), ``forces`` (N, 3) = -dE/dpos and ``virial`` (3, 3) = -dE/dε for a symmetri
 positions and cell together.
 """
 
-from typing import Dict, List, Optional, Tuple
-
 import torch
 
 # Names of the inputs and outputs, in the order of the contract.
@@ -29,10 +27,11 @@ class PotentialModule(torch.nn.Module):
 
         >>> model = SomeModel(type_numbers=[1, 8])  # doctest: +SKIP
         >>> potential = PotentialModule(model, [1, 8])  # doctest: +SKIP
-        >>> atomic, energy, forces, virial = potential(pos, edge_index, types, cell, shifts)  # doctest: +SKIP
+        >>> inputs = (pos, edge_index, atom_types, cell, edge_cell_shift)
+        >>> atomic_energy, energy, forces, virial = potential(*inputs)  # doctest: +SKIP
     """
 
-    def __init__(self, model: torch.nn.Module, type_numbers: List[int]) -> None:
+    def __init__(self, model: torch.nn.Module, type_numbers: list[int]) -> None:
         super().__init__()
         self.model = model
         self.register_buffer("type_numbers", torch.tensor(type_numbers, dtype=torch.long))
@@ -44,7 +43,7 @@ class PotentialModule(torch.nn.Module):
         atom_types: torch.Tensor,
         cell: torch.Tensor,
         edge_cell_shift: torch.Tensor,
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Energies, forces and virial of one structure (see the module's docstring)."""
         n = pos.shape[0]
         pos = pos.detach().requires_grad_(True)
@@ -54,7 +53,7 @@ class PotentialModule(torch.nn.Module):
         strained_cell = cell + cell @ symmetric
         zero = atom_types.new_zeros(1)
         count = atom_types.new_full((1,), n)
-        data: Dict[str, torch.Tensor] = {
+        data: dict[str, torch.Tensor] = {
             "positions": positions,
             "numbers": self.type_numbers.index_select(0, atom_types),
             "batch": torch.zeros_like(atom_types),
@@ -68,7 +67,7 @@ class PotentialModule(torch.nn.Module):
         out = self.model(data)
         atomic_energy = out["atomic_energy"]
         energy = out["energy"].sum()
-        grads: List[Optional[torch.Tensor]] = torch.autograd.grad(
+        grads: list[torch.Tensor | None] = torch.autograd.grad(
             [energy], [pos, strain], allow_unused=True
         )
         dpos, dstrain = grads[0], grads[1]
