@@ -185,6 +185,7 @@ def test_export_command(tmp_path, capsys):
     checkpoint = {
         "model": {"name": "deploy_model:PairModel", "config": model.config,
                   "state_dict": model.state_dict()},
+        "extra": {"units": {"energy": "eV"}, "dtype": "float64"},
     }  # fmt: skip
     torch.save(checkpoint, tmp_path / "best.pt")
     out = tmp_path / "model.pt"
@@ -192,5 +193,6 @@ def test_export_command(tmp_path, capsys):
     assert "exported pair_test (torchscript, float32)" in capsys.readouterr().out
     potential = deploy.load(out)
     assert potential.r_max == 2.5 and potential.dtype == torch.float32
+    assert potential.metadata["units"] == {"energy": "eV"}
     assert main(["export", str(tmp_path / "none.pt"), str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -8,6 +8,8 @@
 // virial as text (one "name values..." line each) for comparison with Python.
 #include <e3core/model.hpp>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>

@@ -84,20 +84,10 @@ def _type_numbers(model: torch.nn.Module) -> list[int]:
     return [int(z) for z in config["type_numbers"]]
 
 
-def model_from_checkpoint(checkpoint: Mapping[str, Any] | str | os.PathLike) -> torch.nn.Module:
-    """The model of a checkpoint ``{"model": {"name", "config", "state_dict"}, "extra": {...}}``
-    (``torch.save``, ``weights_only``), rebuilt by ``e3core.models.build(name, **config)`` or,
-    for a name ``"package.module:Class"``, by that class; in eval mode.
-
-    Example::
-
-        >>> layer = torch.nn.Linear(2, 1)
-        >>> ckpt = {"model": {"name": "torch.nn:Linear",
-        ...                   "config": {"in_features": 2, "out_features": 1},
-        ...                   "state_dict": layer.state_dict()}}
-        >>> bool(torch.equal(model_from_checkpoint(ckpt).weight, layer.weight))
-        True
-    """
+def _checkpoint_model(
+    checkpoint: Mapping[str, Any] | str | os.PathLike,
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model of a checkpoint, and the metadata of its ``extra`` (units, atomrefs)."""
     if not isinstance(checkpoint, Mapping):
         path = Path(checkpoint)
         if not path.is_file():
@@ -117,14 +107,36 @@ def model_from_checkpoint(checkpoint: Mapping[str, Any] | str | os.PathLike) -> 
         from e3core import models  # type: ignore[attr-defined]
 
         model = models.build(name, **config)
-    dtype = (checkpoint.get("extra") or {}).get("dtype")
-    if dtype is not None:
-        model = model.to(getattr(torch, dtype))
+    extra = checkpoint.get("extra") or {}
+    if extra.get("dtype") is not None:
+        model = model.to(getattr(torch, extra["dtype"]))
     model.load_state_dict(entry["state_dict"])
-    model.extra_metadata = {  # type: ignore[assignment]
-        k: v for k, v in (checkpoint.get("extra") or {}).items() if k in ("units", "atomrefs")
-    }
-    return model.eval()
+    return model.eval(), {k: v for k, v in extra.items() if k in ("units", "atomrefs")}
+
+
+def model_from_checkpoint(checkpoint: Mapping[str, Any] | str | os.PathLike) -> torch.nn.Module:
+    """The model of a checkpoint ``{"model": {"name", "config", "state_dict"}, "extra": {...}}``
+    (``torch.save``, ``weights_only``), rebuilt by ``e3core.models.build(name, **config)`` or,
+    for a name ``"package.module:Class"``, by that class; in eval mode, in ``extra["dtype"]``.
+
+    Example::
+
+        >>> layer = torch.nn.Linear(2, 1)
+        >>> ckpt = {"model": {"name": "torch.nn:Linear",
+        ...                   "config": {"in_features": 2, "out_features": 1},
+        ...                   "state_dict": layer.state_dict()}}
+        >>> bool(torch.equal(model_from_checkpoint(ckpt).weight, layer.weight))
+        True
+    """
+    return _checkpoint_model(checkpoint)[0]
+
+
+def _as_model(
+    source: torch.nn.Module | Mapping[str, Any] | str | os.PathLike,
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    if isinstance(source, torch.nn.Module):
+        return source, {}
+    return _checkpoint_model(source)
 
 
 def export_metadata(
@@ -132,10 +144,11 @@ def export_metadata(
     format: str,
     dtype: torch.dtype,
     type_names: Sequence[str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What an exported model carries: e3core version, format, contract version, model name
     (kind) and configuration, cutoff ``r_max``, type names and atomic numbers, dtype, and
-    (from a checkpoint) units and atom references.
+    ``extra`` entries (a checkpoint's units and atom references).
 
     Example::
 
@@ -173,7 +186,7 @@ def export_metadata(
         "inputs": list(INPUTS),
         "outputs": list(OUTPUTS),
     }
-    metadata.update(getattr(model, "extra_metadata", {}))
+    metadata.update(extra or {})
     return metadata
 
 
@@ -252,12 +265,12 @@ def export(
     """
     if format not in FORMATS:
         raise ValueError(f"export: format is {format!r}, expected one of {FORMATS}")
-    model = source if isinstance(source, torch.nn.Module) else model_from_checkpoint(source)
+    model, extra = _as_model(source)
     dtype = _model_dtype(model) if dtype is None else dtype
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"export: dtype is {dtype}, expected torch.float32 or torch.float64")
     model = copy.deepcopy(model).to(dtype).eval()
-    metadata = export_metadata(model, format, dtype, type_names)
+    metadata = export_metadata(model, format, dtype, type_names, extra)
     for name in metadata["type_names"]:
         if not name or any(c.isspace() for c in name):
             raise ValueError(f"export: type name {name!r} must be non-empty, without spaces")
@@ -356,9 +369,8 @@ class Potential:
 
             >>> potential = Potential.from_model("runs/water/best.pt")  # doctest: +SKIP
         """
-        model = source if isinstance(source, torch.nn.Module) else model_from_checkpoint(source)
-        dtype = _model_dtype(model)
-        metadata = export_metadata(model, "python", dtype)
+        model, extra = _as_model(source)
+        metadata = export_metadata(model, "python", _model_dtype(model), extra=extra)
         return cls(PotentialModule(model.eval(), metadata["type_numbers"]), metadata)
 
     def __call__(
