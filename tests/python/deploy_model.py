@@ -57,7 +57,7 @@ class PairModel(torch.nn.Module):
             0.3 * torch.randn(6, self.conv.weight_numel, generator=generator)
         )
         self.norm = o3.Norm("4x0e+2x1o+1x2e", squared=True)
-        self.readout = torch.nn.Parameter(0.5 * torch.randn(7, generator=generator))
+        self.readout = torch.nn.Parameter(0.01 * torch.randn(7, generator=generator))
 
     def forward(self, data: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Energies of the batch ``data`` (``e3core.data.Batch.as_dict()``'s keys).
