@@ -385,7 +385,7 @@ class Potential:
 
         Example::
 
-            >>> inputs = example_inputs(potential.r_max, 2, torch.float64)
+            >>> inputs = example_inputs(potential.r_max, 2, torch.float64)  # doctest: +SKIP
             >>> potential(*inputs)["forces"].shape  # doctest: +SKIP
             torch.Size([8, 3])
         """

@@ -27,7 +27,7 @@ class PotentialModule(torch.nn.Module):
 
         >>> model = SomeModel(type_numbers=[1, 8])  # doctest: +SKIP
         >>> potential = PotentialModule(model, [1, 8])  # doctest: +SKIP
-        >>> inputs = (pos, edge_index, atom_types, cell, edge_cell_shift)
+        >>> inputs = example_inputs(model.r_max, 2, torch.float64)  # doctest: +SKIP
         >>> atomic_energy, energy, forces, virial = potential(*inputs)  # doctest: +SKIP
     """
 
