@@ -3,6 +3,7 @@
 Example::
 
     >>> # python -m e3core train examples/configs/demo.yaml
+    $ python -m e3core export runs/water/best.pt water.pt --format torchscript
 """
 
 from e3core.cli import main

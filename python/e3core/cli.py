@@ -30,10 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", help="output directory (default RUN_DIR/eval_SPLIT)")
     evaluate.add_argument("--no-plots", action="store_true", help="skip the parity plots")
 
-    export = commands.add_parser("export", help="export a trained model (TorchScript)")
+    export = commands.add_parser(
+        "export", help="export a trained model for simulation codes (docs/deploy.md)"
+    )
     export.add_argument("checkpoint", help="run directory (its best.pt) or checkpoint file")
-    export.add_argument("out", help="output file")
-    export.add_argument("--format", default="torchscript", help="torchscript (the only one yet)")
+    export.add_argument("out", help="output file (.pt for torchscript, .pt2 for aoti)")
+    export.add_argument("--format", default="torchscript", choices=("torchscript", "aoti"))
+    export.add_argument("--dtype", choices=("float32", "float64"), help="cast the model first")
     return parser
 
 
@@ -61,10 +64,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(json.dumps(metrics, indent=2))
         else:
+            import torch
+
             from e3core.deploy import export
 
-            metadata = export(args.checkpoint, args.out, args.format)
-            print(f"exported {metadata['model_name']} ({args.format}) to {args.out}")
+            dtype = None if args.dtype is None else getattr(torch, args.dtype)
+            metadata = export(args.checkpoint, args.out, args.format, dtype=dtype)
+            print(
+                f"exported {metadata['model_name']} ({args.format}, {metadata['dtype']}) "
+                f"to {args.out}"
+            )
     except (ValueError, ImportError, FileNotFoundError, FileExistsError) as error:
         print(f"e3core {args.command}: error: {error}", file=sys.stderr)
         return 2

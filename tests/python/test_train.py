@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from e3core import data, train
+from e3core import data, deploy, train
 from e3core.cli import main
 from e3core.train._config import ConfigError, load_config, validate_config
 from e3core.train._run import train_from_config, trainer_from_config
@@ -323,16 +323,24 @@ def test_cli_train_evaluate_export(dataset, tmp_path, capsys):
     assert (run / "eval_test" / "parity_energy.png").exists()
 
     assert main(["export", str(run), str(tmp_path / "model.pt")]) == 0
-    files = {"e3core_metadata.json": ""}
-    scripted = torch.jit.load(str(tmp_path / "model.pt"), _extra_files=files)
-    meta = json.loads(files["e3core_metadata.json"])
-    assert meta["model_name"] == "test_train:TinyModel" and meta["r_max"] == 3.0
+    meta = deploy.read_metadata(tmp_path / "model.pt")
+    assert meta["model_name"] == "tiny" and meta["r_max"] == 3.0 and meta["format"] == "torchscript"
     assert meta["type_numbers"] == TYPES and meta["dtype"] == "float64"
     assert sorted(meta["atomrefs"]["energy"]) == ["1", "6", "7", "8"]
+    # The export computes the run's best model's energy and forces (EMA weights).
     model = train.model_from_checkpoint(run / "best.pt")
-    batch = data.collate(dataset[:3], cutoff=3.0, dtype=torch.float64)
-    assert torch.equal(scripted(batch.as_dict())["energy"], model(batch.as_dict())["energy"])
-    assert main(["export", str(run), str(tmp_path / "m.onnx"), "--format", "onnx"]) == 2
+    potential = deploy.load(tmp_path / "model.pt")
+    structure = dataset[0]
+    got = potential.compute(structure.positions, structure.numbers)
+    batch = data.collate([structure], cutoff=3.0, dtype=torch.float64)
+    batch.positions.requires_grad_(True)
+    energy = model(batch.as_dict())["energy"].sum()
+    (grad,) = torch.autograd.grad(energy, batch.positions)
+    np.testing.assert_allclose(got["energy"], energy.item(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got["forces"], -grad.numpy(), rtol=1e-9, atol=1e-9)
+    with pytest.raises(SystemExit) as exit_status:  # argparse rejects the format: status 2
+        main(["export", str(run), str(tmp_path / "m.onnx"), "--format", "onnx"])
+    assert exit_status.value.code == 2
 
 
 def test_cli_subprocess_reports_errors(tmp_path):

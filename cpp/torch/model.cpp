@@ -1,0 +1,274 @@
+// e3core::Model: an exported potential (TorchScript or AOTInductor) run from C++.
+#include "e3core/model.hpp"
+
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+#include <torch/script.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+
+#include "e3core/neighbor_list.hpp"
+#include "json_text.hpp"
+
+#ifndef E3CORE_VERSION
+#error "E3CORE_VERSION must be defined (the project version, set by CMake)"
+#endif
+
+namespace e3core {
+namespace {
+
+constexpr const char* kTorchScriptMetadata = "extra/e3core_metadata.json";
+constexpr const char* kAotiDirectory = "data/aotinductor/";
+constexpr const char* kAotiMetadataSuffix = "_metadata.json";
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The leading numbers of a version ("0.1.0.dev2" -> {0, 1, 0}).
+std::vector<long> parse_version(const std::string& version) {
+  std::vector<long> parts;
+  size_t pos = 0;
+  while (pos < version.size() && std::isdigit(static_cast<unsigned char>(version[pos]))) {
+    size_t end = pos;
+    while (end < version.size() && std::isdigit(static_cast<unsigned char>(version[end]))) ++end;
+    parts.push_back(std::stol(version.substr(pos, end - pos)));
+    if (end >= version.size() || version[end] != '.') break;
+    pos = end + 1;
+  }
+  return parts;
+}
+
+struct Archive {
+  std::string format;
+  std::map<std::string, std::string> metadata;
+};
+
+// The format and metadata of an exported model, read from its zip records without loading it.
+Archive read_archive(const std::string& path) {
+  const std::string what = "e3core::Model: '" + path + "' is not an exported e3core model (";
+  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
+  try {
+    reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
+  } catch (const c10::Error&) {
+    throw ModelError(what + "neither a TorchScript file nor an AOTInductor package: not a "
+                            "torch zip archive)");
+  }
+  Archive archive;
+  std::string record;
+  if (reader->hasRecord(kTorchScriptMetadata)) {
+    archive.format = "torchscript";
+    record = kTorchScriptMetadata;
+  } else {
+    for (const std::string& name : reader->getAllRecords()) {
+      if (starts_with(name, kAotiDirectory) && ends_with(name, kAotiMetadataSuffix)) {
+        archive.format = "aoti";
+        record = name;
+        break;
+      }
+    }
+  }
+  if (record.empty()) {
+    throw ModelError(what + "a torch archive without e3core's metadata; export models with "
+                            "e3core.deploy.export)");
+  }
+  auto [data, size] = reader->getRecord(record);
+  std::string text(static_cast<const char*>(data.get()), size);
+  try {
+    archive.metadata = json::parse_string_object(text);
+  } catch (const std::invalid_argument& error) {
+    throw ModelError(what + "its metadata is not a JSON object of strings: " + error.what() + ")");
+  }
+  for (auto it = archive.metadata.begin(); it != archive.metadata.end();) {
+    it = starts_with(it->first, "AOTI_") ? archive.metadata.erase(it) : std::next(it);
+  }
+  for (const char* key : {"e3core_version", "r_max", "type_names", "dtype"}) {
+    if (!archive.metadata.count(key)) {
+      throw ModelError(what + "its metadata has no '" + key + "')");
+    }
+  }
+  return archive;
+}
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+}  // namespace
+
+struct Model::Impl {
+  std::string path, format, dtype_name, exported_version;
+  std::map<std::string, std::string> metadata;
+  std::vector<std::string> type_names;
+  double r_max = 0;
+  torch::Dtype dtype = torch::kFloat64;
+  std::unique_ptr<torch::jit::Module> script;
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti;
+
+  std::vector<torch::Tensor> run(const std::vector<torch::Tensor>& inputs) const {
+    if (script) {
+      std::vector<torch::jit::IValue> args(inputs.begin(), inputs.end());
+      auto outputs = script->forward(args).toTuple()->elements();
+      std::vector<torch::Tensor> out;
+      for (const auto& value : outputs) out.push_back(value.toTensor());
+      return out;
+    }
+    return aoti->run(inputs);
+  }
+};
+
+Model::Model(const std::string& path) : impl_(std::make_unique<Impl>()) {
+  if (!std::ifstream(path).good()) {
+    throw ModelError("e3core::Model: model file '" + path + "' does not exist or cannot be read");
+  }
+  Archive archive = read_archive(path);
+  Impl& m = *impl_;
+  m.path = path;
+  m.format = archive.format;
+  m.metadata = archive.metadata;
+  try {
+    m.exported_version = json::parse_string(m.metadata.at("e3core_version"));
+    m.r_max = json::parse_number(m.metadata.at("r_max"));
+    m.type_names = json::parse_string_array(m.metadata.at("type_names"));
+    m.dtype_name = json::parse_string(m.metadata.at("dtype"));
+  } catch (const std::invalid_argument& error) {
+    throw ModelError("e3core::Model: '" + path + "' has malformed metadata: " + error.what());
+  }
+  std::vector<long> exported = parse_version(m.exported_version);
+  std::vector<long> ours = parse_version(E3CORE_VERSION);
+  if (exported.size() < 2 || exported[0] != ours[0] || exported[1] != ours[1]) {
+    throw ModelError("e3core::Model: '" + path + "' was exported by e3core " + m.exported_version +
+                     ", but this is e3core " + E3CORE_VERSION +
+                     ": major and minor versions must match; export the model again with this "
+                     "version");
+  }
+  if (m.dtype_name == "float64") {
+    m.dtype = torch::kFloat64;
+  } else if (m.dtype_name == "float32") {
+    m.dtype = torch::kFloat32;
+  } else {
+    throw ModelError("e3core::Model: '" + path + "' has dtype '" + m.dtype_name +
+                     "', expected float32 or float64");
+  }
+  try {
+    if (m.format == "torchscript") {
+      m.script = std::make_unique<torch::jit::Module>(torch::jit::load(path));
+    } else {
+      m.aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(path);
+    }
+  } catch (const c10::Error& error) {
+    throw ModelError("e3core::Model: cannot load " + m.format + " model '" + path +
+                     "': " + error.what_without_backtrace());
+  }
+}
+
+Model::~Model() = default;
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+
+ModelResult Model::compute(const std::vector<double>& positions,
+                           const std::vector<int64_t>& atom_types, const std::array<double, 9>& cell,
+                           const std::array<bool, 3>& pbc) const {
+  const Impl& m = *impl_;
+  const int64_t n = static_cast<int64_t>(atom_types.size());
+  if (positions.size() != static_cast<size_t>(3 * n)) {
+    throw std::invalid_argument("e3core::Model::compute: positions has " +
+                                std::to_string(positions.size()) + " entries but expected 3 x " +
+                                std::to_string(n) + " (one row per entry of atom_types)");
+  }
+  const int64_t n_types = static_cast<int64_t>(m.type_names.size());
+  for (int64_t k = 0; k < n; ++k) {
+    if (atom_types[k] < 0 || atom_types[k] >= n_types) {
+      throw std::invalid_argument("e3core::Model::compute: atom_types[" + std::to_string(k) +
+                                  "] is " + std::to_string(atom_types[k]) +
+                                  ", an unknown atom type: expected 0.." +
+                                  std::to_string(n_types - 1) + " (" + join(m.type_names) + ")");
+    }
+  }
+  const bool periodic = pbc[0] || pbc[1] || pbc[2];
+  NeighborListOptions options;
+  options.cutoff = m.r_max;
+  options.pbc = pbc;
+  options.full_list = true;
+  options.sorted = true;
+  std::vector<int64_t> edge_index, shifts;  // edge_index: 2 x E, rows j then i
+  int64_t n_edges = 0;
+  neighbor_list<double>(options, positions.data(), n, periodic ? cell.data() : nullptr,
+                        [&](int64_t pairs) {
+                          n_edges = pairs;
+                          edge_index.resize(2 * pairs);
+                          shifts.resize(3 * pairs);
+                          NeighborPairs<double> out;
+                          out.j = edge_index.data();
+                          out.i = edge_index.data() + pairs;
+                          out.shifts = shifts.data();
+                          return out;
+                        });
+  auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  std::vector<double> cell_copy(cell.begin(), cell.end());
+  std::vector<torch::Tensor> inputs = {
+      torch::from_blob(const_cast<double*>(positions.data()), {n, 3}, f64).to(m.dtype),
+      torch::from_blob(edge_index.data(), {2, n_edges}, i64).clone(),
+      torch::from_blob(const_cast<int64_t*>(atom_types.data()), {n}, i64).clone(),
+      torch::from_blob(cell_copy.data(), {3, 3}, f64).to(m.dtype),
+      torch::from_blob(shifts.data(), {n_edges, 3}, i64).to(m.dtype),
+  };
+  std::vector<torch::Tensor> outputs;
+  try {
+    outputs = m.run(inputs);
+  } catch (const c10::Error& error) {
+    throw ModelError("e3core::Model::compute: the model '" + m.path + "' failed (" +
+                     std::to_string(n) + " atoms, " + std::to_string(n_edges) +
+                     " edges): " + error.what_without_backtrace());
+  }
+  if (outputs.size() != 4) {
+    throw ModelError("e3core::Model::compute: the model '" + m.path + "' returned " +
+                     std::to_string(outputs.size()) +
+                     " outputs, expected 4 (atomic_energy, energy, forces, virial)");
+  }
+  auto as_vector = [](const torch::Tensor& t) {
+    torch::Tensor c = t.detach().to(torch::kFloat64).contiguous();
+    return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+  };
+  ModelResult result;
+  result.atomic_energies = as_vector(outputs[0]);
+  result.energy = as_vector(outputs[1]).at(0);
+  result.forces = as_vector(outputs[2]);
+  std::vector<double> virial = as_vector(outputs[3]);
+  std::copy(virial.begin(), virial.end(), result.virial.begin());
+  result.n_edges = n_edges;
+  return result;
+}
+
+std::vector<int64_t> Model::atom_types(const std::vector<std::string>& names) const {
+  std::vector<int64_t> types;
+  for (size_t k = 0; k < names.size(); ++k) {
+    auto it = std::find(impl_->type_names.begin(), impl_->type_names.end(), names[k]);
+    if (it == impl_->type_names.end()) {
+      throw std::invalid_argument("e3core::Model::atom_types: names[" + std::to_string(k) +
+                                  "] is '" + names[k] + "', an unknown atom type (the model knows " +
+                                  join(impl_->type_names) + ")");
+    }
+    types.push_back(it - impl_->type_names.begin());
+  }
+  return types;
+}
+
+const std::vector<std::string>& Model::type_names() const { return impl_->type_names; }
+double Model::r_max() const { return impl_->r_max; }
+const std::string& Model::format() const { return impl_->format; }
+const std::string& Model::dtype() const { return impl_->dtype_name; }
+const std::string& Model::exported_version() const { return impl_->exported_version; }
+const std::map<std::string, std::string>& Model::metadata() const { return impl_->metadata; }
+std::string Model::version() { return E3CORE_VERSION; }
+
+}  // namespace e3core

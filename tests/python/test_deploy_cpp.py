@@ -1,0 +1,143 @@
+"""The C++ side of deployment: e3core installed as a CMake package, examples/cpp/md built
+against it with find_package(e3core), run on exported models (TorchScript and AOTInductor):
+energies and forces equal Python's, NVE energy is conserved, bad files give messages.
+
+The library is built once into build/deploy (git-ignored; later runs only check it is up to
+date) and installed into build/deploy/prefix; the example into build/deploy/md.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from deploy_model import EXPORTS, PairModel, exported, make_model
+from e3core import deploy
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "build" / "deploy"
+PREFIX = BUILD / "prefix"
+MD_BUILD = BUILD / "md"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("cmake") is None or shutil.which(os.environ.get("CXX", "c++")) is None,
+    reason="the C++ deployment tests need cmake and a C++ compiler",
+)
+
+
+def _run(command: list[str], timeout: float = 1800) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(min(2, os.cpu_count() or 1)))
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    if result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
+            f"{result.stderr[-4000:]}"
+        )
+    return result
+
+
+def _generator() -> list[str]:
+    return ["-G", "Ninja"] if shutil.which("ninja") else []
+
+
+@pytest.fixture(scope="module")
+def md_program() -> Path:
+    """examples/cpp/md built against an installed e3core (built here if not yet)."""
+    if not (BUILD / "CMakeCache.txt").is_file():
+        _run(
+            ["cmake", "-S", str(ROOT), "-B", str(BUILD), *_generator(),
+             "-DCMAKE_BUILD_TYPE=Release", f"-DPython_EXECUTABLE={sys.executable}",
+             "-DE3CORE_TORCH=ON", "-DE3CORE_PYTHON=OFF", "-DE3CORE_TESTS=OFF",
+             "-DE3CORE_INSTALL_PACKAGE=ON"]
+        )  # fmt: skip
+    _run(["cmake", "--build", str(BUILD)])
+    _run(["cmake", "--install", str(BUILD), "--prefix", str(PREFIX)])
+    if not (MD_BUILD / "CMakeCache.txt").is_file():
+        _run(
+            ["cmake", "-S", str(ROOT / "examples" / "cpp" / "md"), "-B", str(MD_BUILD),
+             *_generator(), f"-DCMAKE_PREFIX_PATH={PREFIX}"]
+        )  # fmt: skip
+    _run(["cmake", "--build", str(MD_BUILD)])
+    return MD_BUILD / "e3core_md"
+
+
+def run_md(program: Path, *args: object) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(program), *map(str, args)], capture_output=True, text=True, timeout=600
+    )
+
+
+def read_dump(path: Path) -> dict[str, np.ndarray]:
+    rows = (line.split() for line in path.read_text().splitlines())
+    return {row[0]: np.array(row[1:], dtype=np.float64) for row in rows}
+
+
+@pytest.mark.parametrize(("format", "dtype", "tol"), EXPORTS)
+def test_cpp_equals_python(md_program, tmp_path, format, dtype, tol):
+    path = exported(format, dtype)
+    dump = tmp_path / "first.txt"
+    result = run_md(md_program, path, "--steps", 0, "--dump", dump)
+    assert result.returncode == 0, result.stderr
+    assert f"({format}, {str(dtype)[6:]})" in result.stdout
+    got = read_dump(dump)
+    positions = got["positions"].reshape(-1, 3)
+    python = deploy.Potential.from_model(make_model(torch.float64))
+    numbers = np.array(python.type_numbers)[got["atom_types"].astype(int)]
+    want = python.compute(positions, numbers, got["cell"].reshape(3, 3), True)
+    scale = max(1.0, abs(want["energy"]))
+    assert got["energy"][0] == pytest.approx(want["energy"], abs=tol * scale)
+    np.testing.assert_allclose(got["atomic_energies"], want["atomic_energy"], atol=tol * scale)
+    np.testing.assert_allclose(got["forces"].reshape(-1, 3), want["forces"], atol=tol * scale)
+    np.testing.assert_allclose(got["virial"].reshape(3, 3), want["virial"], atol=tol * scale)
+
+
+def test_cpp_nve_energy_drift(md_program):
+    path = exported("torchscript", torch.float64)
+    drifts = []
+    for dt in (0.5, 0.25):
+        result = run_md(md_program, path, "--steps", 200, "--dt", dt, "--print-every", 50)
+        assert result.returncode == 0, result.stderr
+        match = re.search(r"= ([0-9.e+-]+) eV/atom over 200 steps", result.stdout)
+        assert match is not None, result.stdout
+        drifts.append(float(match.group(1)))
+        rows = [line.split() for line in result.stdout.splitlines()[2:-1]]
+        potentials = [float(row[1]) for row in rows]
+        assert len(rows) == 5 and max(potentials) - min(potentials) > 100 * drifts[-1]
+    assert drifts[1] < 1e-4, drifts  # eV/atom over 50 fs
+    # Velocity Verlet is second order: the error falls as dt^2 when forces are -dE/dR.
+    assert 2.5 < drifts[0] / drifts[1] < 6, drifts
+
+
+def test_cpp_errors(md_program, tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    torch.save({"a": torch.zeros(1)}, tmp_path / "weights.pt")
+    src = exported("torchscript", torch.float64)
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(tmp_path / "future.pt", "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            if item.filename.endswith(deploy.METADATA_FILE):
+                meta = json.loads(data)
+                meta["e3core_version"] = json.dumps("1.0.0")
+                data = json.dumps(meta).encode()
+            zout.writestr(item, data)
+    carbon = tmp_path / "carbon.pt"
+    deploy.export(PairModel(type_numbers=[1, 6]).double(), carbon)
+    cases = {
+        tmp_path / "missing.pt": "does not exist",
+        tmp_path / "junk.pt": "not a torch zip archive",
+        tmp_path / "weights.pt": "without e3core's metadata",
+        tmp_path / "future.pt": "exported by e3core 1.0.0, but this is e3core",
+        carbon: "names[0] is 'O', an unknown atom type (the model knows H, C)",
+    }
+    for path, message in cases.items():
+        result = run_md(md_program, path, "--steps", 1)
+        assert result.returncode == 1, (path, result.returncode, result.stderr)
+        assert message in result.stderr, result.stderr
