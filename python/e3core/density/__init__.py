@@ -15,8 +15,9 @@ Example::
     torch.Size([5])
 """
 
-from e3core.density._basis import DensityBasis, pyscf_to_e3nn, pyscf_to_e3nn_matrix
+from e3core.density._basis import DensityBasis, irreps_mask, pyscf_to_e3nn, pyscf_to_e3nn_matrix
 from e3core.density._evaluate import (
+    atom_point_pairs,
     density_at,
     density_error,
     density_errors_by_l,
@@ -25,10 +26,12 @@ from e3core.density._evaluate import (
 
 __all__ = [
     "DensityBasis",
+    "atom_point_pairs",
     "density_at",
     "density_error",
     "density_errors_by_l",
     "density_mae_error",
+    "irreps_mask",
     "pyscf_to_e3nn",
     "pyscf_to_e3nn_matrix",
 ]

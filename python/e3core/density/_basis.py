@@ -60,6 +60,32 @@ def pyscf_to_e3nn(coefficients: np.ndarray, ls: Sequence[int]) -> np.ndarray:
     return out
 
 
+def irreps_mask(irreps: o3.Irreps | str, own: o3.Irreps | str) -> np.ndarray:
+    """(irreps.dim,) bool: where an element's own irreps sit on the union ``irreps``, each of its
+    irreps filling the first free channels of that irrep.
+
+    Example::
+
+        >>> irreps_mask("2x0e+1x1o", "1x0e").astype(int)
+        array([1, 0, 0, 0, 0])
+    """
+    irreps, own = o3.Irreps(irreps), o3.Irreps(own)
+    left: dict[o3.Irrep, int] = {}
+    for mul, ir in own:
+        left[ir] = left.get(ir, 0) + mul
+    mask = []
+    for mul, ir in irreps:
+        used = min(mul, left.get(ir, 0))
+        left[ir] = left.get(ir, 0) - used
+        mask += [True] * (used * ir.dim) + [False] * ((mul - used) * ir.dim)
+    missing = {str(ir): n for ir, n in left.items() if n > 0}
+    if missing:
+        raise ValueError(
+            f"own is {own}, expected irreps contained in {irreps} (left over: {missing})"
+        )
+    return np.array(mask, dtype=bool)
+
+
 class DensityBasis:
     """Per-element Gaussian bases for electron densities, laid out on one irreps per atom.
 
@@ -110,7 +136,7 @@ class DensityBasis:
                 exps = [a for degree, a in self.shells[z] if degree == l]
                 self.exponents[t, starts[l] : starts[l] + len(exps)] = exps
                 self.slot_mask[t, starts[l] : starts[l] + len(exps)] = True
-        self.mask = np.repeat(self.slot_mask, 2 * self.slot_l + 1, axis=1)
+        self.mask = np.stack([irreps_mask(self.irreps, self.irreps_of(z)) for z in self.numbers])
 
     def irreps_of(self, number: int) -> o3.Irreps:
         """The irreps of one element's own shells.

@@ -18,18 +18,25 @@ def _basis_tensors(
     return exponents.to(dtype=dtype, device=device), norms.to(dtype=dtype, device=device)
 
 
-def _pairs(
+def atom_point_pairs(
     atom_ptr: torch.Tensor, point_batch: torch.Tensor, start: int, stop: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(point, atom) index pairs of points start..stop with every atom of their structure."""
+    """(point, atom) index pairs (each (pairs,) int64) of the points ``start:stop`` with every
+    atom of their structure: ``point_batch`` (P,) gives each point's structure, structure g
+    has atoms ``atom_ptr[g]:atom_ptr[g + 1]``. TorchScript-compatible.
+
+    Example::
+
+        >>> atom_point_pairs(torch.tensor([0, 2, 3]), torch.tensor([0, 1, 0]), 0, 3)
+        (tensor([0, 0, 1, 2, 2]), tensor([0, 1, 2, 0, 1]))
+    """
     points = torch.arange(start, stop, device=point_batch.device)
     graph = point_batch[start:stop]
     counts = atom_ptr[graph + 1] - atom_ptr[graph]
     pair_point = torch.repeat_interleave(points, counts)
     first = torch.cumsum(counts, 0) - counts
-    offset = torch.arange(pair_point.shape[0], device=point_batch.device) - torch.repeat_interleave(
-        first, counts
-    )
+    offset = torch.arange(pair_point.shape[0], device=point_batch.device)
+    offset = offset - torch.repeat_interleave(first, counts)
     pair_atom = atom_ptr[point_batch[pair_point]] + offset
     return pair_point, pair_atom
 
@@ -102,7 +109,7 @@ def density_at(
     per_atom = max(1, int((atom_ptr[1:] - atom_ptr[:-1]).max()) if num_graphs else 1)
     step = max(1, max_pairs // per_atom)
     for start in range(0, points.shape[0], step):
-        pair_point, pair_atom = _pairs(
+        pair_point, pair_atom = atom_point_pairs(
             atom_ptr, point_batch, start, min(start + step, points.shape[0])
         )
         vectors = points[pair_point].to(dtype) - positions[pair_atom].to(dtype)
