@@ -1,7 +1,7 @@
 """Makes python/e3core/data/water_density.npz: water clusters with DFT energies, forces and
 electron densities (density-fitting coefficients and the density on grid points).
 
-Geometries of 1-4 water molecules come from Langevin MD with ASE's rigid TIP3P (300 K, 1 fs,
+Geometries of 1-4 water molecules come from Langevin MD with ASE's rigid TIP3P (300 K, 2 fs steps,
 one frame every --interval steps, a new cluster when one falls apart), each frame then displaced
 by Gaussian noise (--noise Angstrom per coordinate) so that bonds and angles vary. For each
 structure PySCF computes PBE0/def2-SVP (RKS with density fitting) energy and forces, fits the
@@ -83,7 +83,7 @@ def sample_geometries(
         bonds = [(3 * i + j, 3 * i + (j + 1) % 3) for i in range(n) for j in range(3)]
         atoms.constraints = FixBondLengths(bonds)
         MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=rng)
-        md = Langevin(atoms, 1 * units.fs, temperature_K=300, friction=0.02, rng=rng)
+        md = Langevin(atoms, 2 * units.fs, temperature_K=300, friction=0.02, rng=rng)
         md.run(200)
         return atoms, md
 
@@ -96,18 +96,6 @@ def sample_geometries(
             continue
         frames.append(atoms.positions + rng.normal(scale=noise, size=atoms.positions.shape))
     return np.array(frames)
-
-
-def aux_shells() -> dict[int, list[tuple[int, float]]]:
-    """The uncontracted def2-universal-jfit shells of H and O: (l, exponent in Angstrom^-2)."""
-    from pyscf import gto
-
-    shells = {}
-    for symbol, z in (("H", 1), ("O", 8)):
-        basis = gto.uncontract(gto.basis.load(AUXBASIS, symbol))
-        shells[z] = [(shell[0], shell[1][0] / BOHR_ANGSTROM**2) for shell in basis]
-        shells[z].sort(key=lambda shell: shell[0])  # stable: PySCF's order within each l
-    return shells
 
 
 def compute(
@@ -134,11 +122,7 @@ def compute(
 
     # Coulomb-metric fit on the uncontracted auxiliary basis, one element at a time in PySCF's
     # shell order (which is ascending l, as DensityBasis wants).
-    auxbasis = {
-        s: [[l, [a * BOHR_ANGSTROM**2, 1.0]] for l, a in basis.shells[z]]
-        for s, z in (("H", 1), ("O", 8))
-    }
-    auxmol = df.make_auxmol(mol, auxbasis)
+    auxmol = df.make_auxmol(mol, basis.to_pyscf(["H", "O"]))
     j3c = df.incore.aux_e2(mol, auxmol, "int3c2e", aosym="s1").reshape(mol.nao, mol.nao, -1)
     j2c = auxmol.intor("int2c2e")
     fit = scipy.linalg.solve(j2c, np.einsum("ijp,ij->p", j3c, dm), assume_a="pos")
@@ -175,15 +159,22 @@ def compute(
 
 
 def pack(
-    parts: str, geometries: dict[str, np.ndarray], basis: DensityBasis, output: str, metadata: dict
+    parts: str,
+    geometries: dict[str, np.ndarray],
+    ids: list[int],
+    basis: DensityBasis,
+    output: str,
+    metadata: dict,
 ) -> None:
-    """Concatenates the finished structures into one npz (float32 for the bulky arrays)."""
-    n_atoms = geometries["n_atoms"]
-    results = [dict(np.load(os.path.join(parts, f"{i:05d}.npz"))) for i in range(len(n_atoms))]
+    """Concatenates the structures ``ids`` into one npz (float32 for the bulky arrays)."""
+    ptr = np.concatenate([[0], np.cumsum(geometries["n_atoms"])])
+    atoms = np.concatenate([np.arange(ptr[i], ptr[i + 1]) for i in ids])
+    results = [dict(np.load(os.path.join(parts, f"{i:05d}.npz"))) for i in ids]
     arrays = {
-        "numbers": geometries["numbers"].astype(np.int8),
-        "positions": geometries["positions"],
-        "n_atoms": n_atoms,
+        "ids": np.array(ids),
+        "numbers": geometries["numbers"][atoms].astype(np.int8),
+        "positions": geometries["positions"][atoms],
+        "n_atoms": geometries["n_atoms"][ids],
         "energy": np.array([r["energy"] for r in results]),
         "forces": np.concatenate([r["forces"] for r in results]),
         "density_coefficients": np.concatenate([r["density_coefficients"] for r in results]).astype(
@@ -210,7 +201,7 @@ def main() -> None:
         "--counts", default="100,80,60,50", help="structures with 1, 2, 3, 4, ... waters"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--interval", type=int, default=40, help="MD steps between frames")
+    parser.add_argument("--interval", type=int, default=15, help="MD steps between frames")
     parser.add_argument("--noise", type=float, default=0.03, help="Angstrom per coordinate")
     parser.add_argument("--xc", default="pbe0")
     parser.add_argument("--basis", default="def2-svp")
@@ -222,13 +213,20 @@ def main() -> None:
         help="radial and angular (Lebedev) points per atom, before pruning",
     )
     parser.add_argument("--limit", type=int, default=None, help="compute at most this many")
+    parser.add_argument(
+        "--pack-done", action="store_true", help="pack the finished structures, even if not all"
+    )
     args = parser.parse_args()
     import pyscf
 
     counts = [int(c) for c in args.counts.split(",")]
     parts = args.output + ".parts"
     os.makedirs(parts, exist_ok=True)
-    settings = {key: value for key, value in vars(args).items() if key not in ("output", "limit")}
+    settings = {
+        key: value
+        for key, value in vars(args).items()
+        if key not in ("output", "limit", "pack_done")
+    }
     geometry_file = os.path.join(parts, "geometries.npz")
     if os.path.exists(geometry_file):
         geometries = dict(np.load(geometry_file))
@@ -252,7 +250,7 @@ def main() -> None:
         }
         np.savez(geometry_file, **geometries)
 
-    basis = DensityBasis(aux_shells())
+    basis = DensityBasis.from_pyscf(AUXBASIS, ["H", "O"])
     print(
         f"auxiliary basis {AUXBASIS}, uncontracted: "
         + ", ".join(f"{z}: {basis.irreps_of(z)}" for z in basis.numbers),
@@ -268,40 +266,36 @@ def main() -> None:
             continue
         if args.limit is not None and done >= args.limit:
             break
-        start = time.perf_counter()
+        start = time.process_time()
         result = compute(
             geometries["numbers"][ptr[i] : ptr[i + 1]],
             geometries["positions"][ptr[i] : ptr[i + 1]],
             args,
             basis,
         )
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
         np.savez(path + ".tmp.npz", **result, seconds=np.array(times[-1]))
         os.replace(path + ".tmp.npz", path)
         done += 1
         print(
             f"[{i + 1}/{total}] {geometries['n_atoms'][i] // 3} waters: "
-            f"{times[-1]:.1f} s, fit error {float(result['fit_error']):.3f} %",
+            f"{times[-1]:.1f} s CPU, fit error {float(result['fit_error']):.3f} %",
             flush=True,
         )
-    finished = sum(os.path.exists(os.path.join(parts, f"{i:05d}.npz")) for i in range(total))
-    if finished < total:
-        print(f"{finished}/{total} structures done; rerun to continue")
+    ids = [i for i in range(total) if os.path.exists(os.path.join(parts, f"{i:05d}.npz"))]
+    if len(ids) < total and not args.pack_done:
+        print(f"{len(ids)}/{total} structures done; rerun to continue (or --pack-done)")
         return
-    seconds = [float(np.load(os.path.join(parts, f"{i:05d}.npz"))["seconds"]) for i in range(total)]
+    seconds = [float(np.load(os.path.join(parts, f"{i:05d}.npz"))["seconds"]) for i in ids]
+    waters = geometries["n_atoms"][ids] // 3
     metadata = {
         **settings,
         "auxbasis": AUXBASIS + " (uncontracted)",
         "scf": "RKS, density fitting (PySCF default auxiliary basis), conv_tol 1e-9, grids level 3",
         "grid": f"Becke, pruned (nwchem), {args.grid[0]} radial x {args.grid[1]} angular per atom",
         "pyscf": pyscf.__version__,
-        "seconds_per_structure": {
-            str(n): float(
-                np.mean(
-                    [s for s, m in zip(seconds, geometries["n_atoms"], strict=True) if m == 3 * n]
-                )
-            )
-            for n in range(1, len(counts) + 1)
+        "cpu_seconds_per_structure": {
+            str(n): float(np.mean(np.array(seconds)[waters == n])) for n in sorted(set(waters))
         },
         "units": {
             "positions": "Angstrom",
@@ -312,9 +306,9 @@ def main() -> None:
             "basis_exponents": "Angstrom^-2",
         },
     }
-    pack(parts, geometries, basis, args.output, metadata)
+    pack(parts, geometries, ids, basis, args.output, metadata)
     print(
-        f"wrote {total} structures to {args.output} "
+        f"wrote {len(ids)} structures to {args.output} "
         f"({os.path.getsize(args.output) / 2**20:.1f} MiB)"
     )
 

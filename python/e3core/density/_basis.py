@@ -193,6 +193,55 @@ class DensityBasis:
         out[self.mask[t]] = coefficients
         return out
 
+    @classmethod
+    def from_pyscf(
+        cls, name: str, symbols: Sequence[str], uncontract: bool = True
+    ) -> "DensityBasis":
+        """The basis PySCF knows as ``name`` (e.g. ``"def2-universal-jfit"``, PySCF's
+        ``"weigend"``) for the elements ``symbols``, uncontracted into one primitive per shell
+        (``pyscf.gto.uncontract``), exponents converted to Angstrom^-2. Needs PySCF.
+
+        Example::
+
+            >>> basis = DensityBasis.from_pyscf("def2-universal-jfit", ["H", "O"])
+            >>> str(basis.irreps_of(1)), str(basis.irreps_of(8))
+            ('5x0e+2x1o+1x2e', '12x0e+5x1o+4x2e+2x3o+1x4e')
+        """
+        from pyscf import gto
+
+        from e3core.data._structure import atomic_numbers
+        from e3core.data._units import BOHR_ANGSTROM
+
+        shells = {}
+        for symbol, z in zip(symbols, atomic_numbers(list(symbols), "symbols"), strict=True):
+            basis = gto.basis.load(name, symbol)
+            if uncontract:
+                basis = gto.uncontract(basis)
+            elif any(len(shell) != 2 for shell in basis):
+                raise ValueError(f"name {name!r} has contracted shells, expected uncontract=True")
+            element = [(shell[0], shell[1][0] / BOHR_ANGSTROM**2) for shell in basis]
+            shells[int(z)] = sorted(element, key=lambda shell: shell[0])  # stable within each l
+        return cls(shells)
+
+    def to_pyscf(self, symbols: Sequence[str]) -> dict[str, list]:
+        """The basis in PySCF's format ({symbol: [[l, [exponent in Bohr^-2, 1.0]], ...]}) for
+        the elements ``symbols``: one normalised primitive per shell, in this basis' order.
+
+        Example::
+
+            >>> DensityBasis({1: [(0, 1.0)]}).to_pyscf(["H"])["H"][0][0]
+            0
+        """
+        from e3core.data._structure import atomic_numbers
+        from e3core.data._units import BOHR_ANGSTROM
+
+        out = {}
+        for symbol, z in zip(symbols, atomic_numbers(list(symbols), "symbols"), strict=True):
+            if int(z) not in self.shells:
+                raise ValueError(f"symbols has {symbol!r}, expected elements of {self.numbers}")
+            out[symbol] = [[l, [a * BOHR_ANGSTROM**2, 1.0]] for l, a in self.shells[int(z)]]
+        return out
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The basis as arrays (``basis_numbers``, ``basis_l``, ``basis_exponents``) for npz.
 
