@@ -21,7 +21,8 @@ class DensityDataset:
     ``"forces"``, ``"density_coefficients"`` (A, basis.irreps.dim) and ``"density_mask"``, 1
     where the element has the basis function) plus, per structure, probe points:
     ``probe_positions`` (P, 3), quadrature ``probe_weights`` (P,) and the reference
-    ``probe_density`` (P,), ``n_probes`` (G,) of them per structure.
+    ``probe_density`` (P,), ``n_probes`` (G,) of them per structure; ``fit_error`` (G,), if
+    known, is epsilon (%) of the reference coefficients' density against ``probe_density``.
 
     ``dataset[i]`` is a ``DensityDataset`` of one structure, ``dataset[[3, 1]]`` or a slice
     several. ``collate(indices, cutoff)`` gives a ``Batch`` and the probes of its structures.
@@ -45,6 +46,7 @@ class DensityDataset:
         probe_density: np.ndarray,
         n_probes: np.ndarray,
         metadata: dict[str, Any] | None = None,
+        fit_error: np.ndarray | None = None,
     ) -> None:
         n_probes = np.asarray(n_probes, dtype=np.int64)
         if n_probes.shape != (len(atoms),):
@@ -74,6 +76,7 @@ class DensityDataset:
         self.n_probes = n_probes
         self.probe_ptr = np.concatenate([[0], np.cumsum(n_probes)]).astype(np.int64)
         self.metadata = metadata or {}
+        self.fit_error = None if fit_error is None else np.asarray(fit_error)
 
     @classmethod
     def load(cls, path: str) -> "DensityDataset":
@@ -110,6 +113,7 @@ class DensityDataset:
             arrays["probe_density"],
             arrays["n_probes"],
             json.loads(str(arrays["metadata"])) if "metadata" in arrays else None,
+            arrays.get("fit_error"),
         )
 
     def __len__(self) -> int:
@@ -141,6 +145,7 @@ class DensityDataset:
             self.probe_density[points],
             self.n_probes[idx],
             self.metadata,
+            None if self.fit_error is None else self.fit_error[idx],
         )
 
     def _probe_index(self, idx: np.ndarray) -> np.ndarray:
