@@ -183,7 +183,7 @@ class ChargeE3Net(torch.nn.Module):
         atom_ptr[1:] = torch.cumsum(torch.bincount(batch, minlength=num_graphs), 0)
         probe, atom = atom_point_pairs(atom_ptr, probe_batch, 0, probe_positions.shape[0])
         vectors = positions[atom] - probe_positions[probe].to(positions.dtype)
-        near = vectors.norm(dim=1) < self.r_max
+        near = torch.linalg.vector_norm(vectors, dim=1) < self.r_max
         probe, atom, vectors = probe[near], atom[near], vectors[near]
         edge_attr, edge_embedding = self.embedding(vectors)
         attr = features[0]

@@ -264,7 +264,7 @@ class EdgeEmbedding(torch.nn.Module):
 
     def forward(self, vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(edge_attr, edge_embedding) of the edge vectors (E, 3)."""
-        lengths = vectors.norm(dim=1)
+        lengths = torch.linalg.vector_norm(vectors, dim=1)
         embedding = soft_one_hot_linspace(
             lengths, 0.0, self.r_max, self.number_of_basis, "gaussian", False
         ) * math.sqrt(self.number_of_basis)
