@@ -14,7 +14,14 @@ Example::
 import torch
 
 from e3core.models._charge_e3net import ChargeE3Net
-from e3core.models._gate_points import GatePointsNetwork, hidden_irreps, matched_hidden_irreps
+from e3core.models._gate_points import (
+    Convolution,
+    EdgeEmbedding,
+    GatePointsNetwork,
+    gate_for,
+    hidden_irreps,
+    matched_hidden_irreps,
+)
 
 MODELS: dict[str, type] = {cls.name: cls for cls in (GatePointsNetwork, ChargeE3Net)}
 
@@ -46,9 +53,12 @@ def build(name: str, **config: object) -> torch.nn.Module:
 __all__ = [
     "MODELS",
     "ChargeE3Net",
+    "Convolution",
+    "EdgeEmbedding",
     "GatePointsNetwork",
     "available",
     "build",
+    "gate_for",
     "hidden_irreps",
     "matched_hidden_irreps",
 ]
