@@ -10,7 +10,8 @@ c = J^-1 (P|rho), and evaluates the density on a coarse Becke grid (points and w
 docs/density.md for the format and the conventions.
 
 The run is resumable: the geometries and each finished structure are kept in OUTPUT.parts/, a
-rerun skips what is done; the parts are packed into OUTPUT at the end.
+rerun skips what is done; the parts are packed into OUTPUT at the end (or, with --pack-done,
+whatever is finished: structures are computed with the cluster sizes interleaved).
 
     OMP_NUM_THREADS=1 nice -n 19 python scripts/make_water_density.py [--counts 100,80,60,50]
 """
@@ -158,6 +159,16 @@ def compute(
     }
 
 
+def interleaved(n_atoms: np.ndarray) -> np.ndarray:
+    """The structures in an order that mixes the cluster sizes in proportion, so that any
+    prefix (an interrupted run packed with --pack-done) has all of them."""
+    fraction = np.zeros(len(n_atoms))
+    for n in np.unique(n_atoms):
+        where = np.flatnonzero(n_atoms == n)
+        fraction[where] = (np.arange(len(where)) + 0.5) / len(where)
+    return np.argsort(fraction, kind="stable")
+
+
 def pack(
     parts: str,
     geometries: dict[str, np.ndarray],
@@ -259,8 +270,9 @@ def main() -> None:
     ptr = np.concatenate([[0], np.cumsum(geometries["n_atoms"])])
     total = len(geometries["n_atoms"])
     done = 0
+    finished = sum(os.path.exists(os.path.join(parts, f"{i:05d}.npz")) for i in range(total))
     times = []
-    for i in range(total):
+    for i in interleaved(geometries["n_atoms"]):
         path = os.path.join(parts, f"{i:05d}.npz")
         if os.path.exists(path):
             continue
@@ -277,8 +289,9 @@ def main() -> None:
         np.savez(path + ".tmp.npz", **result, seconds=np.array(times[-1]))
         os.replace(path + ".tmp.npz", path)
         done += 1
+        finished += 1
         print(
-            f"[{i + 1}/{total}] {geometries['n_atoms'][i] // 3} waters: "
+            f"[{finished}/{total}] structure {i}, {geometries['n_atoms'][i] // 3} waters: "
             f"{times[-1]:.1f} s CPU, fit error {float(result['fit_error']):.3f} %",
             flush=True,
         )

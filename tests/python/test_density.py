@@ -270,7 +270,7 @@ def test_generator_round_trip(tmp_path):
     ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     first = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
-    assert "[2/2] 1 waters" in first and "wrote 2 structures" in first
+    assert "[2/2] structure" in first and "wrote 2 structures" in first
     second = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
     assert "[1/2]" not in second and "wrote 2 structures" in second
     water = data.load_water_density(output)
