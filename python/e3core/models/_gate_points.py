@@ -16,9 +16,10 @@ import numpy as np
 import torch
 
 from e3core import o3
+from e3core.density import irreps_mask
 from e3core.graph import TensorProductConv, radius_graph
 from e3core.math import soft_one_hot_linspace
-from e3core.nn import Gate
+from e3core.nn import FullyConnectedNet, Gate
 
 _ACT = {1: torch.nn.functional.silu, -1: torch.tanh}
 _ACT_GATES = {1: torch.sigmoid, -1: torch.tanh}
@@ -91,8 +92,6 @@ class Convolution(torch.nn.Module):
         num_neighbors: float,
     ) -> None:
         super().__init__()
-        from e3core.nn import FullyConnectedNet
-
         irreps_src, irreps_dst = o3.Irreps(irreps_src), o3.Irreps(irreps_dst)
         irreps_edge_attr, irreps_out = o3.Irreps(irreps_edge_attr), o3.Irreps(irreps_out)
         self.num_neighbors = float(num_neighbors)
@@ -315,8 +314,6 @@ def output_mask(
         raise ValueError(
             f"type_irreps_out has {len(type_irreps_out)} entries, expected one per type ({n_types})"
         )
-    from e3core.density import irreps_mask
-
     return torch.tensor(
         np.stack([irreps_mask(irreps_out, o3.Irreps(s)) for s in type_irreps_out]),
         dtype=torch.get_default_dtype(),
