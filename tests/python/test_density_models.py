@@ -185,3 +185,43 @@ def test_errors():
     periodic.update(pbc=torch.ones(2, 3, dtype=torch.bool), probe_positions=torch.zeros(1, 3))
     with pytest.raises(ValueError, match="pbc"):
         charge_e3net()(periodic)
+
+
+def test_gate_points_equals_e3nn_gate_points_2101():
+    """With e3nn's weights loaded, the network equals e3nn's gate_points_2101 Network (one-hot
+    inputs and attributes, per-node outputs)."""
+    gate_points_2101 = pytest.importorskip("e3nn.nn.models.gate_points_2101")
+    torch.manual_seed(1)
+    hidden = "8x0e+8x0o+4x1o+4x1e+2x2e+2x2o"
+    reference = gate_points_2101.Network(
+        irreps_in="2x0e",
+        irreps_hidden=hidden,
+        irreps_out=IRREPS_OUT,
+        irreps_node_attr="2x0e",
+        irreps_edge_attr=e3nn_sh(3),
+        layers=2,
+        max_radius=3.0,
+        number_of_basis=10,
+        radial_layers=1,
+        radial_neurons=16,
+        num_neighbors=3.0,
+        num_nodes=1.0,
+        reduce_output=False,
+    )
+    model = gate_points(irreps_hidden=hidden, type_irreps_out=None)
+    ours, theirs = list(model.parameters()), list(reference.parameters())
+    assert [p.shape for p in ours] == [p.shape for p in theirs]
+    with torch.no_grad():
+        for p, q in zip(ours, theirs, strict=True):
+            p.copy_(q)
+    batch = waters()
+    one_hot = torch.nn.functional.one_hot((batch.numbers == 8).long(), 2).float()
+    expected = reference({"pos": batch.positions, "x": one_hot, "z": one_hot, "batch": batch.batch})
+    out = model(as_input(batch))["density_coefficients"]
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
+
+
+def e3nn_sh(lmax):
+    import e3nn.o3
+
+    return e3nn.o3.Irreps.spherical_harmonics(lmax)

@@ -188,7 +188,7 @@ def gate_for(irreps_hidden: o3.Irreps, irreps_in: o3.Irreps, irreps_edge_attr: o
             for m, ir in irreps_hidden
             if ir.l == 0 and tp_path_exists(irreps_in, irreps_edge_attr, ir)
         ]
-    ).simplify()
+    )
     gated = o3.Irreps(
         [
             (m, ir)
@@ -197,7 +197,7 @@ def gate_for(irreps_hidden: o3.Irreps, irreps_in: o3.Irreps, irreps_edge_attr: o
         ]
     )
     ir = "0e" if tp_path_exists(irreps_in, irreps_edge_attr, o3.Irrep("0e")) else "0o"
-    gates = o3.Irreps([(m, ir) for m, _ in gated]).simplify()
+    gates = o3.Irreps([(m, ir) for m, _ in gated])
     return Gate(
         scalars,
         [_ACT[ir.p] for _, ir in scalars],
