@@ -14,6 +14,11 @@ Example::
 
 from e3core.data._batch import Batch, Collater, DataLoader, collate
 from e3core.data._dataset import QM9_SAMPLE_PATH, AtomsDataset, atomref_array
+from e3core.data._density_dataset import (
+    WATER_DENSITY_PATH,
+    DensityDataset,
+    load_water_density,
+)
 from e3core.data._qm9 import (
     QM9_ATOM_TARGETS,
     QM9_ATOMREFS,
@@ -55,6 +60,7 @@ __all__ = [
     "Collater",
     "DEBYE_E_ANGSTROM",
     "DataLoader",
+    "DensityDataset",
     "HARTREE_EV",
     "KCAL_MOL_EV",
     "QM9_ATOMREFS",
@@ -65,6 +71,7 @@ __all__ = [
     "SYMBOLS",
     "Structure",
     "UNITS",
+    "WATER_DENSITY_PATH",
     "atomic_numbers",
     "atomref_array",
     "average_num_neighbors",
@@ -77,6 +84,7 @@ __all__ = [
     "load_qm9",
     "load_qm9_sample",
     "load_split",
+    "load_water_density",
     "mean_per_atom",
     "mean_std",
     "qm9_atomrefs",

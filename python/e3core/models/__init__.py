@@ -1,7 +1,8 @@
-"""Atomistic models: SchNet, NequIP and LNet (L0Net / L1Net), on one interface (see
-docs/models.md): ``forward(data: Dict[str, Tensor]) -> Dict[str, Tensor]`` on a batch's
-``as_dict()``, scriptable, rebuilt by ``build(name, **config)`` from ``model.name`` and
-``model.config``.
+"""Models on one interface (see docs/models.md and docs/density.md): SchNet, NequIP and LNet
+(L0Net / L1Net) for energies, forces and molecular properties, GatePointsNetwork and
+ChargeE3Net for electron densities. Each has ``forward(data: Dict[str, Tensor]) ->
+Dict[str, Tensor]`` on a batch's ``as_dict()``, is scriptable, and is rebuilt by
+``build(name, **config)`` from ``model.name`` and ``model.config``.
 
 Example::
 
@@ -12,17 +13,28 @@ Example::
     ['atomic_energy', 'energy', 'forces']
     >>> copy = models.build(model.name, **model.config)
     >>> models.available()
-    ['lnet', 'nequip', 'schnet']
+    ['charge_e3net', 'gate_points', 'lnet', 'nequip', 'schnet']
 """
 
 import torch
 
+from e3core.models._charge_e3net import ChargeE3Net
 from e3core.models._common import AtomisticModel, AtomTypes, ScaleShift
+from e3core.models._gate_points import (
+    Convolution,
+    EdgeEmbedding,
+    GatePointsNetwork,
+    gate_for,
+    hidden_irreps,
+    matched_hidden_irreps,
+)
 from e3core.models._lnet import LNet, lnet_num_features
 from e3core.models._nequip import NequIP
 from e3core.models._schnet import SchNet
 
-_REGISTRY: dict[str, type[torch.nn.Module]] = {cls.name: cls for cls in (LNet, NequIP, SchNet)}
+_REGISTRY: dict[str, type[torch.nn.Module]] = {
+    cls.name: cls for cls in (LNet, NequIP, SchNet, GatePointsNetwork, ChargeE3Net)
+}
 
 
 def available() -> list[str]:
@@ -30,7 +42,7 @@ def available() -> list[str]:
 
     Example::
 
-        >>> "schnet" in available()
+        >>> "schnet" in available() and "charge_e3net" in available()
         True
     """
     return sorted(_REGISTRY)
@@ -46,10 +58,10 @@ def build(name: str, **config: object) -> torch.nn.Module:
         >>> model = build("schnet", type_numbers=[1, 8], num_features=8, num_interactions=1)
         >>> type(model).__name__, model.config["num_features"]
         ('SchNet', 8)
-        >>> build("mace")
+        >>> build("mace")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        KeyError: "build: name is 'mace', expected one of ['lnet', 'nequip', 'schnet']"
+        KeyError: "build: name is 'mace', expected one of ['charge_e3net', ...]"
     """
     if name not in _REGISTRY:
         raise KeyError(f"build: name is {name!r}, expected one of {available()}")
@@ -59,11 +71,18 @@ def build(name: str, **config: object) -> torch.nn.Module:
 __all__ = [
     "AtomTypes",
     "AtomisticModel",
+    "ChargeE3Net",
+    "Convolution",
+    "EdgeEmbedding",
+    "GatePointsNetwork",
     "LNet",
     "NequIP",
     "ScaleShift",
     "SchNet",
     "available",
     "build",
+    "gate_for",
+    "hidden_irreps",
     "lnet_num_features",
+    "matched_hidden_irreps",
 ]
