@@ -72,11 +72,20 @@ def gate_points(water: data.DensityDataset, train: list[int], test: list[int], s
     )
 
 
-def charge_e3net(water: data.DensityDataset, train: list[int], test: list[int], steps: int) -> None:
-    """Fits the density at probe points (mean absolute error) and reports epsilon_mae."""
+def charge_e3net(
+    water: data.DensityDataset,
+    train: list[int],
+    test: list[int],
+    steps: int,
+    lmax: int = 4,
+    mul: int = 4,
+) -> tuple[int, float, float]:
+    """Fits the density at probe points (mean absolute error) with hidden irreps
+    ``hidden_irreps(lmax, mul)``, reports epsilon_mae on ``test``; returns the parameter count,
+    the training time (s) and the mean epsilon_mae (%)."""
     model = models.ChargeE3Net(
         type_numbers=water.basis.numbers,
-        irreps_hidden=models.hidden_irreps(4, 4),
+        irreps_hidden=models.hidden_irreps(lmax, mul),
         layers=2,
         r_max=3.0,
         num_probe_neighbors=6.0,
@@ -97,10 +106,9 @@ def charge_e3net(water: data.DensityDataset, train: list[int], test: list[int], 
             step += 1
             if step == steps:
                 break
-    print(
-        f"ChargeE3Net: {steps} steps in {time.perf_counter() - start:.0f} s, "
-        f"{sum(p.numel() for p in model.parameters())} parameters"
-    )
+    seconds = time.perf_counter() - start
+    size = sum(p.numel() for p in model.parameters())
+    print(f"ChargeE3Net: {steps} steps in {seconds:.0f} s, {size} parameters")
     batch, probes = water.collate(test, cutoff=model.r_max)
     with torch.no_grad():
         features = model.atom_features(batch.as_dict())
@@ -118,6 +126,7 @@ def charge_e3net(water: data.DensityDataset, train: list[int], test: list[int], 
         )
     error = density.density_mae_error(probes["probe_density"], rho, probes["probe_batch"])
     print(f"  test epsilon_mae (%): {float(error.mean()):.2f}")
+    return size, seconds, float(error.mean())
 
 
 def main() -> None:
