@@ -14,10 +14,14 @@ Each experiment trains with e3core.train (``trainer_from_config``: the configura
 - ``charge``: ChargeE3Net with hidden irreps up to L (``--lmax``) on the density at probe points,
   test epsilon_mae (Koker et al.).
 
-    PYTHONPATH=python python examples/reproduce.py qm9 --train 2000 --epochs 5
-    PYTHONPATH=python python examples/reproduce.py nequip --epochs 10
-    PYTHONPATH=python python examples/reproduce.py density --lmax 0 1 2 3 --epochs 20
-    PYTHONPATH=python python examples/reproduce.py charge --lmax 0 1 2 --steps 200
+    PYTHONPATH=python python examples/reproduce.py qm9 --full-qm9 --train 4000 --val 500 \
+        --test 1000 --epochs 10 --lr 2e-3
+    PYTHONPATH=python python examples/reproduce.py nequip --train 200 --val 40 --test 50 \
+        --epochs 100 --every 10
+    PYTHONPATH=python python examples/reproduce.py density --lmax 0 1 2 3 --epochs 60 \
+        --batch-size 8 --lr 3e-3 --train 200 --val 40 --test 50
+    PYTHONPATH=python python examples/reproduce.py charge --lmax 0 1 2 3 --steps 2000 \
+        --train 200 --val 40 --test 50
 """
 
 import argparse
@@ -128,8 +132,9 @@ def qm9(args: argparse.Namespace) -> None:
 
 
 def water_atoms(args: argparse.Namespace, water: data.DensityDataset) -> str:
-    """The water clusters' energies and forces as an e3core ``.npz`` dataset in the output
-    directory (the ``dataset`` source of the configurations); returns its path."""
+    """The water clusters' atoms dataset (energies, forces, density coefficients) as an e3core
+    ``.npz`` file in the output directory (the ``dataset`` source of the configurations);
+    returns its path."""
     path = Path(args.output) / "water_atoms.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     water.atoms.save(path)
@@ -205,9 +210,7 @@ def gate_points_density(args: argparse.Namespace) -> None:
     """GatePointsNetwork at matched sizes on the density coefficients: epsilon per l_h^max."""
     water = data.load_water_density()
     basis = water.basis
-    path = Path(args.output) / "water_density_atoms.npz"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    water.atoms.save(path)
+    path = water_atoms(args, water)
     test_idx = data.split_indices(len(water), split_sizes(args), seed=args.seed)[2]
     network = {
         "type_numbers": basis.numbers,
@@ -219,7 +222,7 @@ def gate_points_density(args: argparse.Namespace) -> None:
     rows = []
     for lmax in args.lmax:
         irreps = models.matched_hidden_irreps(lmax, args.parameters, **network)
-        config = base_config(args, f"density_l{lmax}", {"source": "dataset", "path": str(path)})
+        config = base_config(args, f"density_l{lmax}", {"source": "dataset", "path": path})
         config["data"].update(
             targets=[], atom_targets=["density_coefficients"], batch_size=args.batch_size
         )
