@@ -22,37 +22,12 @@
 #include "channel_block.hpp"
 #include "cpu_dispatch.hpp"
 #include "e3core/tensor_product.hpp"
+#include "tensor_product_pairs.hpp"
 
 namespace e3core {
 namespace {
 
 using Terms = std::vector<std::pair<int64_t, int64_t>>;
-
-// Channels of x1 and x2 are paired as all (u, v), the diagonal (u, u) or the triangle u < v.
-enum class Pairing { All, Diagonal, Triangle };
-
-Pairing pairing_of(ConnectionMode mode) {
-  switch (mode) {
-    case ConnectionMode::UUW:
-    case ConnectionMode::UUU:
-      return Pairing::Diagonal;
-    case ConnectionMode::UVULV:
-    case ConnectionMode::ULVW:
-      return Pairing::Triangle;
-    default:
-      return Pairing::All;
-  }
-}
-
-// Mixing modes sum over channels into every output channel w through a weight matrix.
-bool is_mixing(ConnectionMode mode) {
-  return mode == ConnectionMode::UVW || mode == ConnectionMode::UUW || mode == ConnectionMode::ULVW;
-}
-
-// Index of the pair (u < v) among torch.triu_indices(m, m, 1), e3nn's order.
-inline int64_t triangle_index(int64_t u, int64_t v, int64_t m) {
-  return u * m - u * (u + 1) / 2 + (v - u - 1);
-}
 
 bool is_trivial(const Terms& terms) {
   for (const auto& [mul, dim] : terms) {
@@ -137,41 +112,6 @@ void group_entries(const TpPath& p, GroupBy by, std::vector<Entry<T>>* out,
     (*start)[size_t(g + 1)] = int64_t(out->size());
   }
 }
-
-// Weight index of the pair (u, v) in the path's weights (times mul_out for mixing modes), and
-// output channel of the pair for the elementwise modes.
-struct PairIndex {
-  ConnectionMode mode;
-  int64_t m1, m2, m3;
-  int64_t weight(int64_t u, int64_t v) const {
-    switch (mode) {
-      case ConnectionMode::UUU:
-        return u;
-      case ConnectionMode::UUW:
-        return u * m3;
-      case ConnectionMode::UVW:
-        return (u * m2 + v) * m3;
-      case ConnectionMode::UVULV:
-        return triangle_index(u, v, m1);
-      case ConnectionMode::ULVW:
-        return triangle_index(u, v, m1) * m3;
-      default:
-        return u * m2 + v;
-    }
-  }
-  int64_t channel(int64_t u, int64_t v) const {
-    switch (mode) {
-      case ConnectionMode::UVV:
-        return v;
-      case ConnectionMode::UVUV:
-        return u * m2 + v;
-      case ConnectionMode::UVULV:
-        return triangle_index(u, v, m1);
-      default:
-        return u;
-    }
-  }
-};
 
 // Offsets of the weight rows (u, v) of a mixing path at step v, u < nu: the matrix products
 // then index a table, not the connection mode (a switch per multiply-add row).

@@ -9,9 +9,9 @@
 
 namespace {
 
+using e3core::sh_dim;
 using e3core::ShNormalization;
 using e3core::ShOptions;
-using e3core::sh_dim;
 
 std::vector<double> random_vectors(int64_t n, unsigned seed) {
   std::mt19937_64 rng(seed);
@@ -127,8 +127,8 @@ TEST_P(Derivatives, VjpBackwardMatchesFiniteDifferencesOfVjp) {
   const auto g = random_vectors(n * dim, 7);
   const auto gg = random_vectors(n, 8);
   std::vector<double> ggsh(n * dim), gx(3 * n);
-  e3core::spherical_harmonics_vjp_backward<double>(o, x.data(), g.data(), gg.data(), n,
-                                                   ggsh.data(), gx.data());
+  e3core::spherical_harmonics_vjp_backward<double>(o, x.data(), g.data(), gg.data(), n, ggsh.data(),
+                                                   gx.data());
   auto vjp = [&](const std::vector<double>& xv, const std::vector<double>& gv) {
     std::vector<double> out(3 * n);
     e3core::spherical_harmonics_vjp<double>(o, xv.data(), gv.data(), n, out.data());

@@ -9,6 +9,7 @@
 
 #include "e3core/tensor_product.hpp"
 #include "e3core/wigner.hpp"
+#include "tensor_product_cases.hpp"
 
 namespace {
 
@@ -22,22 +23,8 @@ using e3core::TpSlot;
 using e3core::TpSpec;
 using Vec = std::vector<double>;
 
-TpSpec spec(const char* in1, const char* in2, const char* out,
-            std::vector<TpInstruction> instructions) {
-  TpSpec s;
-  s.irreps_in1 = Irreps::parse(in1);
-  s.irreps_in2 = Irreps::parse(in2);
-  s.irreps_out = Irreps::parse(out);
-  s.instructions = std::move(instructions);
-  return s;
-}
-
-Vec randn(size_t n, std::mt19937_64& gen) {
-  std::normal_distribution<double> d;
-  Vec v(n);
-  for (double& x : v) x = d(gen);
-  return v;
-}
+using e3core_test::randn;
+using e3core_test::spec;
 
 double dot(const Vec& a, const Vec& b) {
   double s = 0;
@@ -74,22 +61,7 @@ TEST(TensorProduct, CheckValueOfE3nnFacts) {
 
 TEST(TensorProduct, MatchesDenseContractionForEveryMode) {
   std::mt19937_64 gen(3);
-  struct Case {
-    const char *in1, *in2, *out;
-    ConnectionMode mode;
-    bool weight;
-  };
-  const Case cases[] = {
-      {"3x1o", "2x1o", "4x2e", ConnectionMode::UVW, true},
-      {"3x1o", "2x2e", "3x1o", ConnectionMode::UVU, true},
-      {"3x1o", "2x2e", "2x2o", ConnectionMode::UVV, true},
-      {"3x1o", "3x1e", "2x0o", ConnectionMode::UUW, true},
-      {"3x2e", "3x1o", "3x3o", ConnectionMode::UUU, false},
-      {"2x1o", "3x1o", "6x1e", ConnectionMode::UVUV, true},
-      {"3x1o", "3x1o", "3x2e", ConnectionMode::UVULV, true},
-      {"4x1o", "4x1o", "2x1e", ConnectionMode::ULVW, true},
-  };
-  for (const Case& c : cases) {
+  for (const e3core_test::ModeCase& c : e3core_test::mode_cases()) {
     const TpPlan plan = TpPlan::build(spec(c.in1, c.in2, c.out, {{0, 0, 0, c.mode, c.weight}}));
     const e3core::TpPath& p = plan.paths[0];
     const Vec x1 = randn(size_t(plan.dim1), gen), x2 = randn(size_t(plan.dim2), gen);
