@@ -28,7 +28,8 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // The leading numbers of a version ("0.1.0.dev2" -> {0, 1, 0}).
@@ -57,8 +58,9 @@ Archive read_archive(const std::string& path) {
   try {
     reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
   } catch (const c10::Error&) {
-    throw ModelError(what + "neither a TorchScript file nor an AOTInductor package: not a "
-                            "torch zip archive)");
+    throw ModelError(what +
+                     "neither a TorchScript file nor an AOTInductor package: not a "
+                     "torch zip archive)");
   }
   Archive archive;
   std::string record;
@@ -75,8 +77,9 @@ Archive read_archive(const std::string& path) {
     }
   }
   if (record.empty()) {
-    throw ModelError(what + "a torch archive without e3core's metadata; export models with "
-                            "e3core.deploy.export)");
+    throw ModelError(what +
+                     "a torch archive without e3core's metadata; export models with "
+                     "e3core.deploy.export)");
   }
   auto [data, size] = reader->getRecord(record);
   std::string text(static_cast<const char*>(data.get()), size);
@@ -175,7 +178,8 @@ Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 
 ModelResult Model::compute(const std::vector<double>& positions,
-                           const std::vector<int64_t>& atom_types, const std::array<double, 9>& cell,
+                           const std::vector<int64_t>& atom_types,
+                           const std::array<double, 9>& cell,
                            const std::array<bool, 3>& pbc) const {
   const Impl& m = *impl_;
   const int64_t n = static_cast<int64_t>(atom_types.size());
@@ -254,9 +258,9 @@ std::vector<int64_t> Model::atom_types(const std::vector<std::string>& names) co
   for (size_t k = 0; k < names.size(); ++k) {
     auto it = std::find(impl_->type_names.begin(), impl_->type_names.end(), names[k]);
     if (it == impl_->type_names.end()) {
-      throw std::invalid_argument("e3core::Model::atom_types: names[" + std::to_string(k) +
-                                  "] is '" + names[k] + "', an unknown atom type (the model knows " +
-                                  join(impl_->type_names) + ")");
+      throw std::invalid_argument(
+          "e3core::Model::atom_types: names[" + std::to_string(k) + "] is '" + names[k] +
+          "', an unknown atom type (the model knows " + join(impl_->type_names) + ")");
     }
     types.push_back(it - impl_->type_names.begin());
   }

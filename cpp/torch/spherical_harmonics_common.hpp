@@ -47,6 +47,24 @@ inline void check_like(const at::Tensor& t, const char* name, const at::Tensor& 
                     t.sym_sizes(), ", expected ", c10::SymIntArrayRef(expected));
 }
 
+/// The checks of spherical_harmonics_backward's arguments; returns the options.
+inline ShOptions check_sh_backward(const at::Tensor& grad_sh, const at::Tensor& x, int64_t lmax,
+                                   bool normalize, c10::string_view normalization) {
+  const ShOptions options = sh_options(lmax, normalize, normalization);
+  check_vectors(x, "x");
+  check_like(grad_sh, "grad_sh", x, sh_dim(options.lmax));
+  return options;
+}
+
+/// The checks of spherical_harmonics_double_backward's arguments; returns the options.
+inline ShOptions check_sh_double_backward(const at::Tensor& grad_grad_x, const at::Tensor& grad_sh,
+                                          const at::Tensor& x, int64_t lmax, bool normalize,
+                                          c10::string_view normalization) {
+  const ShOptions options = check_sh_backward(grad_sh, x, lmax, normalize, normalization);
+  check_like(grad_grad_x, "grad_grad_x", x, 3);
+  return options;
+}
+
 /// An empty tensor like x with its last dimension replaced by `last`.
 inline at::Tensor empty_like_rows(const at::Tensor& x, const c10::SymInt& last) {
   auto sizes = x.sym_sizes().vec();

@@ -17,9 +17,7 @@ at::Tensor sh_meta(const at::Tensor& x, int64_t lmax, bool normalize,
 
 at::Tensor sh_backward_meta(const at::Tensor& grad_sh, const at::Tensor& x, int64_t lmax,
                             bool normalize, c10::string_view normalization) {
-  const ShOptions options = sh_options(lmax, normalize, normalization);
-  check_vectors(x, "x");
-  check_like(grad_sh, "grad_sh", x, sh_dim(options.lmax));
+  check_sh_backward(grad_sh, x, lmax, normalize, normalization);
   return empty_like_rows(x, 3);
 }
 
@@ -28,10 +26,8 @@ std::tuple<at::Tensor, at::Tensor> sh_double_backward_meta(const at::Tensor& gra
                                                            const at::Tensor& x, int64_t lmax,
                                                            bool normalize,
                                                            c10::string_view normalization) {
-  const ShOptions options = sh_options(lmax, normalize, normalization);
-  check_vectors(x, "x");
-  check_like(grad_sh, "grad_sh", x, sh_dim(options.lmax));
-  check_like(grad_grad_x, "grad_grad_x", x, 3);
+  const ShOptions options =
+      check_sh_double_backward(grad_grad_x, grad_sh, x, lmax, normalize, normalization);
   return {empty_like_rows(x, sh_dim(options.lmax)), empty_like_rows(x, 3)};
 }
 

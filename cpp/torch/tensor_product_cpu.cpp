@@ -1,196 +1,45 @@
-// CPU kernels of the tensor-product ops: the plan is decoded, every shape checked against it,
-// and the core's kernel runs on raw pointers.
+// CPU kernels of the tensor-product ops: the core's kernels on raw pointers, threads from torch.
 #include <torch/library.h>
 
-#include <stdexcept>
-#include <string>
-
 #include "cpu_support.hpp"
-#include "tensor_product_common.hpp"
+#include "tensor_product_ops.hpp"
 
 namespace e3core::torch_ops {
 namespace {
 
-TpPlan decode_plan(const at::Tensor& plan, const std::string& op) {
-  const at::Tensor p = plan.to(at::kCPU).contiguous();
-  try {
-    return TpPlan::decode(p.const_data_ptr<int64_t>(), p.numel());
-  } catch (const std::invalid_argument& e) {
-    TORCH_CHECK_VALUE(false, op, e.what());
+struct CpuBackend {
+  using Plan = TpPlan;
+  static TpPlan plan(const at::Tensor& plan, const std::string& op) {
+    return decode_plan(plan, op);
   }
-}
-
-// The four slots of a call: the tensors read (contiguous), every slot's shape, and how each
-// slot's rows map to samples (per sample, indexed by src or dst in a convolution, or shared).
-struct Slots {
-  std::array<at::Tensor, 4> tensor;
-  std::array<std::vector<int64_t>, 4> shape;
-  std::array<TpRows, 4> mode{};
-  std::array<int64_t, 4> rows{};
-  std::array<const int64_t*, 4> index{};
-  at::Tensor src, dst;
-  int64_t samples = 1;
+  static const TpPlan& host(const TpPlan& plan) { return plan; }
+  static int guard(const at::Tensor&) { return 0; }
+  static void prepare(const at::Tensor& result) { advise_huge_pages(result); }
 
   template <typename T>
-  TpArray<T> array(int s, T* data) const {
-    return {data, rows[size_t(s)], mode[size_t(s)], index[size_t(s)]};
+  static void run(const TpPlan& plan, TpSlot result, const Slots& sl, const at::Tensor&) {
+    tensor_product<T>(plan, result, sl.samples, sl.array<T>(0), sl.array<T>(1), sl.array<T>(2),
+                      sl.array<T>(3), torch_parallel_for);
   }
+
   template <typename T>
-  TpArray<T> array(int s) const {
-    return array<T>(s, tensor[size_t(s)].data_ptr<T>());
+  static void run_backward(const TpPlan& plan, const Slots& sl,
+                           const std::array<at::Tensor, 3>& grads) {
+    T* out[3];
+    for (size_t g = 0; g < 3; ++g) out[g] = grads[g].defined() ? grads[g].data_ptr<T>() : nullptr;
+    tensor_product_backward<T>(plan, sl.samples, sl.array<T>(0), sl.array<T>(1), sl.array<T>(2),
+                               sl.array<T>(3), out[0], out[1], out[2], torch_parallel_for);
   }
 };
-
-// Checks the shapes of `given` (slots whose tensor is defined) and `shapes` (all four) against
-// the plan and resolves the rows of every slot. `results` names the slots written.
-Slots resolve_slots(const TpPlan& plan, const std::array<at::Tensor, 4>& given,
-                    const std::array<std::vector<int64_t>, 4>& shapes, std::array<bool, 4> results,
-                    const c10::optional<at::Tensor>& src, const c10::optional<at::Tensor>& dst,
-                    const std::string& op) {
-  const int64_t widths[4] = {plan.dim1, plan.dim2, plan.weight_numel, plan.dim_out};
-  static const char* const width_names[4] = {"irreps_in1.dim", "irreps_in2.dim", "weight_numel",
-                                             "irreps_out.dim"};
-  Slots sl;
-  sl.shape = shapes;
-  for (int s = 0; s < 4; ++s) {
-    if (given[size_t(s)].defined()) sl.tensor[size_t(s)] = given[size_t(s)].contiguous();
-    const int64_t cols = sl.shape[size_t(s)].back();
-    const char* name = results[size_t(s)] ? "the result" : tp_arg_name(TpSlot(s));
-    TORCH_CHECK_VALUE(cols == widths[s], op, name, " has ", cols, " columns but the plan's ",
-                      width_names[s], " is ", widths[s]);
-  }
-  const auto rows_of = [&](int s) {
-    return sl.shape[size_t(s)].size() == 1 ? int64_t(1) : sl.shape[size_t(s)][0];
-  };
-
-  // Samples: the edges of a convolution, else the broadcast of the rows.
-  const bool conv = src.has_value();
-  if (conv) {
-    sl.src = src->contiguous();
-    sl.dst = dst->contiguous();
-    sl.samples = sl.src.numel();
-    // Checked here to name the arguments; the core checks again.
-    const auto check_index = [&](const at::Tensor& index, const char* name, TpSlot slot) {
-      const int64_t* ix = index.const_data_ptr<int64_t>();
-      const int64_t rows = rows_of(int(slot));
-      for (int64_t e = 0; e < sl.samples; ++e) {
-        TORCH_CHECK_VALUE(ix[e] >= 0 && ix[e] < rows, op, name, "[", e, "] = ", ix[e],
-                          " is out of range for ", rows, " nodes");
-      }
-    };
-    check_index(sl.src, "src", TpSlot::In1);
-    check_index(sl.dst, "dst", TpSlot::Out);
-    TORCH_CHECK_VALUE(rows_of(int(TpSlot::In1)) == rows_of(int(TpSlot::Out)), op, "x1 has ",
-                      rows_of(int(TpSlot::In1)), " rows but out has ", rows_of(int(TpSlot::Out)),
-                      ": a convolution's output has one row per node of x1");
-  } else {
-    for (int s = 0; s < 4; ++s) {
-      if (rows_of(s) != 1) sl.samples = rows_of(s);
-    }
-    if (rows_of(int(TpSlot::Out)) == 0) sl.samples = 0;
-  }
-  for (int s = 0; s < 4; ++s) {
-    sl.rows[size_t(s)] = rows_of(s);
-    const bool node = conv && (s == int(TpSlot::In1) || s == int(TpSlot::Out));
-    if (node) {
-      sl.mode[size_t(s)] = TpRows::Indexed;
-      sl.index[size_t(s)] = (s == int(TpSlot::In1) ? sl.src : sl.dst).const_data_ptr<int64_t>();
-    } else if (sl.shape[size_t(s)].size() == 1) {
-      sl.mode[size_t(s)] = TpRows::Shared;
-    } else if (sl.rows[size_t(s)] == sl.samples) {
-      sl.mode[size_t(s)] = TpRows::PerSample;
-    } else {
-      const char* name = results[size_t(s)] ? "the result" : tp_arg_name(TpSlot(s));
-      TORCH_CHECK_VALUE(sl.rows[size_t(s)] == 1, op, name, " has ", sl.rows[size_t(s)],
-                        " rows, expected ", sl.samples,
-                        conv ? " (one per edge) or 1" : " (the batch) or 1");
-      sl.mode[size_t(s)] = TpRows::Shared;
-    }
-  }
-  return sl;
-}
-
-// Runs fn() and turns the core's std::invalid_argument into torch's ValueError.
-template <typename Fn>
-void call_core(const std::string& op, Fn&& fn) {
-  try {
-    fn();
-  } catch (const std::invalid_argument& e) {
-    TORCH_CHECK_VALUE(false, op, e.what());
-  }
-}
-
-template <TpSlot kResult>
-at::Tensor tp_cpu(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c,
-                  const at::Tensor& plan_tensor, const c10::optional<at::Tensor>& src,
-                  const c10::optional<at::Tensor>& dst, c10::SymIntArrayRef result_shape) {
-  const std::array<at::Tensor, 3> given = {a, b, c};
-  check_tp_arguments(kResult, given, plan_tensor, src, dst, result_shape);
-  const std::string op = std::string("e3core::") + tp_op_name(kResult) + ": ";
-  const TpPlan plan = decode_plan(plan_tensor, op);
-  std::array<at::Tensor, 4> tensors;
-  std::array<std::vector<int64_t>, 4> shapes;
-  const std::array<TpSlot, 3> in_slots = tp_inputs(kResult);
-  for (size_t i = 0; i < 3; ++i) {
-    tensors[size_t(in_slots[i])] = given[i];
-    shapes[size_t(in_slots[i])] = given[i].sizes().vec();
-  }
-  for (const c10::SymInt& s : result_shape) shapes[size_t(kResult)].push_back(s.expect_int());
-  std::array<bool, 4> results{};
-  results[size_t(kResult)] = true;
-  Slots sl = resolve_slots(plan, tensors, shapes, results, src, dst, op);
-
-  at::Tensor result = at::empty(sl.shape[size_t(kResult)], a.options());
-  advise_huge_pages(result);
-  sl.tensor[size_t(kResult)] = result;
-  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "tensor_product", [&] {
-    call_core(op, [&] {
-      tensor_product<scalar_t>(plan, kResult, sl.samples, sl.array<scalar_t>(0),
-                               sl.array<scalar_t>(1), sl.array<scalar_t>(2), sl.array<scalar_t>(3),
-                               torch_parallel_for);
-    });
-  });
-  return result;
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor> tp_backward_cpu(
-    const at::Tensor& x1, const at::Tensor& x2, const at::Tensor& weight,
-    const at::Tensor& grad_out, const at::Tensor& plan_tensor, const c10::optional<at::Tensor>& src,
-    const c10::optional<at::Tensor>& dst, std::array<bool, 3> output_mask) {
-  check_tp_backward_arguments(x1, x2, weight, grad_out, plan_tensor, src, dst);
-  const std::string op = "e3core::tensor_product_backward: ";
-  const TpPlan plan = decode_plan(plan_tensor, op);
-  const std::array<at::Tensor, 4> tensors = {x1, x2, weight, grad_out};
-  std::array<std::vector<int64_t>, 4> shapes;
-  for (size_t s = 0; s < 4; ++s) shapes[s] = tensors[s].sizes().vec();
-  const Slots sl = resolve_slots(plan, tensors, shapes, {}, src, dst, op);
-
-  std::array<at::Tensor, 3> grads;
-  for (size_t g = 0; g < 3; ++g) {
-    grads[g] = at::empty(output_mask[g] ? tensors[g].sizes() : at::IntArrayRef{0}, x1.options());
-    if (output_mask[g]) advise_huge_pages(grads[g]);
-  }
-  AT_DISPATCH_FLOATING_TYPES(x1.scalar_type(), "tensor_product_backward", [&] {
-    scalar_t* out[3];
-    for (size_t g = 0; g < 3; ++g)
-      out[g] = output_mask[g] ? grads[g].data_ptr<scalar_t>() : nullptr;
-    call_core(op, [&] {
-      tensor_product_backward<scalar_t>(
-          plan, sl.samples, sl.array<scalar_t>(0), sl.array<scalar_t>(1), sl.array<scalar_t>(2),
-          sl.array<scalar_t>(3), out[0], out[1], out[2], torch_parallel_for);
-    });
-  });
-  return {grads[0], grads[1], grads[2]};
-}
 
 }  // namespace
 
 TORCH_LIBRARY_IMPL(e3core, CPU, m) {
-  m.impl("tensor_product", &tp_cpu<TpSlot::Out>);
-  m.impl("tensor_product_grad_x1", &tp_cpu<TpSlot::In1>);
-  m.impl("tensor_product_grad_x2", &tp_cpu<TpSlot::In2>);
-  m.impl("tensor_product_grad_weight", &tp_cpu<TpSlot::Weight>);
-  m.impl("tensor_product_backward", &tp_backward_cpu);
+  m.impl("tensor_product", &tp_op<CpuBackend, TpSlot::Out>);
+  m.impl("tensor_product_grad_x1", &tp_op<CpuBackend, TpSlot::In1>);
+  m.impl("tensor_product_grad_x2", &tp_op<CpuBackend, TpSlot::In2>);
+  m.impl("tensor_product_grad_weight", &tp_op<CpuBackend, TpSlot::Weight>);
+  m.impl("tensor_product_backward", &tp_backward_op<CpuBackend>);
 }
 
 }  // namespace e3core::torch_ops
