@@ -15,3 +15,11 @@
   template void tensor_product<T>(const TpDevicePlan&, TpSlot, TpArray<T>, TpArray<T>, TpArray<T>, \
                                   TpArray<T>, const TpGroups&, void*);                             \
   template void sum_rows<T>(const T*, int64_t, int64_t, T*, void*);
+
+#define E3CORE_CUDA_INSTANTIATE_NL(T)                                                           \
+  template void bin_atoms<T>(const NeighborGrid&, const T*, const int64_t*, int64_t, int64_t*,  \
+                             int32_t*, void*);                                                  \
+  template void count_neighbors<T>(const NeighborGrid&, const T*, const NeighborBins&, int64_t, \
+                                   int64_t*, void*);                                            \
+  template void write_neighbors<T>(const NeighborGrid&, const T*, const NeighborBins&, int64_t, \
+                                   const int64_t*, int64_t*, int64_t*, int64_t*, void*);

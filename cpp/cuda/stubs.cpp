@@ -47,9 +47,25 @@ void sum_rows(const T*, int64_t, int64_t, T*, void*) {
   unavailable("sum_rows");
 }
 
+template <typename T>
+void bin_atoms(const NeighborGrid&, const T*, const int64_t*, int64_t, int64_t*, int32_t*, void*) {
+  unavailable("bin_atoms");
+}
+template <typename T>
+void count_neighbors(const NeighborGrid&, const T*, const NeighborBins&, int64_t, int64_t*, void*) {
+  unavailable("count_neighbors");
+}
+template <typename T>
+void write_neighbors(const NeighborGrid&, const T*, const NeighborBins&, int64_t, const int64_t*,
+                     int64_t*, int64_t*, int64_t*, void*) {
+  unavailable("write_neighbors");
+}
+
 E3CORE_CUDA_INSTANTIATE_SH(float)
 E3CORE_CUDA_INSTANTIATE_SH(double)
 E3CORE_CUDA_INSTANTIATE_TP(float)
 E3CORE_CUDA_INSTANTIATE_TP(double)
+E3CORE_CUDA_INSTANTIATE_NL(float)
+E3CORE_CUDA_INSTANTIATE_NL(double)
 
 }  // namespace e3core::cuda

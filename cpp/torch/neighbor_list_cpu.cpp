@@ -7,43 +7,17 @@
 
 #include "cpu_support.hpp"
 #include "e3core/neighbor_list.hpp"
+#include "neighbor_list_common.hpp"
 
 namespace e3core::torch_ops {
 namespace {
-
-void check_positions(const at::Tensor& positions, const char* op) {
-  TORCH_CHECK_TYPE(positions.scalar_type() == at::kFloat || positions.scalar_type() == at::kDouble,
-                   op, "positions has dtype ", positions.scalar_type(),
-                   ", expected float32 or float64");
-  TORCH_CHECK_VALUE(positions.dim() == 2 && positions.size(1) == 3, op, "positions has shape ",
-                    positions.sizes(), ", expected (n, 3)");
-}
-
-// Runs a core call, its std::invalid_argument becoming a ValueError.
-template <typename F>
-void core_call(const char* op, F&& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    TORCH_CHECK_VALUE(false, op, e.what());
-  }
-}
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> neighbor_list_cpu(
     const at::Tensor& positions, double cutoff, const c10::optional<at::Tensor>& cell,
     std::array<bool, 3> pbc, bool self_interaction, bool full_list, bool sorted) {
   const char* op = "e3core::neighbor_list: ";
   check_positions(positions, op);
-  at::Tensor cell_c;
-  if (cell.has_value()) {
-    TORCH_CHECK_TYPE(cell->scalar_type() == positions.scalar_type(), op, "cell has dtype ",
-                     cell->scalar_type(), " but positions has ", positions.scalar_type());
-    TORCH_CHECK_VALUE(cell->device() == positions.device(), op, "cell is on ", cell->device(),
-                      " but positions is on ", positions.device());
-    TORCH_CHECK_VALUE(cell->dim() == 2 && cell->size(0) == 3 && cell->size(1) == 3, op,
-                      "cell has shape ", cell->sizes(), ", expected (3, 3)");
-    cell_c = cell->contiguous();
-  }
+  const at::Tensor cell_c = checked_cell(cell, positions, op);
   const at::Tensor x = positions.contiguous();
   const auto index = x.options().dtype(at::kLong);
   at::Tensor i, j, s;
@@ -74,20 +48,7 @@ at::Tensor radius_graph_cpu(const at::Tensor& positions, double r_max,
                             c10::optional<int64_t> max_num_neighbors) {
   const char* op = "e3core::radius_graph: ";
   check_positions(positions, op);
-  TORCH_CHECK_VALUE(!max_num_neighbors.has_value() || *max_num_neighbors >= 0, op,
-                    "max_num_neighbors is ", max_num_neighbors.value_or(0),
-                    ", expected None or >= 0");
-  at::Tensor batch_c;
-  if (batch.has_value()) {
-    TORCH_CHECK_TYPE(batch->scalar_type() == at::kLong, op, "batch has dtype ",
-                     batch->scalar_type(), ", expected int64");
-    TORCH_CHECK_VALUE(batch->device() == positions.device(), op, "batch is on ", batch->device(),
-                      " but positions is on ", positions.device());
-    TORCH_CHECK_VALUE(batch->dim() == 1 && batch->size(0) == positions.size(0), op,
-                      "batch has shape ", batch->sizes(), ", expected (", positions.size(0),
-                      ",), one molecule index per atom");
-    batch_c = batch->contiguous();
-  }
+  const at::Tensor batch_c = checked_batch(batch, positions, max_num_neighbors, op);
   const at::Tensor x = positions.contiguous();
   at::Tensor edge_index;
   const RadiusGraphOptions options{r_max, loop, max_num_neighbors.value_or(-1)};

@@ -1,5 +1,6 @@
 /// @file cuda.hpp
-/// @brief The CUDA kernels: spherical harmonics and the tensor-product family on device memory.
+/// @brief The CUDA kernels: spherical harmonics, the tensor-product family and the neighbour
+/// search on device memory.
 ///
 /// Pointers are device pointers and `stream` is a cudaStream_t passed as void* (so that this
 /// header needs no CUDA). Calls are asynchronous on the stream; launch errors throw
@@ -10,9 +11,11 @@
 /// tensor_product.hpp), up to rounding, and reproducible bit for bit: no atomics.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 
+#include "e3core/neighbor_list.hpp"
 #include "e3core/spherical_harmonics.hpp"
 #include "e3core/tensor_product.hpp"
 
@@ -75,5 +78,63 @@ void tensor_product(const TpDevicePlan& plan, TpSlot result, TpArray<T> x1, TpAr
 /// out[c] = sum over r of rows[r][c], r in order (rows: count x width).
 template <typename T>
 void sum_rows(const T* rows, int64_t count, int64_t width, T* out, void* stream);
+
+/// The cell list of a neighbour search on the device: the binning frame (the cell's rows on
+/// periodic axes, see neighbor_list.hpp), bins at least a cutoff wide and how far each reaches.
+/// A plain struct, passed to the kernels by value.
+struct NeighborGrid {
+  double inverse[3][3] = {};   ///< fractional coordinates f = p inverse (p a row vector)
+  double cell[3][3] = {};      ///< the cell's rows (zero without a cell)
+  int32_t to_cell[3][3] = {};  ///< a shift S' of the frame's rows is the cell shift S' to_cell
+  int32_t periodic[3] = {};
+  double lo[3] = {};     ///< lowest f per axis (0 on periodic axes, which are wrapped)
+  double width[3] = {};  ///< bin width in f
+  int32_t bins[3] = {1, 1, 1};
+  int32_t reach[3] = {};   ///< bins searched on each side
+  int64_t bins_total = 1;  ///< bins per molecule
+  double cutoff2 = 0;
+  int32_t self_interaction = 0;
+  int32_t full_list = 1;
+};
+
+/// The inverse of the binning frame of `cell` (host, 3 x 3, row-major; null when no axis is
+/// periodic): fractional coordinates are positions times it. Throws std::invalid_argument as
+/// e3core::neighbor_list does for a missing or singular cell.
+std::array<double, 9> neighbor_frame_inverse(const double* cell, const std::array<bool, 3>& pbc);
+
+/// The grid for `atoms` atoms in `molecules` molecules (a search never pairs atoms of two
+/// molecules) whose fractional coordinates span [f_min, f_max] (host arrays of 3). Host code;
+/// throws std::invalid_argument for a bad cutoff or one absurdly larger than the cell.
+NeighborGrid neighbor_grid(const NeighborListOptions& options, const double* cell,
+                           const double* f_min, const double* f_max, int64_t atoms,
+                           int64_t molecules);
+
+/// Bins the atoms: keys[a] (a molecule's bins after the previous molecules') and wraps[a] (3
+/// int32: the cells atom a is moved back by on periodic axes). `molecule` (n entries, values in
+/// [0, molecules)) may be null for one molecule.
+template <typename T>
+void bin_atoms(const NeighborGrid& grid, const T* positions, const int64_t* molecule, int64_t n,
+               int64_t* keys, int32_t* wraps, void* stream);
+
+/// The atoms sorted by key (`order`, stable) and where each key's atoms start in it
+/// (`bin_start`, molecules x bins_total + 1 entries), as the search reads them.
+struct NeighborBins {
+  const int64_t* order = nullptr;
+  const int64_t* bin_start = nullptr;
+  const int32_t* wraps = nullptr;
+  const int64_t* molecule = nullptr;
+};
+
+/// counts[i] = the pairs (i, j, S) of atom i.
+template <typename T>
+void count_neighbors(const NeighborGrid& grid, const T* positions, const NeighborBins& bins,
+                     int64_t n, int64_t* counts, void* stream);
+
+/// Writes atom i's pairs from offsets[i] on (offsets: the exclusive sum of counts), in a fixed
+/// order: i, j and S (n_pairs x 3).
+template <typename T>
+void write_neighbors(const NeighborGrid& grid, const T* positions, const NeighborBins& bins,
+                     int64_t n, const int64_t* offsets, int64_t* i, int64_t* j, int64_t* shifts,
+                     void* stream);
 
 }  // namespace e3core::cuda

@@ -9,8 +9,10 @@
 #include <random>
 #include <vector>
 
+#include "e3core/neighbor_list.hpp"
 #include "e3core/spherical_harmonics.hpp"
 #include "e3core/tensor_product.hpp"
+#include "neighbor_element.hpp"
 #include "spherical_harmonics_element.hpp"
 #include "tensor_product_cases.hpp"
 #include "tensor_product_element.hpp"
@@ -221,6 +223,103 @@ TEST(CudaArithmetic, SphericalHarmonicsAndDerivatives) {
         near(vjp, vjp_ref, "vjp");
         near(ggsh, ggsh_ref, "grad_grad_sh");
         near(gx2, gx2_ref, "grad_xyz2");
+      }
+    }
+  }
+}
+
+}  // namespace
+
+namespace {
+
+using e3core::cuda::NeighborBins;
+using e3core::cuda::NeighborGrid;
+
+// The CUDA search's steps on the host (binning, the stable sort by key the torch layer does,
+// the pairs of every atom), as sorted (i, j, S) tuples.
+std::vector<std::array<int64_t, 5>> gpu_search(const e3core::NeighborListOptions& o,
+                                               const Vec& positions, const double* cell) {
+  const int64_t n = int64_t(positions.size() / 3);
+  const std::array<double, 9> inv = e3core::cuda::neighbor_frame_inverse(cell, o.pbc);
+  double lo[3] = {1e300, 1e300, 1e300}, hi[3] = {-1e300, -1e300, -1e300};
+  for (int64_t a = 0; a < n; ++a) {
+    for (int c = 0; c < 3; ++c) {
+      double f = 0;
+      for (int r = 0; r < 3; ++r) f += positions[size_t(3 * a + r)] * inv[size_t(3 * r + c)];
+      lo[c] = std::min(lo[c], f);
+      hi[c] = std::max(hi[c], f);
+    }
+  }
+  const NeighborGrid g = e3core::cuda::neighbor_grid(o, cell, lo, hi, n, 1);
+  std::vector<int64_t> keys(static_cast<size_t>(n)), order(static_cast<size_t>(n));
+  std::vector<int64_t> start(static_cast<size_t>(g.bins_total + 1), 0);
+  std::vector<int32_t> wraps(static_cast<size_t>(3 * n));
+  for (int64_t a = 0; a < n; ++a) {
+    int32_t bin[3];
+    e3core::cuda_detail::locate(g, positions.data(), a, wraps.data() + 3 * a, bin);
+    keys[size_t(a)] = e3core::cuda_detail::bin_key(g, 0, bin);
+    ++start[size_t(keys[size_t(a)] + 1)];
+  }
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return keys[size_t(a)] < keys[size_t(b)]; });
+  std::partial_sum(start.begin(), start.end(), start.begin());
+  const NeighborBins bins{order.data(), start.data(), wraps.data(), nullptr};
+  std::vector<std::array<int64_t, 5>> pairs;
+  for (int64_t i = 0; i < n; ++i) {
+    e3core::cuda_detail::for_each_neighbor(
+        g, positions.data(), bins, i,
+        [&](int64_t j, const int64_t* s) { pairs.push_back({i, j, s[0], s[1], s[2]}); });
+  }
+  std::sort(pairs.begin(), pairs.end());
+  return pairs;
+}
+
+std::vector<std::array<int64_t, 5>> cpu_search(const e3core::NeighborListOptions& o,
+                                               const Vec& positions, const double* cell) {
+  std::vector<int64_t> i, j, s;
+  e3core::neighbor_list<double>(o, positions.data(), int64_t(positions.size() / 3), cell,
+                                [&](int64_t count) {
+                                  i.resize(size_t(count));
+                                  j.resize(size_t(count));
+                                  s.resize(size_t(3 * count));
+                                  e3core::NeighborPairs<double> out;
+                                  out.i = i.data();
+                                  out.j = j.data();
+                                  out.shifts = s.data();
+                                  return out;
+                                });
+  std::vector<std::array<int64_t, 5>> pairs;
+  for (size_t p = 0; p < i.size(); ++p)
+    pairs.push_back({i[p], j[p], s[3 * p], s[3 * p + 1], s[3 * p + 2]});
+  std::sort(pairs.begin(), pairs.end());
+  return pairs;
+}
+
+TEST(CudaArithmetic, NeighborSearchFindsTheCpuPairs) {
+  std::mt19937_64 gen(4);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  // Orthorhombic, skewed and small cells (cutoff larger than the cell), mixed periodicity, and
+  // a molecule without a cell.
+  const double cells[][9] = {{6, 0, 0, 0, 7, 0, 0, 0, 8},
+                             {5, 0, 0, 3.5, 4, 0, 1, -2, 6},
+                             {2.2, 0, 0, 0.3, 2.0, 0, 0.2, 0.1, 2.5}};
+  const std::array<bool, 3> pbcs[] = {
+      {true, true, true}, {true, false, true}, {false, false, false}};
+  for (const auto& cell : cells) {
+    for (const auto& pbc : pbcs) {
+      for (bool full : {true, false}) {
+        for (bool self : {false, true}) {
+          const int64_t n = 40;
+          Vec positions(size_t(3 * n));
+          for (double& x : positions) x = 4 * u(gen);  // some atoms outside the cell
+          const e3core::NeighborListOptions o{3.1, pbc, self, full, false};
+          const auto expected = cpu_search(o, positions, cell);
+          const auto got = gpu_search(o, positions, cell);
+          ASSERT_FALSE(expected.empty());
+          EXPECT_EQ(got, expected) << "pbc " << pbc[0] << pbc[1] << pbc[2] << " full " << full
+                                   << " self " << self << " cell " << cell[0];
+        }
       }
     }
   }
