@@ -3,7 +3,8 @@
 Each experiment trains with e3core.train (``trainer_from_config``: the configuration format of
 ``python -m e3core train``) and prints a table:
 
-- ``qm9``: L0Net against L1Net at an equal parameter count (``lnet_num_features``) on U0 (eV,
+- ``qm9``: L0Net against L1Net (the paper's cosine radial basis) at an equal parameter count
+  (``lnet_num_features``) on U0 (eV,
   free-atom energies and fitted per-element references subtracted) and on mu (Debye), test MAE
   (Miller et al.'s ablation);
 - ``nequip``: NequIP lmax = 0 against lmax = 1 on energies and forces of the shipped PBE0 water
@@ -106,6 +107,7 @@ def qm9(args: argparse.Namespace) -> None:
                     "num_features": features,
                     "r_max": 5.0,
                     "avg_num_neighbors": neighbors,
+                    "radial_basis": "cosine",
                 },
             }
             config["training"] = {
