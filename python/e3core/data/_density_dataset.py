@@ -250,8 +250,8 @@ class DensityDataset:
         Example::
 
             >>> batch = load_water_density().collate([0], cutoff=3.0)
-            >>> batch.atom_targets["density_coefficients"].shape, sorted(batch.probes)
-            (torch.Size([3, 70]), ['probe_batch', 'probe_density', 'probe_positions', 'probe_weights'])
+            >>> batch.atom_targets["density_coefficients"].shape, len(batch.probes["probe_batch"])
+            (torch.Size([3, 70]), 936)
         """
         batch = collate(self.atoms.subset(list(indices)), cutoff=cutoff, dtype=dtype)
         probes = self.probes(indices, max_probes, seed)
