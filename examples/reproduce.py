@@ -3,7 +3,8 @@
 Each experiment trains with e3core.train (``trainer_from_config``: the configuration format of
 ``python -m e3core train``) and prints a table:
 
-- ``qm9``: L0Net against L1Net at an equal parameter count (``lnet_num_features``) on U0 (eV,
+- ``qm9``: L0Net against L1Net (the paper's cosine radial basis) at an equal parameter count
+  (``lnet_num_features``) on U0 (eV,
   free-atom energies and fitted per-element references subtracted) and on mu (Debye), test MAE
   (Miller et al.'s ablation);
 - ``nequip``: NequIP lmax = 0 against lmax = 1 on energies and forces of the shipped PBE0 water
@@ -12,7 +13,7 @@ Each experiment trains with e3core.train (``trainer_from_config``: the configura
   matched parameter counts (``matched_hidden_irreps``), test epsilon_total and epsilon_l against
   the hidden l_max (Rackers et al.);
 - ``charge``: ChargeE3Net with hidden irreps up to L (``--lmax``) on the density at probe points,
-  test epsilon_mae (Koker et al.).
+  test epsilon_mae (Koker et al.; examples/configs/water_charge_e3net.yaml).
 
     PYTHONPATH=python python examples/reproduce.py qm9 --full-qm9 --train 4000 --val 500 \
         --test 1000 --epochs 10 --lr 2e-3
@@ -31,7 +32,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from e3core import data, density, models
+from e3core import data, models
+from e3core.train import Trainer
 from e3core.train._run import trainer_from_config
 
 QM9_TYPES = [1, 6, 7, 8, 9]
@@ -48,13 +50,19 @@ def n_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def run(config: dict[str, Any]) -> tuple[Any, dict[str, float], float]:
-    """Trains one configuration; returns the trainer, its test metrics (EMA weights) and the
-    training wall time in seconds."""
+def fit(config: dict[str, Any]) -> tuple[Any, dict[str, Any], float]:
+    """Trains one configuration; returns the trainer, its loaders and the training wall time
+    in seconds."""
     trainer, loaders = trainer_from_config(config)
     start = time.perf_counter()
     trainer.fit(config["training"]["epochs"])
-    seconds = time.perf_counter() - start
+    return trainer, loaders, time.perf_counter() - start
+
+
+def run(config: dict[str, Any]) -> tuple[Any, dict[str, float], float]:
+    """Trains one configuration; returns the trainer, its test metrics (EMA weights) and the
+    training wall time in seconds."""
+    trainer, loaders, seconds = fit(config)
     return trainer, trainer.evaluate(loaders["test"]), seconds
 
 
@@ -106,6 +114,7 @@ def qm9(args: argparse.Namespace) -> None:
                     "num_features": features,
                     "r_max": 5.0,
                     "avg_num_neighbors": neighbors,
+                    "radial_basis": "cosine",
                 },
             }
             config["training"] = {
@@ -208,10 +217,7 @@ def nequip(args: argparse.Namespace) -> None:
 
 def gate_points_density(args: argparse.Namespace) -> None:
     """GatePointsNetwork at matched sizes on the density coefficients: epsilon per l_h^max."""
-    water = data.load_water_density()
-    basis = water.basis
-    path = water_atoms(args, water)
-    test_idx = data.split_indices(len(water), split_sizes(args), seed=args.seed)[2]
+    basis = data.load_water_density().basis
     network = {
         "type_numbers": basis.numbers,
         "irreps_out": str(basis.irreps),
@@ -222,7 +228,7 @@ def gate_points_density(args: argparse.Namespace) -> None:
     rows = []
     for lmax in args.lmax:
         irreps = models.matched_hidden_irreps(lmax, args.parameters, **network)
-        config = base_config(args, f"density_l{lmax}", {"source": "dataset", "path": path})
+        config = base_config(args, f"density_l{lmax}", {"source": "water_density"})
         config["data"].update(
             targets=[], atom_targets=["density_coefficients"], batch_size=args.batch_size
         )
@@ -233,22 +239,21 @@ def gate_points_density(args: argparse.Namespace) -> None:
             "ema_decay": 0.99,
             "loss": [{"target": "density_coefficients", "weight": 1.0}],
         }
-        trainer, _, seconds = run(config)
-        batch, probes = water.collate(test_idx.tolist(), cutoff=trainer.model.r_max)
-        with torch.no_grad(), trainer.ema.average_parameters():
-            predicted = trainer.model(batch.as_dict())["density_coefficients"]
-        errors = density.density_errors_by_l(
-            basis,
-            batch.atom_targets["density_coefficients"].double(),
-            predicted.double(),
-            batch.positions.double(),
-            batch.numbers,
-            probes["probe_positions"].double(),
-            probes["probe_weights"].double(),
-            batch.batch,
-            probes["probe_batch"],
+        trainer, loaders, seconds = fit(config)
+        with trainer.ema.average_parameters():
+            evaluator = Trainer(
+                trainer.model, None, None, trainer.loss, progress=False,
+                metrics={"density_coefficients": ["epsilon_total", "epsilon_l"]},
+            )  # fmt: skip
+            test = evaluator.evaluate(loaders["test"])
+        means = {"total": test["density_coefficients_epsilon_total"]}
+        means.update(
+            {
+                k.removeprefix("density_coefficients_epsilon_l"): v
+                for k, v in test.items()
+                if k.startswith("density_coefficients_epsilon_l")
+            }
         )
-        means = {k: float(v.mean()) for k, v in errors.items()}
         rows.append((lmax, irreps, n_parameters(trainer.model), means, seconds))
         print(
             f"l_h^max {lmax} ({irreps}, {n_parameters(trainer.model)} parameters, {seconds:.0f} "
@@ -269,25 +274,36 @@ def gate_points_density(args: argparse.Namespace) -> None:
 
 
 def charge_density(args: argparse.Namespace) -> None:
-    """ChargeE3Net of hidden l_max L (``--lmax``) on the density at probe points: epsilon_mae.
-    Trained by examples/water_density.py's loop (random probe subsets per step, which the
-    structure-batch Trainer does not feed)."""
-    from water_density import charge_e3net
+    """ChargeE3Net of hidden l_max L (``--lmax``) on the density at probe points: test
+    epsilon_mae. The configuration is examples/configs/water_charge_e3net.yaml (batches of 4
+    clusters with 256 random grid points each, MAE loss, EMA) with the hidden irreps
+    ``hidden_irreps(L, --mul)`` and ``--steps`` optimizer steps (rounded to whole epochs)."""
+    import yaml
 
-    water = data.load_water_density()
-    train, _, test = data.split_indices(len(water), split_sizes(args), seed=args.seed)
+    config = yaml.safe_load(
+        (Path(__file__).parent / "configs" / "water_charge_e3net.yaml").read_text()
+    )
+    batch = config["data"]["batch_size"]
+    epochs = max(1, round(args.steps / -(-args.train // batch)))
     rows = []
     for lmax in args.lmax:
-        torch.manual_seed(args.seed)
-        print(f"L = {lmax}:", flush=True)
-        rows.append(
-            (lmax,) + charge_e3net(water, train.tolist(), test.tolist(), args.steps, lmax, args.mul)
-        )
-    print("\n| L | hidden irreps | parameters | steps | train time (s) | test ε_mae (%) |")
+        run_config = {**config, **base_config(args, f"charge_l{lmax}", {})}
+        run_config["data"] = {**config["data"], "split": run_config["data"]["split"]}
+        run_config["model"] = {**config["model"], "kwargs": {
+            **config["model"]["kwargs"], "irreps_hidden": models.hidden_irreps(lmax, args.mul)
+        }}  # fmt: skip
+        run_config["training"] = {**config["training"], "epochs": epochs}
+        trainer, loaders, seconds = fit(run_config)
+        error = trainer.evaluate(loaders["test"])["probe_density_epsilon_mae"]
+        size = n_parameters(trainer.model)
+        print(f"L = {lmax}: {size} parameters, {epochs} epochs in {seconds:.0f} s, test "
+              f"epsilon_mae {error:.2f} %", flush=True)  # fmt: skip
+        rows.append((lmax, size, seconds, error))
+    print("\n| L | hidden irreps | parameters | epochs | train time (s) | test ε_mae (%) |")
     print("| --- | --- | --- | --- | --- | --- |")
     for lmax, size, seconds, error in rows:
         irreps = models.hidden_irreps(lmax, args.mul)
-        print(f"| {lmax} | {irreps} | {size} | {args.steps} | {seconds:.0f} | {error:.2f} |")
+        print(f"| {lmax} | {irreps} | {size} | {epochs} | {seconds:.0f} | {error:.2f} |")
 
 
 def main() -> None:

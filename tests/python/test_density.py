@@ -211,7 +211,8 @@ def test_shipped_water_density():
     mask = water.atoms.atom_targets["density_mask"]
     assert np.all(coefficients[mask == 0] == 0)
     picks = [0, len(water) - 1]
-    batch, probes = water.collate(picks, cutoff=3.5)
+    batch = water.collate(picks, cutoff=3.5)
+    probes = batch.probes
     rho = density.density_at(
         water.basis,
         batch.atom_targets["density_coefficients"].double(),
@@ -277,7 +278,8 @@ def test_generator_round_trip(tmp_path):
     assert water.atoms.n_atoms.tolist() == [3, 3]
     assert not np.allclose(water.atoms.positions[:3], water.atoms.positions[3:])
     assert water.metadata["xc"] == "pbe0"
-    batch, probes = water.collate([1])
+    batch = water.collate([1])
+    probes = batch.probes
     rho = density.density_at(
         water.basis,
         batch.atom_targets["density_coefficients"].double(),

@@ -6,7 +6,7 @@ import io
 import numpy as np
 import pytest
 import torch
-from e3core import data, models, o3
+from e3core import data, density, graph, models, o3
 
 IRREPS_OUT = "5x0e+2x1o+1x2e+1x3o"  # a small density basis with an odd l = 3
 
@@ -182,9 +182,89 @@ def test_errors():
     with pytest.raises(ValueError, match="type_irreps_out has 1"):
         models.GatePointsNetwork([1, 8], "1x0e", "4x0e", type_irreps_out=["1x0e"])
     periodic = as_input(batch)
+    del periodic["edge_index"]
     periodic.update(pbc=torch.ones(2, 3, dtype=torch.bool), probe_positions=torch.zeros(1, 3))
-    with pytest.raises(ValueError, match="pbc"):
+    with pytest.raises(ValueError, match="pbc has periodic axes but the data has no edge_index"):
         charge_e3net()(periodic)
+
+
+# --- ChargeE3Net on periodic structures -----------------------------------------------------
+
+CELL = np.array([[4.2, 0.0, 0.0], [0.9, 4.6, 0.0], [0.4, -0.5, 5.1]])  # triclinic, < 2 r_max
+
+
+def periodic_input(positions, probes, cell=CELL, pbc=True):
+    """The model input of one periodic water dimer cell with probe points."""
+    s = data.Structure(positions, ["O", "H", "H"] * 2, cell=cell, pbc=pbc)
+    d = data.collate([s], cutoff=3.0, dtype=torch.float64).as_dict()
+    d["probe_positions"] = torch.as_tensor(probes, dtype=torch.float64)
+    return d
+
+
+def wrapped(x, cell=CELL):
+    fractional = x @ np.linalg.inv(cell)
+    return (fractional - np.floor(fractional)) @ cell
+
+
+@pytest.fixture(scope="module")
+def periodic_case():
+    rng = np.random.default_rng(4)
+    model = charge_e3net().double()
+    positions = rng.random((6, 3)) @ CELL
+    probes = rng.random((25, 3)) @ CELL
+    return model, positions, probes, model(periodic_input(positions, probes))["probe_density"]
+
+
+def test_atom_point_edges_match_the_neighbor_list():
+    """Every atom image within r_max of every point, as the C++ neighbour list finds them on
+    the atoms and points together (its (point, atom) pairs)."""
+    rng = np.random.default_rng(1)
+    pbc = [True, False, True]
+    atoms, points = rng.random((5, 3)) @ CELL, rng.random((7, 3)) @ CELL - 1.0
+    point, atom, shift, vectors = density.atom_point_edges(
+        torch.tensor(atoms), torch.zeros(5, dtype=torch.long), torch.tensor(points),
+        torch.zeros(7, dtype=torch.long), 3.0, torch.tensor(CELL)[None], torch.tensor([pbc]),
+    )  # fmt: skip
+    i, j, s = graph.neighbor_list("ijS", np.concatenate([points, atoms]), 3.0, CELL, pbc)
+    keep = (i < 7) & (j >= 7)
+    expected = sorted(zip(i[keep], j[keep] - 7, map(tuple, s[keep]), strict=True))
+    found = sorted(zip(point.tolist(), atom.tolist(), map(tuple, shift.tolist()), strict=True))
+    assert found == [(int(a), int(b), tuple(int(x) for x in c)) for a, b, c in expected]
+    assert len(found) >= 20 and any(c != (0, 0, 0) for _, _, c in found)
+    torch.testing.assert_close(
+        vectors, torch.tensor(atoms)[atom] + shift.double() @ torch.tensor(CELL) - torch.tensor(
+            points)[point]
+    )  # fmt: skip
+
+
+def test_charge_e3net_periodic_translation_and_wrapping(periodic_case):
+    model, positions, probes, rho = periodic_case
+    shift = np.array([2.3, -1.7, 3.9])
+    moved = model(periodic_input(wrapped(positions + shift), wrapped(probes + shift)))
+    torch.testing.assert_close(moved["probe_density"], rho, rtol=1e-9, atol=1e-11)
+    # Periodic images matter here: the density differs from the isolated cell's.
+    isolated = model(periodic_input(positions, probes, pbc=False))["probe_density"]
+    assert float((isolated - rho).abs().max()) > 1e-3
+
+
+@pytest.mark.parametrize("inversion", [False, True])
+def test_charge_e3net_periodic_rotation(periodic_case, inversion):
+    model, positions, probes, rho = periodic_case
+    r = (o3.rand_matrix(dtype=torch.float64) * (-1 if inversion else 1)).numpy()
+    rotated = periodic_input(positions @ r.T, probes @ r.T, cell=CELL @ r.T)
+    torch.testing.assert_close(model(rotated)["probe_density"], rho, rtol=1e-9, atol=1e-11)
+
+
+def test_charge_e3net_large_cell_pbc_off_equals_on(periodic_case):
+    """Images beyond r_max: the same densities with or without periodicity."""
+    model, positions, probes, _ = periodic_case
+    cell = np.diag([30.0, 31.0, 32.0])
+    inside = positions + 10.0
+    near = inside[np.random.default_rng(2).integers(0, 6, 25)] + 0.4
+    on = model(periodic_input(inside, near, cell=cell))["probe_density"]
+    off = model(periodic_input(inside, near, cell=cell, pbc=False))["probe_density"]
+    torch.testing.assert_close(on, off, rtol=1e-12, atol=1e-14)
+    assert float(on.abs().max()) > 1e-4
 
 
 def test_gate_points_equals_e3nn_gate_points_2101():

@@ -14,6 +14,7 @@ import pytest
 import torch
 from e3core import data, models, o3
 from e3core.data import Structure, collate
+from e3core.train import model_from_checkpoint
 
 F64 = torch.float64
 TYPES = [1, 6, 7, 8, 9]
@@ -413,6 +414,53 @@ def test_l0net_and_l1net_at_equal_parameter_counts():
         models.lnet_num_features(1000, lmax=0, num_features=3, **config)
 
 
+# --- LNet's radial basis: smooth forces ------------------------------------------------------
+
+
+def dimer_forces(model, distances):
+    """The force on the second atom of an H-O dimer along its axis, at each distance."""
+    structures = [Structure([[0.0, 0.0, 0.0], [0.0, 0.0, float(r)]], [1, 8]) for r in distances]
+    batch = collate(structures, cutoff=model.r_max, dtype=F64)
+    return model(batch.as_dict())["forces"][1::2, 2].detach().numpy()
+
+
+def force_derivative_jump(model, step):
+    """max |change of dF/dr| between neighbouring points of a dimer scan with spacing ``step``
+    across the radial basis's grid points (0.5, 1.0, ..., r_max = 2.5): O(step) where the
+    energy is twice differentiable, O(1) at a kink of the force, O(1 / step) at a jump."""
+    distances = np.arange(0.45, 2.6, step)
+    slope = np.diff(dimer_forces(model, distances)) / step
+    return float(np.abs(np.diff(slope)).max())
+
+
+@pytest.mark.parametrize("radial_basis", ["smooth_finite", "cosine"])
+def test_lnet_forces_are_smooth_with_the_default_basis(radial_basis):
+    torch.manual_seed(0)
+    config = dict(type_numbers=[1, 8], num_features=4, num_layers=2, num_basis=4, r_max=2.5,
+                  radial_neurons=[16], compute_forces=True)  # fmt: skip
+    if radial_basis == "cosine":
+        config["radial_basis"] = "cosine"
+    model = models.LNet(**config).to(F64)
+    coarse, fine = force_derivative_jump(model, 4e-3), force_derivative_jump(model, 1e-3)
+    if radial_basis == "smooth_finite":  # the default: the jumps shrink with the step
+        assert model.config["radial_basis"] == "smooth_finite"
+        assert fine < 0.4 * coarse, (coarse, fine)
+    else:  # the paper's cosine basis: forces jump at the grid points, the jumps grow
+        assert fine > 2.0 * coarse, (coarse, fine)
+
+
+def test_lnet_checkpoint_without_radial_basis_loads_the_cosine_basis():
+    torch.manual_seed(0)
+    old = models.LNet(type_numbers=TYPES, num_features=4, num_layers=1, radial_basis="cosine")
+    config = {k: v for k, v in old.config.items() if k != "radial_basis"}  # an older config
+    checkpoint = {"model": {"name": "lnet", "config": config, "state_dict": old.state_dict()}}
+    loaded = model_from_checkpoint(checkpoint)
+    assert loaded.radial_basis == "cosine"
+    batch = collate(data.load_qm9_sample()[:2], cutoff=old.r_max)
+    torch.testing.assert_close(loaded(batch.as_dict())["U0"], old(batch.as_dict())["U0"])
+    assert models.LNet(type_numbers=[1]).radial_basis == "smooth_finite"
+
+
 # --- errors ---------------------------------------------------------------------------------
 
 
@@ -440,6 +488,7 @@ def test_unknown_atomic_numbers_raise():
         ),
         ("nequip", dict(type_numbers=[1], num_layers=0), ValueError, "num_layers is 0"),
         ("lnet", dict(type_numbers=[1], lmax=2), ValueError, "lmax is 2"),
+        ("lnet", dict(type_numbers=[1], radial_basis="bessel"), ValueError, "radial_basis is"),
         (
             "lnet",
             dict(type_numbers=[1], target="mu", atom_references={1: 0.1}),

@@ -24,6 +24,9 @@ class Batch:
     sorted by target, then source), and ``edge_shift`` (E, 3), the integer cell shift of the
     source's image, so that ``edge_vectors()`` = ``positions[j] - positions[i] + shift @ cell``.
     ``targets`` hold (G, ...) tensors, ``atom_targets`` (N, ...) tensors (forces), ``ids`` (G,).
+    ``probes`` hold the probe points of density data (``DensityDataset.collate``):
+    ``probe_positions`` (P, 3), ``probe_batch`` (P,) (the graph of each probe),
+    ``probe_weights`` (P,) and the reference ``probe_density`` (P,), a probe target.
 
     Example::
 
@@ -49,6 +52,7 @@ class Batch:
     edge_shift: torch.Tensor | None = None
     targets: dict[str, torch.Tensor] = field(default_factory=dict)
     atom_targets: dict[str, torch.Tensor] = field(default_factory=dict)
+    probes: dict[str, torch.Tensor] = field(default_factory=dict)
     ids: torch.Tensor | None = None
     cutoff: float | None = None
 
@@ -155,8 +159,8 @@ class Batch:
         return Batch(**values)
 
     def as_dict(self) -> dict[str, torch.Tensor]:
-        """The tensors by name in one flat dict (targets and atom targets under their own
-        names), for models that take ``Dict[str, Tensor]`` (TorchScript).
+        """The tensors by name in one flat dict (targets, atom targets and probes under their
+        own names), for models that take ``Dict[str, Tensor]`` (TorchScript).
 
         Example::
 
@@ -171,6 +175,7 @@ class Batch:
         }
         out.update(self.targets)
         out.update(self.atom_targets)
+        out.update(self.probes)
         return out
 
     def __repr__(self) -> str:
@@ -180,7 +185,8 @@ class Batch:
         return (
             f"Batch({self.num_graphs} graphs, {self.num_nodes} atoms, {self.num_edges} edges"
             f"{'' if self.cutoff is None else f' (cutoff {self.cutoff})'}; "
-            f"targets: {names(self.targets)}; atom_targets: {names(self.atom_targets)})"
+            f"targets: {names(self.targets)}; atom_targets: {names(self.atom_targets)}"
+            f"{f'; probes: {names(self.probes)}' if self.probes else ''})"
         )
 
 
@@ -278,27 +284,43 @@ def collate(
 
 class Collater:
     """``collate`` with a fixed ``cutoff`` and ``dtype``, as a picklable callable (the
-    ``collate_fn`` of a torch DataLoader with worker processes).
+    ``collate_fn`` of a torch DataLoader with worker processes). Structures of a
+    ``DensityDataset`` come with their probes (``DensityDataset.collate``), at most
+    ``max_probes`` per structure drawn at random (seeded from torch's generator, so the draw
+    follows ``torch.manual_seed`` and resumes with it).
 
     Example::
 
         >>> Collater(cutoff=5.0)(load_qm9_sample()[:2]).num_graphs
         2
+        >>> Collater(3.0, max_probes=10)(load_water_density()[:2]).probes["probe_batch"].shape
+        torch.Size([20])
     """
 
-    def __init__(self, cutoff: float | None = None, dtype: torch.dtype | None = None) -> None:
-        self.cutoff, self.dtype = cutoff, dtype
+    def __init__(
+        self,
+        cutoff: float | None = None,
+        dtype: torch.dtype | None = None,
+        max_probes: int | None = None,
+    ) -> None:
+        self.cutoff, self.dtype, self.max_probes = cutoff, dtype, max_probes
 
     def __call__(self, data: Sequence[Structure] | AtomsDataset) -> Batch:
+        from e3core.data._density_dataset import DensityDataset
+
+        if isinstance(data, DensityDataset):
+            seed = None if self.max_probes is None else int(torch.randint(1 << 62, ()))
+            return data.collate(range(len(data)), self.cutoff, self.max_probes, seed, self.dtype)
         return collate(data, self.cutoff, self.dtype)
 
     def __repr__(self) -> str:
-        return f"Collater(cutoff={self.cutoff}, dtype={self.dtype})"
+        return f"Collater(cutoff={self.cutoff}, dtype={self.dtype}, max_probes={self.max_probes})"
 
 
 class DataLoader(torch.utils.data.DataLoader):
     """A ``torch.utils.data.DataLoader`` that yields ``Batch`` es of graphs with edges within
-    ``cutoff`` (``collate_fn`` is ``Collater(cutoff, dtype)``). ``seed`` fixes the shuffling
+    ``cutoff`` (``collate_fn`` is ``Collater(cutoff, dtype, max_probes)``; ``max_probes``
+    limits the probes per structure of a ``DensityDataset``). ``seed`` fixes the shuffling
     order (a ``torch.Generator``); other keyword arguments (``num_workers``, ``drop_last``,
     ``pin_memory``, ``sampler`` ...) are torch's.
 
@@ -318,6 +340,7 @@ class DataLoader(torch.utils.data.DataLoader):
         cutoff: float | None = None,
         dtype: torch.dtype | None = None,
         seed: int | None = None,
+        max_probes: int | None = None,
         **kwargs: object,
     ) -> None:
         if "collate_fn" in kwargs:
@@ -333,6 +356,6 @@ class DataLoader(torch.utils.data.DataLoader):
             dataset,
             batch_size=batch_size,
             shuffle=shuffle,
-            collate_fn=Collater(cutoff, dtype),
+            collate_fn=Collater(cutoff, dtype, max_probes),
             **kwargs,
         )

@@ -25,15 +25,18 @@ class DensityDataset:
     known, is epsilon (%) of the reference coefficients' density against ``probe_density``.
 
     ``dataset[i]`` is a ``DensityDataset`` of one structure, ``dataset[[3, 1]]`` or a slice
-    several. ``collate(indices, cutoff)`` gives a ``Batch`` and the probes of its structures.
+    several. ``collate(indices, cutoff)`` gives a ``Batch`` of the structures with their probes
+    (``batch.probes``); ``e3core.data.DataLoader`` batches it so (``max_probes`` random probes
+    per structure, for training), and ``e3core.train.Trainer`` trains on it (the target
+    ``probe_density``, or the atom targets). ``density_coefficients`` may be left out (a dataset
+    of probe densities only).
 
     Example::
 
         >>> water = load_water_density()
         >>> str(water.basis.irreps), water.atoms.atom_targets["density_coefficients"].shape[1]
         ('12x0e+5x1o+4x2e+2x3o+1x4e', 70)
-        >>> batch, probes = water.collate([0, 1], cutoff=3.5)
-        >>> probes["probe_batch"].unique().tolist()
+        >>> water.collate([0, 1], cutoff=3.5).probes["probe_batch"].unique().tolist()
         [0, 1]
     """
 
@@ -63,9 +66,9 @@ class DensityDataset:
             if np.shape(array) != shape:
                 raise ValueError(f"{name} has shape {np.shape(array)} but expected {shape}")
         coefficients = atoms.atom_targets.get("density_coefficients")
-        if coefficients is None or coefficients.shape[1:] != (basis.irreps.dim,):
+        if coefficients is not None and coefficients.shape[1:] != (basis.irreps.dim,):
             raise ValueError(
-                f"atoms needs the atom target 'density_coefficients' of shape (A, "
+                f"density_coefficients has shape {coefficients.shape} but expected (A, "
                 f"{basis.irreps.dim}) for the basis {basis.irreps}"
             )
         self.atoms = atoms
@@ -125,6 +128,48 @@ class DensityDataset:
                 raise IndexError(f"index {index} is out of range for {len(self)} structures")
             index = [int(index) % len(self)]
         return self.subset(index)
+
+    def __getitems__(self, indices: Sequence[int]) -> "DensityDataset":
+        """The structures of one DataLoader batch, as one dataset (torch's batched fetch)."""
+        return self.subset(list(indices))
+
+    @property
+    def units(self) -> dict[str, str]:
+        """The units of the atoms' targets (``AtomsDataset.units``).
+
+        Example::
+
+            >>> load_water_density().units["energy"]
+            'eV'
+        """
+        return self.atoms.units
+
+    def with_atoms(self, atoms: AtomsDataset) -> "DensityDataset":
+        """The same probes and basis with ``atoms`` (the same structures, other targets, e.g.
+        ``dataset.atoms.with_targets(...)``).
+
+        Example::
+
+            >>> water = load_water_density()
+            >>> atoms = water.atoms.with_targets({"energy": None}, {"forces": None})
+            >>> sorted(water.with_atoms(atoms).atoms.atom_targets)
+            ['density_coefficients', 'density_mask']
+        """
+        if len(atoms) != len(self) or not np.array_equal(atoms.n_atoms, self.atoms.n_atoms):
+            raise ValueError(
+                f"atoms has {len(atoms)} structures of {atoms.n_atoms.sum()} atoms, expected the "
+                f"dataset's {len(self)} of {self.atoms.n_atoms.sum()}"
+            )
+        return DensityDataset(
+            atoms,
+            self.basis,
+            self.probe_positions,
+            self.probe_weights,
+            self.probe_density,
+            self.n_probes,
+            self.metadata,
+            self.fit_error,
+        )
 
     def subset(self, indices: Any) -> "DensityDataset":
         """The structures at ``indices`` (a slice or integers), in that order.
@@ -196,19 +241,25 @@ class DensityDataset:
         cutoff: float | None = None,
         max_probes: int | None = None,
         seed: int | None = None,
-    ) -> tuple[Batch, dict[str, torch.Tensor]]:
-        """A ``Batch`` of the structures ``indices`` (edges within ``cutoff``) and their probes
-        (``probes(indices, max_probes, seed)``).
+        dtype: torch.dtype | None = None,
+    ) -> Batch:
+        """A ``Batch`` of the structures ``indices`` (edges within ``cutoff``, floating tensors
+        of ``dtype``) with their probes in ``batch.probes`` (``probes(indices, max_probes,
+        seed)``).
 
         Example::
 
-            >>> batch, probes = load_water_density().collate([0], cutoff=3.0)
-            >>> batch.atom_targets["density_coefficients"].shape
-            torch.Size([3, 70])
+            >>> batch = load_water_density().collate([0], cutoff=3.0)
+            >>> batch.atom_targets["density_coefficients"].shape, len(batch.probes["probe_batch"])
+            (torch.Size([3, 70]), 936)
         """
-        return collate(self.atoms.subset(list(indices)), cutoff=cutoff), self.probes(
-            indices, max_probes, seed
-        )
+        batch = collate(self.atoms.subset(list(indices)), cutoff=cutoff, dtype=dtype)
+        probes = self.probes(indices, max_probes, seed)
+        batch.probes = {
+            k: v.to(batch.positions.dtype) if v.is_floating_point() else v
+            for k, v in probes.items()
+        }
+        return batch
 
 
 def load_water_density(path: str | None = None) -> DensityDataset:

@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -73,8 +74,8 @@ def split_indices(
 
 
 def random_split(
-    dataset: AtomsDataset, sizes: Sequence[int | float | None], seed: int = 0
-) -> tuple[AtomsDataset, ...]:
+    dataset: Any, sizes: Sequence[int | float | None], seed: int = 0
+) -> tuple[Any, ...]:
     """``dataset`` split at random into disjoint datasets of ``sizes`` (see ``split_indices``,
     which gives the indices; keep them, e.g. with ``save_split``, to reproduce a run).
 
@@ -84,8 +85,13 @@ def random_split(
         >>> len(train), len(val), len(test)
         (800, 100, 100)
     """
-    if not isinstance(dataset, AtomsDataset):
-        raise TypeError(f"random_split: dataset is {type(dataset).__name__}, expected AtomsDataset")
+    from e3core.data._density_dataset import DensityDataset
+
+    if not isinstance(dataset, (AtomsDataset, DensityDataset)):
+        raise TypeError(
+            f"random_split: dataset is {type(dataset).__name__}, expected an AtomsDataset or a "
+            "DensityDataset"
+        )
     return tuple(dataset.subset(idx) for idx in split_indices(len(dataset), sizes, seed))
 
 

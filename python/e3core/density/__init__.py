@@ -17,6 +17,7 @@ Example::
 
 from e3core.density._basis import DensityBasis, irreps_mask, pyscf_to_e3nn, pyscf_to_e3nn_matrix
 from e3core.density._evaluate import (
+    atom_point_edges,
     atom_point_pairs,
     density_at,
     density_error,
@@ -26,6 +27,7 @@ from e3core.density._evaluate import (
 
 __all__ = [
     "DensityBasis",
+    "atom_point_edges",
     "atom_point_pairs",
     "density_at",
     "density_error",

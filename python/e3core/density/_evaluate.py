@@ -41,6 +41,110 @@ def atom_point_pairs(
     return pair_point, pair_atom
 
 
+def _shift_ranges(
+    positions: torch.Tensor,
+    batch: torch.Tensor,
+    points: torch.Tensor,
+    point_batch: torch.Tensor,
+    r_max: float,
+    cell: torch.Tensor,
+    pbc: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The lowest and highest integer cell shift (G, 3) along each axis that can bring an atom
+    image within ``r_max`` of a point of its structure (0 on non-periodic axes)."""
+    num_graphs = cell.shape[0]
+    periodic = pbc.to(torch.bool)
+    eye = torch.eye(3, dtype=cell.dtype, device=cell.device).expand(num_graphs, 3, 3)
+    inverse = torch.linalg.inv(torch.where(periodic.any(1)[:, None, None], cell, eye))
+    reach = r_max * torch.linalg.vector_norm(inverse, dim=1)  # per axis, in cell fractions
+    atoms = torch.einsum("ni,nik->nk", positions, inverse[batch])
+    probes = torch.einsum("pi,pik->pk", points, inverse[point_batch])
+    start = torch.zeros(num_graphs, 3, dtype=cell.dtype, device=cell.device)
+    a_min = start.scatter_reduce(0, batch[:, None].expand(-1, 3), atoms, "amin", include_self=False)
+    a_max = start.scatter_reduce(0, batch[:, None].expand(-1, 3), atoms, "amax", include_self=False)
+    index = point_batch[:, None].expand(-1, 3)
+    p_min = start.scatter_reduce(0, index, probes, "amin", include_self=False)
+    p_max = start.scatter_reduce(0, index, probes, "amax", include_self=False)
+    low = torch.floor(p_min - a_max - reach).to(torch.long)
+    high = torch.ceil(p_max - a_min + reach).to(torch.long)
+    return low * periodic, high * periodic
+
+
+def atom_point_edges(
+    positions: torch.Tensor,
+    batch: torch.Tensor,
+    points: torch.Tensor,
+    point_batch: torch.Tensor,
+    r_max: float,
+    cell: torch.Tensor | None = None,
+    pbc: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The edges from atoms (and their periodic images) to points closer than ``r_max``:
+    ``(point, atom, shift, vectors)``, ``point`` and ``atom`` (E,) int64, ``shift`` (E, 3) the
+    integer cell shift of the atom's image and ``vectors`` (E, 3) = ``positions[atom] + shift @
+    cell[g] - points[point]`` (the convention of ``Batch.edge_vectors``: source atom, target
+    point). ``positions`` (N, 3) and ``batch`` (N,) are the atoms and their structures (sorted),
+    ``points`` (P, 3) and ``point_batch`` (P,) the points; ``cell`` (G, 3, 3) (rows the lattice
+    vectors) and ``pbc`` (G, 3) make the periodic axes periodic (default none). Every image is
+    found, however small the cell; pairs come from ``atom_point_pairs``, one pass per candidate
+    shift. Differentiable with respect to positions, points and cell; TorchScript-compatible.
+
+    Example::
+
+        >>> cell, pbc = 4.0 * torch.eye(3)[None], torch.tensor([[True, False, False]])
+        >>> point, atom, shift, vectors = atom_point_edges(
+        ...     torch.tensor([[0.5, 0.0, 0.0]]), torch.zeros(1, dtype=torch.long),
+        ...     torch.tensor([[3.5, 0.0, 0.0]]), torch.zeros(1, dtype=torch.long), 1.5, cell, pbc)
+        >>> shift, vectors
+        (tensor([[1, 0, 0]]), tensor([[1., 0., 0.]]))
+    """
+    device = positions.device
+    points = points.to(positions.dtype)
+    num_graphs = 1 + max(
+        int(batch.max()) if batch.numel() > 0 else -1,
+        int(point_batch.max()) if point_batch.numel() > 0 else -1,
+    )
+    atom_ptr = torch.zeros(num_graphs + 1, dtype=torch.long, device=device)
+    atom_ptr[1:] = torch.cumsum(torch.bincount(batch, minlength=num_graphs), 0)
+    pair_point, pair_atom = atom_point_pairs(atom_ptr, point_batch, 0, points.shape[0])
+    graph = point_batch[pair_point]
+    base = positions[pair_atom] - points[pair_point]
+    low = torch.zeros(num_graphs, 3, dtype=torch.long, device=device)
+    high = low
+    lattice = torch.zeros(num_graphs, 3, 3, dtype=positions.dtype, device=device)
+    if cell is not None and pbc is not None and bool(pbc.any()):
+        lattice = cell.to(positions.dtype)
+        low, high = _shift_ranges(
+            positions.detach(), batch, points.detach(), point_batch, r_max, lattice.detach(), pbc
+        )
+    lows: list[int] = low.amin(0).tolist() if num_graphs > 0 else [0, 0, 0]
+    highs: list[int] = high.amax(0).tolist() if num_graphs > 0 else [0, 0, 0]
+    found_point: list[torch.Tensor] = []
+    found_atom: list[torch.Tensor] = []
+    found_shift: list[torch.Tensor] = []
+    found_vectors: list[torch.Tensor] = []
+    for a in range(lows[0], highs[0] + 1):
+        for b in range(lows[1], highs[1] + 1):
+            for c in range(lows[2], highs[2] + 1):
+                shift = torch.tensor([a, b, c], dtype=torch.long, device=device)
+                allowed = ((low <= shift) & (shift <= high)).all(1)[graph]
+                vectors = base
+                if a != 0 or b != 0 or c != 0:
+                    offset = torch.einsum("k,gkx->gx", shift.to(positions.dtype), lattice)
+                    vectors = base + offset[graph]
+                near = allowed & (torch.linalg.vector_norm(vectors, dim=1) < r_max)
+                found_point.append(pair_point[near])
+                found_atom.append(pair_atom[near])
+                found_shift.append(shift.expand(int(near.sum()), 3))
+                found_vectors.append(vectors[near])
+    return (
+        torch.cat(found_point),
+        torch.cat(found_atom),
+        torch.cat(found_shift),
+        torch.cat(found_vectors),
+    )
+
+
 def density_at(
     basis: DensityBasis,
     coefficients: torch.Tensor,

@@ -68,6 +68,24 @@ def build(name: str, **config: object) -> torch.nn.Module:
     return _REGISTRY[name](**config)
 
 
+def upgrade_config(name: str, config: dict[str, object]) -> dict[str, object]:
+    """``config`` of the registered model ``name`` as saved by an earlier e3core, with the
+    options added since then set to the values that version used (a model's
+    ``legacy_config``), so that old checkpoints rebuild the model they were trained with: an
+    LNet saved before ``radial_basis`` existed gets the cosine basis it had.
+
+    Example::
+
+        >>> upgrade_config("lnet", {"type_numbers": [1]})["radial_basis"]
+        'cosine'
+        >>> upgrade_config("lnet", {"radial_basis": "smooth_finite"})["radial_basis"]
+        'smooth_finite'
+    """
+    if name not in _REGISTRY:
+        raise KeyError(f"upgrade_config: name is {name!r}, expected one of {available()}")
+    return {**getattr(_REGISTRY[name], "legacy_config", {}), **config}
+
+
 __all__ = [
     "AtomTypes",
     "AtomisticModel",
@@ -85,4 +103,5 @@ __all__ = [
     "hidden_irreps",
     "lnet_num_features",
     "matched_hidden_irreps",
+    "upgrade_config",
 ]

@@ -13,7 +13,7 @@ Example::
 import torch
 
 from e3core import o3
-from e3core.density import atom_point_pairs
+from e3core.density import atom_point_edges
 from e3core.models._gate_points import (
     Convolution,
     EdgeEmbedding,
@@ -64,7 +64,11 @@ class ChargeE3Net(torch.nn.Module):
     structure alone: ``atom_features(data)`` computes them once and ``density(features, ...)``
     evaluates any number of probe batches with them. ``forward`` does both for
     ``data["probe_positions"]`` (P, 3) (and ``data["probe_batch"]`` (P,), default all in the
-    first structure) and returns ``"probe_density"`` (P,). Structures are not periodic.
+    first structure): all probes of the batch see the atom features computed once, and it
+    returns ``"probe_density"`` (P,). Periodic structures (``cell``, ``pbc`` of the batch) are
+    periodic for both kinds of edges: the atom graph is the batch's own (``collate`` with a
+    cutoff: periodic images included) and probes receive messages from every atom image within
+    ``r_max`` (``e3core.density.atom_point_edges``).
 
     Example::
 
@@ -172,19 +176,15 @@ class ChargeE3Net(torch.nn.Module):
         batch: torch.Tensor,
         probe_positions: torch.Tensor,
         probe_batch: torch.Tensor,
+        cell: torch.Tensor | None = None,
+        pbc: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The density (P,) at ``probe_positions`` (P, 3) of structures ``probe_batch`` (P,),
-        from ``atom_features`` of atoms at ``positions`` (N, 3) in structures ``batch`` (N,)."""
-        num_graphs = 1 + max(
-            int(batch.max()) if batch.numel() > 0 else -1,
-            int(probe_batch.max()) if probe_batch.numel() > 0 else -1,
+        from ``atom_features`` of atoms at ``positions`` (N, 3) in structures ``batch`` (N,),
+        with the periodic images that ``cell`` (G, 3, 3) and ``pbc`` (G, 3) give."""
+        probe, atom, _, vectors = atom_point_edges(
+            positions, batch, probe_positions, probe_batch, self.r_max, cell, pbc
         )
-        atom_ptr = torch.zeros(num_graphs + 1, dtype=torch.long, device=batch.device)
-        atom_ptr[1:] = torch.cumsum(torch.bincount(batch, minlength=num_graphs), 0)
-        probe, atom = atom_point_pairs(atom_ptr, probe_batch, 0, probe_positions.shape[0])
-        vectors = positions[atom] - probe_positions[probe].to(positions.dtype)
-        near = torch.linalg.vector_norm(vectors, dim=1) < self.r_max
-        probe, atom, vectors = probe[near], atom[near], vectors[near]
         edge_attr, edge_embedding = self.embedding(vectors)
         attr = features[0]
         ones = torch.ones(probe_positions.shape[0], 1, dtype=attr.dtype, device=attr.device)
@@ -196,13 +196,23 @@ class ChargeE3Net(torch.nn.Module):
 
     def forward(self, data: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``{"probe_density": (P,)}`` at ``data["probe_positions"]``."""
-        if not torch.jit.is_scripting() and "pbc" in data and bool(data["pbc"].any()):
-            raise ValueError("pbc has periodic axes, expected non-periodic structures")
+        periodic = "pbc" in data and bool(data["pbc"].any())
+        if periodic and ("edge_index" not in data or "cell" not in data):
+            raise ValueError(
+                "pbc has periodic axes but the data has no edge_index or cell: collate it with "
+                "a cutoff (collate(..., cutoff=model.r_max)) to get the atoms' periodic images"
+            )
         probes = data["probe_positions"]
         if "probe_batch" in data:
             probe_batch = data["probe_batch"]
         else:
             probe_batch = torch.zeros(probes.shape[0], dtype=torch.long, device=probes.device)
+        cell: torch.Tensor | None = None
+        pbc: torch.Tensor | None = None
+        if periodic:
+            cell, pbc = data["cell"], data["pbc"]
         features = self.atom_features(data)
-        rho = self.density(features, data["positions"], data["batch"], probes, probe_batch)
+        rho = self.density(
+            features, data["positions"], data["batch"], probes, probe_batch, cell, pbc
+        )
         return {"probe_density": rho}

@@ -12,6 +12,7 @@ from e3core.o3._irreps import Irrep, Irreps
 from e3core.o3._linear import Linear
 
 _DIPOLE = "mu"
+RADIAL_BASES = ("smooth_finite", "cosine")
 
 
 class LNet(AtomisticModel):
@@ -21,11 +22,12 @@ class LNet(AtomisticModel):
     (``lnet_num_features`` picks the multiplicities).
 
     An atom-wise embedding of the types (a ``Linear`` of their one-hot vectors to
-    ``num_features`` scalars); edges carry a cosine radial basis (``soft_one_hot_linspace(...,
-    "cosine", cutoff=True)`` on [0, r_max], times sqrt(num_basis)) and spherical harmonics up to
-    ``lmax``; ``num_layers`` gated convolution blocks (``Interaction``) keep ``num_features``
-    copies of each irrep up to ``lmax`` (both parities with ``parity``); ``num_atomwise``
-    atom-wise gated layers (Linear, Gate) follow, and a last ``Linear`` gives the outputs per atom.
+    ``num_features`` scalars); edges carry a radial basis on [0, r_max]
+    (``soft_one_hot_linspace(..., radial_basis, cutoff=True)``, times sqrt(num_basis)) and
+    spherical harmonics up to ``lmax``; ``num_layers`` gated convolution blocks
+    (``Interaction``) keep ``num_features`` copies of each irrep up to ``lmax`` (both parities
+    with ``parity``); ``num_atomwise`` atom-wise gated layers (Linear, Gate) follow, and a last
+    ``Linear`` gives the outputs per atom.
 
     - A graph target (``"U0"``, ``"homo"``, ...): one scalar per atom, times ``scale`` plus
       ``shift`` and ``atom_references`` per type (``qm9_atomrefs("U0")`` or ``fit_atomrefs``),
@@ -45,7 +47,12 @@ class LNet(AtomisticModel):
         lmax: 0 (L0Net) or 1 (L1Net).
         num_features: multiplicity of each hidden irrep.
         num_layers, num_atomwise: convolution blocks and atom-wise gated layers.
-        num_basis, r_max: the cosine basis; ``radial_neurons``: hidden sizes of the radial MLPs.
+        num_basis, r_max: the radial basis; ``radial_neurons``: hidden sizes of the radial MLPs.
+        radial_basis: ``"smooth_finite"`` (default): e3nn's smooth bumps on the cosine basis's
+            grid and supports, infinitely differentiable, so forces are smooth; ``"cosine"``:
+            the paper's basis, whose functions have kinks at the grid points and at r_max, so
+            forces jump there (fine for properties, not for dynamics). Configurations saved
+            before this option existed load as ``"cosine"`` (``e3core.models.upgrade_config``).
         parity, avg_num_neighbors: as ``NequIP``'s.
         reduce, compute_forces, scale, shift, atom_references: as ``NequIP``'s (no forces and
             no stress by default; none for ``"mu"``).
@@ -60,7 +67,9 @@ class LNet(AtomisticModel):
     """
 
     name = "lnet"
+    legacy_config = {"radial_basis": "cosine"}
     num_basis: int
+    radial_basis: str
     dipole: bool
     basis_factor: float
 
@@ -83,6 +92,7 @@ class LNet(AtomisticModel):
         scale: PerType = 1.0,
         shift: PerType = 0.0,
         atom_references: PerType | None = None,
+        radial_basis: str = "smooth_finite",
     ) -> None:
         super().__init__(
             type_numbers,
@@ -98,6 +108,10 @@ class LNet(AtomisticModel):
         if lmax not in (0, 1):
             raise ValueError(
                 f"LNet: lmax is {lmax!r}, expected 0 (L0Net) or 1 (L1Net); NequIP takes any lmax"
+            )
+        if radial_basis not in RADIAL_BASES:
+            raise ValueError(
+                f"LNet: radial_basis is {radial_basis!r}, expected one of {RADIAL_BASES}"
             )
         if num_atomwise < 0:
             raise ValueError(f"LNet: num_atomwise is {num_atomwise}, expected at least 0")
@@ -122,8 +136,10 @@ class LNet(AtomisticModel):
             radial_neurons=[int(n) for n in radial_neurons],
             parity=bool(parity),
             avg_num_neighbors=float(avg_num_neighbors),
+            radial_basis=str(radial_basis),
         )
         self.num_basis = int(num_basis)
+        self.radial_basis = str(radial_basis)
         self.basis_factor = float(num_basis) ** 0.5
         self.interactions = Interactions(
             self.types.num_types,
@@ -156,7 +172,9 @@ class LNet(AtomisticModel):
     ) -> torch.Tensor:
         """Per-atom outputs: a scalar (N, 1), or for ``"mu"`` a charge and a vector (N, 4)."""
         lengths = torch.linalg.norm(vectors, dim=1)
-        radial = soft_one_hot_linspace(lengths, 0.0, self.r_max, self.num_basis, "cosine", True)
+        radial = soft_one_hot_linspace(
+            lengths, 0.0, self.r_max, self.num_basis, self.radial_basis, True
+        )
         radial = radial * self.basis_factor
         return self.atomwise(self.interactions(types, vectors, radial, edge_src, edge_dst))
 

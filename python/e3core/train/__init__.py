@@ -8,7 +8,7 @@ Example::
     >>> from e3core import train
     >>> train.Loss.from_spec({"energy": 1.0, "forces": 10.0}).needs_forces
     True
-    >>> train.metric_names()[:3]
+    >>> [name for name in train.metric_names() if name.startswith("m")]
     ['mae', 'mae_per_atom', 'mse']
 """
 
@@ -24,7 +24,13 @@ from e3core.train._checkpoint import (
 from e3core.train._ema import ExponentialMovingAverage
 from e3core.train._logging import plot_learning_curves, plot_parity, read_csv, write_csv
 from e3core.train._loss import LOSS_KINDS, Loss, LossTerm, target_of
-from e3core.train._metrics import Metric, get_metric, metric_names, register_metric
+from e3core.train._metrics import (
+    Metric,
+    get_metric,
+    metric_names,
+    register_density_metrics,
+    register_metric,
+)
 from e3core.train._schedule import (
     OPTIMIZERS,
     SCHEDULERS,
@@ -56,6 +62,7 @@ __all__ = [
     "plot_learning_curves",
     "plot_parity",
     "read_csv",
+    "register_density_metrics",
     "register_metric",
     "rng_state",
     "set_rng_state",

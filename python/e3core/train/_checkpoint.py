@@ -141,11 +141,13 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
 
 
-def build_model(name: str, config: Mapping[str, Any]) -> torch.nn.Module:
+def build_model(name: str, config: Mapping[str, Any], saved: bool = False) -> torch.nn.Module:
     """The model ``name`` built with keyword arguments ``config``: a name of e3core's registry
     (``e3core.models.build(name, **config)``: ``"schnet"``, ``"nequip"``...) or
     ``"package.module:Class"`` for a model class of your own (which follows e3core's model
-    interface: ``forward(data) -> dict``, ``config``, ``r_max``).
+    interface: ``forward(data) -> dict``, ``config``, ``r_max``). ``saved``: ``config`` comes
+    from a checkpoint, whose missing options take the values of the version that wrote it
+    (``e3core.models.upgrade_config``).
 
     Example::
 
@@ -168,7 +170,9 @@ def build_model(name: str, config: Mapping[str, Any]) -> torch.nn.Module:
             "'package.module:Class'"
         ) from None
     try:
-        return models.build(name, **config)
+        return models.build(
+            name, **(models.upgrade_config(name, dict(config)) if saved else config)
+        )
     except KeyError as error:  # an unknown name
         raise ValueError(error.args[0] if error.args else str(error)) from None
 
@@ -197,7 +201,7 @@ def model_from_checkpoint(
             raise ValueError(
                 "model_from_checkpoint: the checkpoint names no model; pass model=an instance"
             )
-        model = build_model(entry["name"], entry.get("config") or {})
+        model = build_model(entry["name"], entry.get("config") or {}, saved=True)
     dtype = checkpoint.get("extra", {}).get("dtype")
     if dtype is not None:
         model = model.to(getattr(torch, dtype))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 NoneType = type(None)
+DENSITY_SOURCES = ("water_density", "density")
 
 
 class ConfigError(ValueError):
@@ -68,8 +69,9 @@ SCHEMA: dict[str, Any] = {
         "source": Option(
             "qm9_sample",
             (str,),
-            choices=("qm9_sample", "qm9", "xyz", "dataset"),
-            doc="the shipped QM9 slice, full QM9 (qm9pack), an xyz/extxyz file, an .npz dataset",
+            choices=("qm9_sample", "qm9", "xyz", "dataset", "water_density", "density"),
+            doc="the shipped QM9 slice, full QM9 (qm9pack), an xyz/extxyz file, an .npz "
+            "dataset, the shipped water densities, a density .npz (DensityDataset)",
         ),  # fmt: skip
         "path": Option(None, (str, NoneType), doc="file (xyz, dataset) or qm9pack directory"),
         "max_structures": Option(None, _OPT_INT, minimum=1, doc="keep only the first ones"),
@@ -98,6 +100,13 @@ SCHEMA: dict[str, Any] = {
         "batch_size": Option(32, (int,), minimum=1, doc="global batch (all processes)"),
         "val_batch_size": Option(None, _OPT_INT, minimum=1, doc="default: batch_size"),
         "num_workers": Option(0, (int,), minimum=0, doc="DataLoader worker processes"),
+        "max_probes": Option(
+            None,
+            _OPT_INT,
+            minimum=1,
+            doc="density data: random probes per training structure and batch (default all; "
+            "validation and test use all)",
+        ),  # fmt: skip
     },
     "model": {
         "name": Option(
@@ -246,7 +255,12 @@ def validate_config(raw: Mapping[str, Any]) -> dict[str, Any]:
         loss = Loss.from_spec(config["training"]["loss"])
     except (TypeError, ValueError) as error:
         raise ConfigError(f"config: training.loss: {error}") from None
+    from e3core.train._metrics import DENSITY_METRICS
+
     known = set(config["data"]["targets"]) | set(config["data"]["atom_targets"])
+    density = config["data"]["source"] in DENSITY_SOURCES
+    if density:
+        known.add("probe_density")
     for target in loss.targets:
         if target not in known:
             raise ConfigError(
@@ -257,6 +271,8 @@ def validate_config(raw: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(names, list):
             raise ConfigError(f"config: training.metrics.{target} is {names!r}, expected a list")
         for name in names:
+            if density and name in DENSITY_METRICS:
+                continue  # registered for the data's basis when it is loaded
             try:
                 get_metric(name)
             except KeyError as error:

@@ -22,7 +22,8 @@ LOSS_KINDS = ("mse", "mae", "huber")
 
 
 def target_of(batch: Batch, name: str) -> torch.Tensor:
-    """The reference values of target ``name`` in ``batch`` (a graph target or an atom target).
+    """The reference values of target ``name`` in ``batch`` (a graph target, an atom target or
+    a probe target such as ``probe_density``).
 
     Example::
 
@@ -36,9 +37,11 @@ def target_of(batch: Batch, name: str) -> torch.Tensor:
         return batch.targets[name]
     if name in batch.atom_targets:
         return batch.atom_targets[name]
+    if name in batch.probes and name not in ("probe_positions", "probe_batch"):
+        return batch.probes[name]
     raise KeyError(
         f"target {name!r} is not in the batch (targets: {sorted(batch.targets)}, "
-        f"atom targets: {sorted(batch.atom_targets)})"
+        f"atom targets: {sorted(batch.atom_targets)}, probes: {sorted(batch.probes)})"
     )
 
 

@@ -25,8 +25,9 @@ import torch.utils.data
 
 from e3core import data
 from e3core.train._checkpoint import build_model, load_checkpoint, model_from_checkpoint
-from e3core.train._config import ConfigError, validate_config
+from e3core.train._config import DENSITY_SOURCES, ConfigError, validate_config
 from e3core.train._logging import plot_parity
+from e3core.train._metrics import register_density_metrics
 from e3core.train._trainer import Trainer
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -35,7 +36,10 @@ SPLIT_NAMES = ("train", "val", "test")
 def load_data(data_config: Mapping[str, Any], path: str | os.PathLike | None = None) -> Any:
     """The dataset of a configuration's ``data`` section (``source``, ``path``,
     ``max_structures``, ``atomization``, ``units``, the kept ``targets`` and ``atom_targets``);
-    ``path`` replaces the configured source by an ``.npz`` dataset or an xyz file.
+    ``path`` replaces the configured source by an ``.npz`` dataset or an xyz file (or, for
+    density sources, another density ``.npz``). Density sources (``water_density``,
+    ``density``) give a ``DensityDataset`` (structures with probes) and register the density
+    metrics of its basis (``register_density_metrics``).
 
     Example::
 
@@ -46,8 +50,22 @@ def load_data(data_config: Mapping[str, Any], path: str | os.PathLike | None = N
     """
     source, file = data_config["source"], data_config["path"]
     if path is not None:
-        source, file = ("dataset" if os.fspath(path).endswith(".npz") else "xyz"), path
+        if source in DENSITY_SOURCES:
+            source, file = "density", path
+        else:
+            source, file = ("dataset" if os.fspath(path).endswith(".npz") else "xyz"), path
     n = data_config["max_structures"]
+    if source in DENSITY_SOURCES:
+        if data_config["fit_atomrefs"]:
+            raise ConfigError(
+                f"config: data.fit_atomrefs is {data_config['fit_atomrefs']}, expected [] for "
+                f"density data (data.source {source!r})"
+            )
+        densities = data.load_water_density(file if source == "density" else None)
+        register_density_metrics(densities.basis)
+        if n is not None:
+            densities = densities[: int(n)]
+        return densities.with_atoms(_kept(densities.atoms, data_config))
     if source in ("qm9_sample", "qm9"):
         options = {"atomization": data_config["atomization"]}
         if source == "qm9":
@@ -62,6 +80,11 @@ def load_data(data_config: Mapping[str, Any], path: str | os.PathLike | None = N
         dataset = data.AtomsDataset.load(file)
     if n is not None and source != "qm9":
         dataset = dataset[: int(n)]
+    return _kept(dataset, data_config)
+
+
+def _kept(dataset: data.AtomsDataset, data_config: Mapping[str, Any]) -> data.AtomsDataset:
+    """``dataset`` with only the configured targets, in the configured units."""
     keep_targets = set(data_config["targets"])
     keep_atom_targets = set(data_config["atom_targets"])
     for name, present in (("targets", dataset.targets), ("atom_targets", dataset.atom_targets)):
@@ -146,7 +169,8 @@ def make_loaders(
     """DataLoaders of the splits: the training one shuffled by a ``DistributedSampler``
     (seeded by ``data.split.seed`` and the epoch, the same order whatever the number of
     processes), each process taking ``batch_size / world_size`` structures of every global
-    batch; the others sharded in order.
+    batch; the others sharded in order. Training batches of density data have at most
+    ``data.max_probes`` random probes per structure, the others all.
 
     Example::
 
@@ -175,7 +199,7 @@ def make_loaders(
             sampler = ShardSampler(len(split), rank, world)
         loaders[name] = data.DataLoader(
             split, batch_size=size // world, sampler=sampler, cutoff=cutoff, dtype=dtype,
-            num_workers=d["num_workers"],
+            num_workers=d["num_workers"], max_probes=d["max_probes"] if name == "train" else None,
         )  # fmt: skip
     return loaders
 

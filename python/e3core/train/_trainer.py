@@ -60,8 +60,8 @@ class _Totals:
 
     def __init__(self, loss: Loss, metrics: Mapping[str, Sequence[str]]) -> None:
         self.loss = loss
-        self.metrics = [(t, m) for t, names in metrics.items() for m in names]
-        n = len(loss.terms) + len(self.metrics)
+        self.metrics = [(t, m, get_metric(m)) for t, names in metrics.items() for m in names]
+        n = len(loss.terms) + sum(len(metric.keys(t, m)) for t, m, metric in self.metrics)
         self.sums = torch.zeros(n, dtype=torch.float64)
         self.counts = torch.zeros(n, dtype=torch.float64)
 
@@ -73,13 +73,16 @@ class _Totals:
     ) -> None:
         data = batch.as_dict()
         parts = [(s.detach(), c) for s, c in loss_parts]
-        for target, name in self.metrics:
+        for target, _, metric in self.metrics:
             reference = target_of(batch, target)
             pred = predictions[target].detach().reshape(reference.shape)
-            parts.append(get_metric(name).fn(pred, reference, data))
-        for k, (s, c) in enumerate(parts):
-            self.sums[k] += float(s)
-            self.counts[k] += float(c)
+            parts.append(metric.fn(pred, reference, data))
+        k = 0
+        for s, c in parts:
+            values = torch.as_tensor(s).detach().reshape(-1).to("cpu", torch.float64)
+            self.sums[k : k + values.numel()] += values
+            self.counts[k : k + values.numel()] += float(c)
+            k += values.numel()
 
     def reduce(self) -> None:
         if _distributed():
@@ -94,10 +97,10 @@ class _Totals:
     def compute(self) -> dict[str, float]:
         out = {"loss": self.loss_value()}
         k = len(self.loss.terms)
-        for j, (target, name) in enumerate(self.metrics):
-            out[f"{target}_{name}"] = get_metric(name).finalize(
-                float(self.sums[k + j]), float(self.counts[k + j])
-            )
+        for target, name, metric in self.metrics:
+            for key in metric.keys(target, name):
+                out[key] = metric.finalize(float(self.sums[k]), float(self.counts[k]))
+                k += 1
         return out
 
 
@@ -224,7 +227,11 @@ class Trainer:
     def _check_monitor(self) -> None:
         splits = ("train", "val") if self.val_loader is not None else ("train",)
         allowed = [f"{s}_loss" for s in splits] + [
-            f"{s}_{t}_{m}" for s in splits for t, names in self.metrics.items() for m in names
+            f"{s}_{key}"
+            for s in splits
+            for t, names in self.metrics.items()
+            for m in names
+            for key in get_metric(m).keys(t, m)
         ]
         if self.monitor not in allowed:
             raise ValueError(f"Trainer: monitor is {self.monitor!r}, expected one of {allowed}")
