@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from e3core import data, deploy, train
+from e3core import data, deploy, models, train
 from e3core.cli import main
 from e3core.train._config import ConfigError, load_config, validate_config
 from e3core.train._run import train_from_config, trainer_from_config
@@ -273,6 +273,17 @@ def test_resume_equals_uninterrupted(dataset, tmp_path):
         assert torch.equal(a, b)
     assert [r["val_loss"] for r in full.history] == [r["val_loss"] for r in second.history]
     assert len(train.read_csv(tmp_path / "cut" / "metrics.csv")) == 4
+
+
+def test_resume_refuses_another_model_configuration():
+    old = models.build("lnet", type_numbers=[1, 8], lmax=0, num_features=8, radial_basis="cosine")
+    # As saved before radial_basis existed: upgraded to the cosine basis it had.
+    saved = {k: v for k, v in old.config.items() if k != "radial_basis"}
+    checkpoint = {"model": {"name": "lnet", "config": saved}}
+    train.check_same_model(checkpoint, old)
+    new = models.build("lnet", type_numbers=[1, 8], lmax=0, num_features=8)
+    with pytest.raises(ValueError, match="radial_basis='cosine'.*radial_basis='smooth_finite'"):
+        train.check_same_model(checkpoint, new)
 
 
 def tiny_config(tmp_path, dataset, **training):

@@ -177,6 +177,44 @@ def build_model(name: str, config: Mapping[str, Any], saved: bool = False) -> to
         raise ValueError(error.args[0] if error.args else str(error)) from None
 
 
+def check_same_model(
+    checkpoint: Mapping[str, Any], model: torch.nn.Module, path: str | os.PathLike = "checkpoint"
+) -> None:
+    """Raises ValueError unless ``model`` is the registered model the checkpoint was saved
+    from, with the same configuration once the checkpoint's is upgraded
+    (``e3core.models.upgrade_config``): weights loaded into another configuration would load
+    without error and compute something else (an LNet saved with the cosine basis, rebuilt with
+    the smooth one). Models outside the registry are not checked.
+
+    Example::
+
+        >>> from e3core import models
+        >>> lnet = models.build("lnet", type_numbers=[1, 8], lmax=0, num_features=8)
+        >>> ckpt = {"model": {"name": "lnet", "config": {**lnet.config, "radial_basis": "cosine"}}}
+        >>> check_same_model(ckpt, lnet)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: 'checkpoint' holds an lnet with radial_basis='cosine', but the model ...
+    """
+    entry = checkpoint.get("model") or {}
+    name, saved = entry.get("name"), entry.get("config")
+    if name is None or saved is None or getattr(model, "name", None) != name:
+        return
+    models = importlib.import_module("e3core.models")
+    if name not in models.available():
+        return
+    saved = models.upgrade_config(name, dict(saved))
+    current = dict(getattr(model, "config", {}))
+    differ = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    if differ:
+        found = ", ".join(f"{k}={saved.get(k)!r}" for k in differ)
+        built = ", ".join(f"{k}={current.get(k)!r}" for k in differ)
+        raise ValueError(
+            f"{os.fspath(path)!r} holds an {name} with {found}, but the model to resume has "
+            f"{built}; set these in the configuration's model section"
+        )
+
+
 def model_from_checkpoint(
     checkpoint: Mapping[str, Any] | str | os.PathLike, model: torch.nn.Module | None = None
 ) -> torch.nn.Module:

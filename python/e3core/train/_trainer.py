@@ -27,6 +27,7 @@ from e3core.train._checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
     atomic_save,
+    check_same_model,
     load_checkpoint,
     rng_state,
     set_rng_state,
@@ -614,4 +615,5 @@ class Trainer:
         checkpoint = load_checkpoint(path, map_location=self.device)
         if checkpoint.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"Trainer: {os.fspath(path)!r} is not an e3core checkpoint")
+        check_same_model(checkpoint, self.model, path)
         self.load_state_dict(checkpoint["trainer"], checkpoint["epoch"])
