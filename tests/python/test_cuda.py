@@ -13,7 +13,7 @@ import torch
 from e3core import graph, o3
 from e3core.data import collate
 from test_models import CONFIGS, expected_transform, make_model, structures, transformed
-from test_tensor_product import MODES, OP_CASES, op_case, random_case
+from test_tensor_product import MODES, OP_CASES, op_case, random_case, single_slot_calls
 
 ops = torch.ops.e3core
 OPS = [
@@ -187,13 +187,7 @@ def test_tensor_product_ops_opcheck_gradcheck_on_the_gpu(case):
     src, dst = cuda(src), cuda(dst)
     gout = torch.randn(shape, dtype=torch.float64, device="cuda")
     x1, x2, w = (t.cuda() for t in (x1, x2, w))
-    calls = [
-        (ops.tensor_product, (x1, x2, w), shape),
-        (ops.tensor_product_grad_x1, (x2, w, gout), list(x1.shape)),
-        (ops.tensor_product_grad_x2, (x1, w, gout), list(x2.shape)),
-        (ops.tensor_product_grad_weight, (x1, x2, gout), list(w.shape)),
-    ]
-    for op, inputs, out_shape in calls:
+    for op, inputs, out_shape in single_slot_calls(x1, x2, w, gout, shape):
         inputs = [t.clone().requires_grad_() for t in inputs]
         torch.library.opcheck(op, (*inputs, plan, src, dst, out_shape))
     inputs = [t.clone().requires_grad_() for t in (x1, x2, w, gout)]

@@ -323,17 +323,21 @@ def test_op_gradcheck_and_gradgradcheck(case):
         )
 
 
-@pytest.mark.parametrize("case", OP_CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
-def test_opcheck(case):
-    tp, x1, x2, w, src, dst, shape = op_case(**case)
-    gout = torch.randn(shape, dtype=torch.float64)
-    calls = [
+def single_slot_calls(x1, x2, w, gout, shape):
+    """The four single-slot ops' (op, inputs, result shape) for one product."""
+    return [
         (ops.tensor_product, (x1, x2, w), shape),
         (ops.tensor_product_grad_x1, (x2, w, gout), list(x1.shape)),
         (ops.tensor_product_grad_x2, (x1, w, gout), list(x2.shape)),
         (ops.tensor_product_grad_weight, (x1, x2, gout), list(w.shape)),
     ]
-    for op, inputs, out_shape in calls:
+
+
+@pytest.mark.parametrize("case", OP_CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_opcheck(case):
+    tp, x1, x2, w, src, dst, shape = op_case(**case)
+    gout = torch.randn(shape, dtype=torch.float64)
+    for op, inputs, out_shape in single_slot_calls(x1, x2, w, gout, shape):
         inputs = [t.clone().requires_grad_() for t in inputs]
         torch.library.opcheck(op, (*inputs, tp.plan, src, dst, out_shape))
 
