@@ -39,6 +39,20 @@ def test_every_op_has_a_cuda_entry(name):
     assert torch._C._dispatch_has_kernel_for_dispatch_key(f"e3core::{name}", "CUDA")
 
 
+@pytest.mark.skipif(
+    torch.version.cuda is not None, reason="a CUDA torch: e3core's CUDA kernels are registered"
+)
+def test_a_cpu_only_build_explains_itself_to_cuda_tensors():
+    # With a CPU build of torch the CUDA entries are the explanation (called directly here,
+    # since no CUDA tensor can exist).
+    cuda_key = torch._C.DispatchKeySet(torch._C.DispatchKey.CUDA)
+    x = torch.randn(4, 3)
+    with pytest.raises(NotImplementedError, match="built without CUDA kernels"):
+        ops.spherical_harmonics.default.redispatch(cuda_key, x, 2, True, "component")
+    with pytest.raises(NotImplementedError, match="e3core::radius_graph: got a CUDA tensor"):
+        ops.radius_graph.default.redispatch(cuda_key, x, 1.0, None, False, None)
+
+
 def cuda(t):
     return None if t is None else t.detach().cuda().requires_grad_(t.requires_grad)
 
