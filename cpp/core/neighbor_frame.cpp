@@ -124,6 +124,20 @@ Frame binning_frame(const double* cell, const std::array<bool, 3>& pbc) {
   return frame;
 }
 
+Frame checked_frame(const char* name, double cutoff, const double* cell,
+                    const std::array<bool, 3>& pbc) {
+  check_radius(name, cutoff);
+  if (cell != nullptr) {
+    for (int k = 0; k < 9; ++k) {
+      if (!std::isfinite(cell[k])) {
+        throw std::invalid_argument("cell[" + std::to_string(k / 3) + "][" + std::to_string(k % 3) +
+                                    "] is " + str(cell[k]) + ", expected finite lattice vectors");
+      }
+    }
+  }
+  return binning_frame(cell, pbc);
+}
+
 Mat3 inverse(const Mat3& m) {
   const Vec3 c0 = cross(m[1], m[2]), c1 = cross(m[2], m[0]), c2 = cross(m[0], m[1]);
   const double det = dot(m[0], c0);

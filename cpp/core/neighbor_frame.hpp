@@ -52,6 +52,10 @@ void check_radius(const char* name, double r);
 // The frame of a cell (null when no axis is periodic); throws std::invalid_argument for a missing
 // or singular cell.
 Frame binning_frame(const double* cell, const std::array<bool, 3>& pbc);
+// The checks of a search's arguments, in the CPU search's order (the cutoff, named `name`, then
+// the cell's entries, then its rank on the periodic axes), and the frame of the cell.
+Frame checked_frame(const char* name, double cutoff, const double* cell,
+                    const std::array<bool, 3>& pbc);
 // inverse(frame): fractional coordinates are f = p inverse, p a row vector.
 Mat3 inverse(const Mat3& m);
 

@@ -579,19 +579,10 @@ template <typename T>
 int64_t neighbor_list(const NeighborListOptions& options, const T* positions, int64_t n,
                       const T* cell, const PairAllocator<T>& allocate, const Executor& exec) {
   check_count(n);
-  check_radius("cutoff", options.cutoff);
   double cell_rows[9];
-  if (cell != nullptr) {
-    for (int k = 0; k < 9; ++k) {
-      cell_rows[k] = double(cell[k]);
-      if (!std::isfinite(cell_rows[k])) {
-        throw std::invalid_argument("cell[" + std::to_string(k / 3) + "][" + std::to_string(k % 3) +
-                                    "] is " + str(cell_rows[k]) +
-                                    ", expected finite lattice vectors");
-      }
-    }
-  }
-  const Frame frame = binning_frame(cell ? cell_rows : nullptr, options.pbc);
+  if (cell != nullptr) std::copy(cell, cell + 9, cell_rows);
+  const Frame frame =
+      checked_frame("cutoff", options.cutoff, cell ? cell_rows : nullptr, options.pbc);
   check_positions(positions, n);
   if (n == 0 || options.cutoff == 0) {
     allocate(0);

@@ -12,8 +12,9 @@ namespace e3core::cuda {
 
 using namespace nl_detail;
 
-std::array<double, 9> neighbor_frame_inverse(const double* cell, const std::array<bool, 3>& pbc) {
-  const Mat3 inv = inverse(binning_frame(cell, pbc).rows);
+std::array<double, 9> neighbor_frame_inverse(const char* name, double cutoff, const double* cell,
+                                             const std::array<bool, 3>& pbc) {
+  const Mat3 inv = inverse(checked_frame(name, cutoff, cell, pbc).rows);
   std::array<double, 9> out;
   for (int r = 0; r < 3; ++r) {
     for (int c = 0; c < 3; ++c) out[size_t(3 * r + c)] = inv[size_t(r)][size_t(c)];
@@ -24,9 +25,8 @@ std::array<double, 9> neighbor_frame_inverse(const double* cell, const std::arra
 NeighborGrid neighbor_grid(const NeighborListOptions& options, const double* cell,
                            const double* f_min, const double* f_max, int64_t atoms,
                            int64_t molecules) {
-  check_radius("cutoff", options.cutoff);
   check_count(atoms);
-  const Frame frame = binning_frame(cell, options.pbc);
+  const Frame frame = checked_frame("cutoff", options.cutoff, cell, options.pbc);
   const Mat3 inv = inverse(frame.rows);
   NeighborGrid g;
   for (int r = 0; r < 3; ++r) {

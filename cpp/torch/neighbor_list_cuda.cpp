@@ -45,7 +45,8 @@ Pairs search(const NeighborListOptions& options, const at::Tensor& x, const doub
              const at::Tensor& molecule, int64_t molecules) {
   const int64_t n = x.size(0);
   const auto longs = x.options().dtype(at::kLong);
-  const std::array<double, 9> inverse = cuda::neighbor_frame_inverse(cell, options.pbc);
+  const std::array<double, 9> inverse =
+      cuda::neighbor_frame_inverse("cutoff", options.cutoff, cell, options.pbc);
   const at::Tensor inv =
       at::from_blob(const_cast<double*>(inverse.data()), {3, 3}, at::kDouble).to(x.device());
   const at::Tensor f = x.to(at::kDouble).matmul(inv);
@@ -99,17 +100,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> neighbor_list_cuda(
       cell_c.defined() ? cell_c.to(at::kCPU, at::kDouble).contiguous() : at::Tensor();
   const double* cell_ptr = cell_host.defined() ? cell_host.const_data_ptr<double>() : nullptr;
   Pairs p;
-  core_call(op, [&] {
-    // The checks of the CPU search, in its order: cutoff, cell, then positions.
-    cuda::neighbor_grid({cutoff, pbc}, cell_ptr, nullptr, nullptr, 0, 1);
-    if (cell_host.defined()) {
-      const at::Tensor finite = at::isfinite(cell_host);
-      for (int64_t k = 0; k < 9; ++k) {
-        TORCH_CHECK_VALUE(finite.view(-1)[k].item<bool>(), op, "cell[", k / 3, "][", k % 3, "] is ",
-                          cell_ptr[k], ", expected finite lattice vectors");
-      }
-    }
-  });
+  // The checks of the CPU search, in its order: cutoff, cell, then positions.
+  core_call(op, [&] { cuda::neighbor_frame_inverse("cutoff", cutoff, cell_ptr, pbc); });
   check_finite(x, op);
   if (x.size(0) == 0 || cutoff == 0) {
     const auto longs = x.options().dtype(at::kLong);
@@ -132,12 +124,7 @@ at::Tensor radius_graph_cuda(const at::Tensor& positions, double r_max,
   const at::Tensor batch_c = checked_batch(batch, positions, max_num_neighbors, op);
   const auto guard = device_guard(positions);
   const at::Tensor x = positions.contiguous();
-  core_call(op, [&] {
-    if (!std::isfinite(r_max) || r_max < 0) {
-      throw std::invalid_argument("r_max is " + std::to_string(r_max) +
-                                  ", expected a finite number >= 0");
-    }
-  });
+  core_call(op, [&] { cuda::neighbor_frame_inverse("r_max", r_max, nullptr, {}); });
   check_finite(x, op);
   const auto longs = x.options().dtype(at::kLong);
   if (x.size(0) == 0 || r_max == 0 || max_num_neighbors.value_or(1) == 0) {

@@ -98,9 +98,11 @@ struct NeighborGrid {
 };
 
 /// The inverse of the binning frame of `cell` (host, 3 x 3, row-major; null when no axis is
-/// periodic): fractional coordinates are positions times it. Throws std::invalid_argument as
-/// e3core::neighbor_list does for a missing or singular cell.
-std::array<double, 9> neighbor_frame_inverse(const double* cell, const std::array<bool, 3>& pbc);
+/// periodic): fractional coordinates are positions times it. Throws std::invalid_argument with
+/// e3core::neighbor_list's messages for a bad cutoff (called `name` in them), a non-finite cell
+/// entry, or a missing or singular cell.
+std::array<double, 9> neighbor_frame_inverse(const char* name, double cutoff, const double* cell,
+                                             const std::array<bool, 3>& pbc);
 
 /// The grid for `atoms` atoms in `molecules` molecules (a search never pairs atoms of two
 /// molecules) whose fractional coordinates span [f_min, f_max] (host arrays of 3). Host code;

@@ -240,7 +240,8 @@ using e3core::cuda::NeighborGrid;
 std::vector<std::array<int64_t, 5>> gpu_search(const e3core::NeighborListOptions& o,
                                                const Vec& positions, const double* cell) {
   const int64_t n = int64_t(positions.size() / 3);
-  const std::array<double, 9> inv = e3core::cuda::neighbor_frame_inverse(cell, o.pbc);
+  const std::array<double, 9> inv =
+      e3core::cuda::neighbor_frame_inverse("cutoff", o.cutoff, cell, o.pbc);
   double lo[3] = {1e300, 1e300, 1e300}, hi[3] = {-1e300, -1e300, -1e300};
   for (int64_t a = 0; a < n; ++a) {
     for (int c = 0; c < 3; ++c) {
