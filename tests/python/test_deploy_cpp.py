@@ -2,70 +2,39 @@
 against it with find_package(e3core), run on exported models (TorchScript and AOTInductor):
 energies and forces equal Python's, NVE energy is conserved, bad files give messages.
 
-The library is built once into build/deploy (git-ignored; later runs only check it is up to
-date) and installed into build/deploy/prefix; the example into build/deploy/md.
+The library is built and installed once (cmake_package.py); the example into build/deploy/md.
 """
 
 import json
-import os
 import re
-import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cmake_package import BUILD, HAVE_TOOLS, ROOT, generator, installed_prefix, run_checked
 from deploy_model import EXPORTS, PairModel, exported, make_model
 from e3core import deploy
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = ROOT / "build" / "deploy"
-PREFIX = BUILD / "prefix"
 MD_BUILD = BUILD / "md"
 
 pytestmark = pytest.mark.skipif(
-    shutil.which("cmake") is None or shutil.which(os.environ.get("CXX", "c++")) is None,
-    reason="the C++ deployment tests need cmake and a C++ compiler",
+    not HAVE_TOOLS, reason="the C++ deployment tests need cmake and a C++ compiler"
 )
-
-
-def _run(command: list[str], timeout: float = 1800) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(min(2, os.cpu_count() or 1)))
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
-    if result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
-            f"{result.stderr[-4000:]}"
-        )
-    return result
-
-
-def _generator() -> list[str]:
-    return ["-G", "Ninja"] if shutil.which("ninja") else []
 
 
 @pytest.fixture(scope="module")
 def md_program() -> Path:
     """examples/cpp/md built against an installed e3core (built here if not yet)."""
-    if not (BUILD / "CMakeCache.txt").is_file():
-        _run(
-            ["cmake", "-S", str(ROOT), "-B", str(BUILD), *_generator(),
-             "-DCMAKE_BUILD_TYPE=Release", f"-DPython_EXECUTABLE={sys.executable}",
-             "-DE3CORE_TORCH=ON", "-DE3CORE_PYTHON=OFF", "-DE3CORE_TESTS=OFF",
-             "-DE3CORE_INSTALL_PACKAGE=ON"]
-        )  # fmt: skip
-    _run(["cmake", "--build", str(BUILD)])
-    _run(["cmake", "--install", str(BUILD), "--prefix", str(PREFIX)])
+    prefix = installed_prefix()
     if not (MD_BUILD / "CMakeCache.txt").is_file():
-        _run(
+        run_checked(
             ["cmake", "-S", str(ROOT / "examples" / "cpp" / "md"), "-B", str(MD_BUILD),
-             *_generator(), f"-DCMAKE_PREFIX_PATH={PREFIX}"]
+             *generator(), f"-DCMAKE_PREFIX_PATH={prefix}"]
         )  # fmt: skip
-    _run(["cmake", "--build", str(MD_BUILD)])
+    run_checked(["cmake", "--build", str(MD_BUILD)])
     return MD_BUILD / "e3core_md"
 
 

@@ -6,7 +6,7 @@
 //
 // Units: eV, Angstrom, fs, amu. --dump writes the first configuration, its energy, forces and
 // virial as text (one "name values..." line each) for comparison with Python.
-#include <e3core/model.hpp>
+#include <e3core/deploy/model.hpp>
 
 #include <algorithm>
 #include <array>

@@ -24,7 +24,19 @@ from e3core.deploy._module import INPUTS, OUTPUTS, PotentialModule
 METADATA_FILE = "e3core_metadata.json"
 FORMATS = ("torchscript", "aoti")
 # Version of the input/output contract (PotentialModule): bumped when it changes.
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
+
+
+class ExportError(ValueError):
+    """A model that cannot be exported: the message is one line naming the model and why.
+
+    Example::
+
+        >>> raise ExportError("export: gate_points predicts no energy")
+        Traceback (most recent call last):
+        ...
+        e3core.deploy._export.ExportError: export: gate_points predicts no energy
+    """
 
 
 def parse_version(version: str) -> tuple[int, ...]:
@@ -96,6 +108,29 @@ def energy_key(model: torch.nn.Module) -> str:
     return target if isinstance(target, str) else "energy"
 
 
+def _model_name(model: torch.nn.Module) -> str:
+    return str(getattr(model, "name", "") or type(model).__name__)
+
+
+def energy_model(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` that computes no derivatives itself (``compute_forces`` and
+    ``compute_stress`` off, where it has them): a potential takes forces and virial of its
+    energy itself, once, and a model's own ``autograd.grad`` would free the graph first.
+
+    Example::
+
+        >>> from e3core import models
+        >>> model = models.build("nequip", type_numbers=[1, 8], num_features=4, num_layers=1)
+        >>> model.compute_forces, energy_model(model).compute_forces
+        (True, False)
+    """
+    copied = copy.deepcopy(model)
+    for flag in ("compute_forces", "compute_stress"):
+        if isinstance(getattr(copied, flag, None), bool):
+            setattr(copied, flag, False)
+    return copied
+
+
 def _checkpoint_model(
     checkpoint: Mapping[str, Any] | str | os.PathLike,
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -133,16 +168,18 @@ def export_metadata(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What an exported model carries: e3core version, format, contract version, model name
-    (kind) and configuration, cutoff ``r_max``, type names and atomic numbers, dtype, and
-    ``extra`` entries (a checkpoint's units and atom references).
+    (kind) and configuration, cutoff ``r_max``, ``receptive_field`` (how far an atom's energy
+    looks: message-passing layers times ``r_max``, the model's attribute), type names and
+    atomic numbers, dtype, and ``extra`` entries (a checkpoint's units and atom references).
 
     Example::
 
         >>> model = torch.nn.Linear(1, 1)
         >>> model.config, model.r_max = {"type_numbers": [1, 8]}, 4.0
+        >>> model.receptive_field = 8.0
         >>> meta = export_metadata(model, "torchscript", torch.float64)
-        >>> meta["type_names"], meta["r_max"], meta["dtype"]
-        (['H', 'O'], 4.0, 'float64')
+        >>> meta["type_names"], meta["r_max"], meta["receptive_field"], meta["dtype"]
+        (['H', 'O'], 4.0, 8.0, 'float64')
     """
     from e3core import __version__
 
@@ -158,14 +195,22 @@ def export_metadata(
     r_max = getattr(model, "r_max", None)
     if r_max is None:
         raise ValueError(f"export: the model ({type(model).__name__}) has no r_max attribute")
+    receptive_field = getattr(model, "receptive_field", None)
+    if receptive_field is None or not float(receptive_field) >= float(r_max):
+        raise ValueError(
+            f"export: the model ({type(model).__name__}) has receptive_field "
+            f"{receptive_field!r}, expected an attribute >= r_max ({r_max}): its message-passing "
+            "layers times r_max, the ghost shell that simulation codes need on many ranks"
+        )
     config = getattr(model, "config", {})
     metadata = {
         "e3core_version": __version__,
         "format": format,
         "contract_version": CONTRACT_VERSION,
-        "model_name": str(getattr(model, "name", type(model).__name__)),
+        "model_name": _model_name(model),
         "model_config": json.loads(json.dumps(config, default=str)),
         "r_max": float(r_max),
+        "receptive_field": float(receptive_field),
         "type_names": names,
         "type_numbers": numbers,
         "dtype": _dtype_name(dtype),
@@ -188,9 +233,9 @@ def example_inputs(
 
     Example::
 
-        >>> pos, edge_index, types, cell, shifts = example_inputs(3.0, 2, torch.float64)
-        >>> pos.shape, types.tolist()
-        (torch.Size([8, 3]), [0, 1, 0, 1, 0, 1, 0, 1])
+        >>> pos, edge_index, types, cell, shifts, local = example_inputs(3.0, 2, torch.float64)
+        >>> pos.shape, types.tolist(), bool(local.all())
+        (torch.Size([8, 3]), [0, 1, 0, 1, 0, 1, 0, 1], True)
     """
     from e3core.graph import neighbor_list
 
@@ -204,6 +249,7 @@ def example_inputs(
         torch.arange(n_atoms) % n_types,
         torch.tensor(cell, dtype=dtype),
         torch.from_numpy(shifts).to(dtype),
+        torch.ones(n_atoms, dtype=torch.bool),
     )
 
 
@@ -220,7 +266,7 @@ def _export_aoti(
         graph = make_fx(potential, tracing_mode="symbolic", _allow_non_fake_inputs=True)(*inputs)
     atoms = torch.export.Dim("n_atoms", min=1)
     edges = torch.export.Dim("n_edges", min=1)
-    dynamic = ({0: atoms}, {1: edges}, {0: atoms}, {}, {0: edges})
+    dynamic = ({0: atoms}, {1: edges}, {0: atoms}, {}, {0: edges}, {0: atoms})
     program = torch.export.export(graph, inputs, dynamic_shapes=dynamic, strict=False)
     # One thread in the generated glue code (e3core's ops keep their own threads): inductor's
     # multi-threaded vector code for a scatter-add into one graph's energy fails an assertion
@@ -260,31 +306,73 @@ def export(
     """
     if format not in FORMATS:
         raise ValueError(f"export: format is {format!r}, expected one of {FORMATS}")
+    if format == "aoti" and not str(path).endswith(".pt2"):
+        raise ValueError(f"export: path is {str(path)!r}, expected a name ending in .pt2 for aoti")
     model, extra = _as_model(source)
     dtype = _model_dtype(model) if dtype is None else dtype
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"export: dtype is {dtype}, expected torch.float32 or torch.float64")
-    model = copy.deepcopy(model).to(dtype).eval()
+    model = energy_model(model).to(dtype).eval()
     metadata = export_metadata(model, format, dtype, type_names, extra)
     for name in metadata["type_names"]:
         if not name or any(c.isspace() for c in name):
             raise ValueError(f"export: type name {name!r} must be non-empty, without spaces")
     potential = PotentialModule(model, metadata["type_numbers"], energy_key(model))
     inputs = example_inputs(metadata["r_max"], len(metadata["type_numbers"]), dtype)
-    outputs = potential(*inputs)  # a model that breaks the interface fails here, eagerly
-    if outputs[0].shape != inputs[0].shape[:1]:
-        raise ValueError(
-            f"export: the model's atomic_energy has shape {tuple(outputs[0].shape)}, expected "
-            f"({inputs[0].shape[0]},), one energy per atom"
-        )
+    _check_potential(potential, inputs, metadata["model_name"])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if format == "torchscript":
-        scripted = torch.jit.script(potential)
-        scripted.save(str(path), _extra_files={METADATA_FILE: json.dumps(_encode(metadata))})
-    else:
-        _export_aoti(potential, path, inputs, _encode(metadata))
+    try:
+        if format == "torchscript":
+            scripted = torch.jit.script(potential)
+            scripted.save(str(path), _extra_files={METADATA_FILE: json.dumps(_encode(metadata))})
+        else:
+            _export_aoti(potential, path, inputs, _encode(metadata))
+    except Exception as error:
+        raise ExportError(
+            f"export: {metadata['model_name']} cannot be exported to {format}: "
+            f"{type(error).__name__}: {_first_line(error)}"
+        ) from error
     return metadata
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else "(no message)"
+
+
+def _check_potential(
+    potential: PotentialModule, inputs: tuple[torch.Tensor, ...], name: str
+) -> None:
+    """Runs the potential eagerly on the example: a model that is not an energy model, or
+    whose energy is not the sum of its atomic energies, fails here with ExportError."""
+    key = potential.energy_key
+    with torch.no_grad():
+        out = potential.model(potential.data(*inputs[:5]))
+    missing = [k for k in (key, "atomic_" + key) if k not in out]
+    if missing:
+        raise ExportError(
+            f"export: {name} predicts {', '.join(sorted(out))}, not an energy ({key!r} and "
+            f"'atomic_{key}'): only energy models deploy as potentials"
+        )
+    total, atomic = out[key].sum(), out["atomic_" + key]
+    if atomic.shape != inputs[0].shape[:1]:
+        raise ExportError(
+            f"export: {name}'s atomic_{key} has shape {tuple(atomic.shape)}, expected "
+            f"({inputs[0].shape[0]},), one energy per atom"
+        )
+    tol = 1e-4 if atomic.dtype == torch.float32 else 1e-10
+    if not torch.isclose(total, atomic.sum(), rtol=tol, atol=tol):
+        raise ExportError(
+            f"export: {name}'s {key} ({float(total):.6g}) is not the sum of its atomic_{key} "
+            f"({float(atomic.sum()):.6g}): a potential must be extensive (reduce='sum')"
+        )
+    try:
+        potential(*inputs)
+    except Exception as error:
+        raise ExportError(
+            f"export: {name} fails as a potential: {type(error).__name__}: {_first_line(error)}"
+        ) from error
 
 
 def _archive_format(names: Sequence[str]) -> str | None:
@@ -365,10 +453,9 @@ class Potential:
             >>> potential = Potential.from_model("runs/water/best.pt")  # doctest: +SKIP
         """
         model, extra = _as_model(source)
+        model = energy_model(model).eval()
         metadata = export_metadata(model, "python", _model_dtype(model), extra=extra)
-        return cls(
-            PotentialModule(model.eval(), metadata["type_numbers"], energy_key(model)), metadata
-        )
+        return cls(PotentialModule(model, metadata["type_numbers"], energy_key(model)), metadata)
 
     def __call__(
         self,
@@ -377,8 +464,10 @@ class Potential:
         atom_types: torch.Tensor,
         cell: torch.Tensor,
         edge_cell_shift: torch.Tensor,
+        local_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """The contract's outputs by name for the contract's inputs.
+        """The contract's outputs by name for the contract's inputs (``local_mask``: every
+        atom by default).
 
         Example::
 
@@ -386,7 +475,9 @@ class Potential:
             >>> potential(*inputs)["forces"].shape  # doctest: +SKIP
             torch.Size([8, 3])
         """
-        outputs = self.runner(pos, edge_index, atom_types, cell, edge_cell_shift)
+        if local_mask is None:
+            local_mask = torch.ones(pos.shape[0], dtype=torch.bool, device=pos.device)
+        outputs = self.runner(pos, edge_index, atom_types, cell, edge_cell_shift, local_mask)
         return dict(zip(OUTPUTS, outputs, strict=True))
 
     def atom_types(self, numbers: Sequence[int] | np.ndarray | Sequence[str]) -> torch.Tensor:
@@ -463,6 +554,12 @@ def load(path: str | os.PathLike) -> Potential:
     """
     metadata = read_metadata(path)
     check_version(metadata["e3core_version"], path)
+    contract = metadata.get("contract_version", 1)
+    if contract != CONTRACT_VERSION:
+        raise ValueError(
+            f"{path} uses contract version {contract}, but this e3core runs contract version "
+            f"{CONTRACT_VERSION}; export the model again with this version"
+        )
     if metadata["format"] == "torchscript":
         runner = torch.jit.load(str(path), map_location="cpu")
     else:

@@ -85,8 +85,9 @@ def per_type_values(values: PerType, type_numbers: list[int], name: str) -> list
 class AtomTypes(torch.nn.Module):
     """Atomic numbers (N,) to type indices 0 .. len(type_numbers) - 1, through a lookup buffer.
 
-    An atomic number that is not a type raises ``ValueError`` in eager mode (TorchScript
-    skips the check, which would synchronise a GPU).
+    An atomic number that is not a type raises ``ValueError`` in eager mode (TorchScript and
+    traced or compiled graphs skip the check, which depends on the data and would synchronise a
+    GPU).
 
     Example::
 
@@ -127,7 +128,7 @@ class AtomTypes(torch.nn.Module):
 
     def forward(self, numbers: torch.Tensor) -> torch.Tensor:
         """Type indices (N,) int64 of the atomic numbers ``numbers`` (N,) int64."""
-        if not torch.jit.is_scripting():
+        if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
             self._check(numbers)
         return self.index.index_select(0, numbers)
 
@@ -295,7 +296,9 @@ class AtomisticModel(torch.nn.Module):
     per-atom outputs (``node_outputs``, in the subclass), their per-graph reduction
     (``graph_outputs``) and, when asked, forces, virial and stress of the target.
 
-    Subclasses set ``name``, call ``__init__`` with the common settings and implement
+    Subclasses set ``name``, call ``__init__`` with the common settings, set
+    ``receptive_field`` (message-passing layers times ``r_max``: how far an atom's energy
+    looks, the ghost shell a domain decomposition needs) and implement
     ``node_outputs(types, vectors, edge_src, edge_dst)`` (N, k); the default ``graph_outputs``
     scales and shifts column 0 per type (``atomic_<target>``) and sums (or averages) it per
     graph (``<target>``).
@@ -309,6 +312,7 @@ class AtomisticModel(torch.nn.Module):
 
     name: str = ""
     r_max: float
+    receptive_field: float
     target: str
     compute_forces: bool
     compute_stress: bool
@@ -336,6 +340,8 @@ class AtomisticModel(torch.nn.Module):
         if not isinstance(target, str) or not target:
             raise ValueError(f"{model}: target is {target!r}, expected a name")
         self.r_max = float(r_max)
+        # How far information travels (message-passing layers x r_max): subclasses set it.
+        self.receptive_field = self.r_max
         self.target = target
         self.mean = reduce == "mean"
         self.compute_forces = bool(compute_forces)

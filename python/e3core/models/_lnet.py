@@ -127,6 +127,7 @@ class LNet(AtomisticModel):
                 "LNet: target 'mu' is a dipole from per-atom charges and vectors: leave "
                 "compute_forces, compute_stress, reduce, shift and atom_references unset"
             )
+        self.receptive_field = int(num_layers) * self.r_max
         self.config.update(
             lmax=int(lmax),
             num_features=int(num_features),

@@ -89,6 +89,7 @@ class NequIP(AtomisticModel):
             shift,
             atom_references,
         )
+        self.receptive_field = int(num_layers) * self.r_max
         self.config.update(
             num_layers=int(num_layers),
             num_features=int(num_features),

@@ -163,6 +163,7 @@ class SchNet(AtomisticModel):
             num_basis=int(num_basis),
         )
         self.num_basis = int(num_basis)
+        self.receptive_field = int(num_interactions) * self.r_max
         self.embedding = torch.nn.Embedding(self.types.num_types, num_features)
         self.interactions = torch.nn.ModuleList(
             [

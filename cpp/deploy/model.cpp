@@ -1,5 +1,5 @@
 // e3core::Model: an exported potential (TorchScript or AOTInductor) run from C++.
-#include "e3core/model.hpp"
+#include "e3core/deploy/model.hpp"
 
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
@@ -8,9 +8,10 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
 
 #include "e3core/neighbor_list.hpp"
-#include "json_text.hpp"
 
 #ifndef E3CORE_VERSION
 #error "E3CORE_VERSION must be defined (the project version, set by CMake)"
@@ -84,17 +85,15 @@ Archive read_archive(const std::string& path) {
   auto [data, size] = reader->getRecord(record);
   std::string text(static_cast<const char*>(data.get()), size);
   try {
-    archive.metadata = json::parse_string_object(text);
-  } catch (const std::invalid_argument& error) {
+    archive.metadata = nlohmann::json::parse(text).get<std::map<std::string, std::string>>();
+  } catch (const nlohmann::json::exception& error) {
     throw ModelError(what + "its metadata is not a JSON object of strings: " + error.what() + ")");
   }
   for (auto it = archive.metadata.begin(); it != archive.metadata.end();) {
     it = starts_with(it->first, "AOTI_") ? archive.metadata.erase(it) : std::next(it);
   }
-  for (const char* key : {"e3core_version", "r_max", "type_names", "dtype"}) {
-    if (!archive.metadata.count(key)) {
-      throw ModelError(what + "its metadata has no '" + key + "')");
-    }
+  if (!archive.metadata.count("e3core_version")) {
+    throw ModelError(what + "its metadata has no 'e3core_version')");
   }
   return archive;
 }
@@ -105,13 +104,29 @@ std::string join(const std::vector<std::string>& names) {
   return out;
 }
 
+// The value of the metadata entry `key` (itself a JSON text); ModelError if missing or malformed.
+template <typename T>
+T metadata_value(const std::map<std::string, std::string>& metadata, const std::string& key,
+                 const std::string& path) {
+  auto it = metadata.find(key);
+  if (it == metadata.end()) {
+    throw ModelError("e3core::Model: '" + path + "' has no metadata entry '" + key + "'");
+  }
+  try {
+    return nlohmann::json::parse(it->second).get<T>();
+  } catch (const nlohmann::json::exception& error) {
+    throw ModelError("e3core::Model: '" + path + "' has a malformed metadata entry '" + key +
+                     "' (" + it->second + "): " + error.what());
+  }
+}
+
 }  // namespace
 
 struct Model::Impl {
-  std::string path, format, dtype_name, exported_version;
+  std::string path, format, dtype_name, exported_version, model_name;
   std::map<std::string, std::string> metadata;
   std::vector<std::string> type_names;
-  double r_max = 0;
+  double r_max = 0, receptive_field = 0;
   torch::Dtype dtype = torch::kFloat64;
   std::unique_ptr<torch::jit::Module> script;
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti;
@@ -137,14 +152,7 @@ Model::Model(const std::string& path) : impl_(std::make_unique<Impl>()) {
   m.path = path;
   m.format = archive.format;
   m.metadata = archive.metadata;
-  try {
-    m.exported_version = json::parse_string(m.metadata.at("e3core_version"));
-    m.r_max = json::parse_number(m.metadata.at("r_max"));
-    m.type_names = json::parse_string_array(m.metadata.at("type_names"));
-    m.dtype_name = json::parse_string(m.metadata.at("dtype"));
-  } catch (const std::invalid_argument& error) {
-    throw ModelError("e3core::Model: '" + path + "' has malformed metadata: " + error.what());
-  }
+  m.exported_version = metadata_value<std::string>(m.metadata, "e3core_version", path);
   std::vector<long> exported = parse_version(m.exported_version);
   std::vector<long> ours = parse_version(E3CORE_VERSION);
   if (exported.size() < 2 || exported[0] != ours[0] || exported[1] != ours[1]) {
@@ -152,6 +160,28 @@ Model::Model(const std::string& path) : impl_(std::make_unique<Impl>()) {
                      ", but this is e3core " + E3CORE_VERSION +
                      ": major and minor versions must match; export the model again with this "
                      "version");
+  }
+  // Exports before contract versions existed had the first contract.
+  const int contract = m.metadata.count("contract_version")
+                           ? metadata_value<int>(m.metadata, "contract_version", path)
+                           : 1;
+  if (contract != kContractVersion) {
+    throw ModelError("e3core::Model: '" + path + "' uses contract version " +
+                     std::to_string(contract) + ", but this e3core runs contract version " +
+                     std::to_string(kContractVersion) +
+                     "; export the model again with this version");
+  }
+  m.r_max = metadata_value<double>(m.metadata, "r_max", path);
+  m.receptive_field = metadata_value<double>(m.metadata, "receptive_field", path);
+  m.type_names = metadata_value<std::vector<std::string>>(m.metadata, "type_names", path);
+  m.dtype_name = metadata_value<std::string>(m.metadata, "dtype", path);
+  m.model_name = metadata_value<std::string>(m.metadata, "model_name", path);
+  if (!(m.r_max > 0) || !(m.receptive_field >= m.r_max) || m.type_names.empty()) {
+    throw ModelError("e3core::Model: '" + path + "' has malformed metadata: r_max " +
+                     std::to_string(m.r_max) + ", receptive_field " +
+                     std::to_string(m.receptive_field) + " and " +
+                     std::to_string(m.type_names.size()) +
+                     " type names (expected r_max > 0, receptive_field >= r_max, a type)");
   }
   if (m.dtype_name == "float64") {
     m.dtype = torch::kFloat64;
@@ -181,12 +211,30 @@ ModelResult Model::compute(const std::vector<double>& positions,
                            const std::vector<int64_t>& atom_types,
                            const std::array<double, 9>& cell,
                            const std::array<bool, 3>& pbc) const {
-  const Impl& m = *impl_;
   const int64_t n = static_cast<int64_t>(atom_types.size());
-  if (positions.size() != static_cast<size_t>(3 * n)) {
+  if (positions.size() / 3 != atom_types.size() || positions.size() % 3 != 0) {
     throw std::invalid_argument("e3core::Model::compute: positions has " +
                                 std::to_string(positions.size()) + " entries but expected 3 x " +
                                 std::to_string(n) + " (one row per entry of atom_types)");
+  }
+  return compute(positions.data(), atom_types.data(), n, cell, pbc);
+}
+
+ModelResult Model::compute(const double* positions, const int64_t* atom_types, int64_t n,
+                           const std::array<double, 9>& cell, const std::array<bool, 3>& pbc,
+                           int64_t n_local) const {
+  const Impl& m = *impl_;
+  if (n < 0 || n > std::numeric_limits<int64_t>::max() / 3) {
+    throw std::invalid_argument("e3core::Model::compute: n_atoms is " + std::to_string(n) +
+                                ", expected 0 <= n_atoms < 2^63 / 3");
+  }
+  if (n > 0 && (positions == nullptr || atom_types == nullptr)) {
+    throw std::invalid_argument("e3core::Model::compute: positions and atom_types must not be "
+                                "null for " + std::to_string(n) + " atoms");
+  }
+  if (n_local < -1 || n_local > n) {
+    throw std::invalid_argument("e3core::Model::compute: n_local is " + std::to_string(n_local) +
+                                ", expected -1 (all atoms) or 0.." + std::to_string(n));
   }
   const int64_t n_types = static_cast<int64_t>(m.type_names.size());
   for (int64_t k = 0; k < n; ++k) {
@@ -205,7 +253,7 @@ ModelResult Model::compute(const std::vector<double>& positions,
   options.sorted = true;
   std::vector<int64_t> edge_index, shifts;  // edge_index: 2 x E, rows j then i
   int64_t n_edges = 0;
-  neighbor_list<double>(options, positions.data(), n, periodic ? cell.data() : nullptr,
+  neighbor_list<double>(options, positions, n, periodic ? cell.data() : nullptr,
                         [&](int64_t pairs) {
                           n_edges = pairs;
                           edge_index.resize(2 * pairs);
@@ -219,12 +267,15 @@ ModelResult Model::compute(const std::vector<double>& positions,
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   auto i64 = torch::TensorOptions().dtype(torch::kInt64);
   std::vector<double> cell_copy(cell.begin(), cell.end());
+  torch::Tensor local = torch::ones({n}, torch::TensorOptions().dtype(torch::kBool));
+  if (n_local >= 0) local.narrow(0, n_local, n - n_local).fill_(false);
   std::vector<torch::Tensor> inputs = {
-      torch::from_blob(const_cast<double*>(positions.data()), {n, 3}, f64).to(m.dtype),
+      torch::from_blob(const_cast<double*>(positions), {n, 3}, f64).to(m.dtype, false, true),
       torch::from_blob(edge_index.data(), {2, n_edges}, i64).clone(),
-      torch::from_blob(const_cast<int64_t*>(atom_types.data()), {n}, i64).clone(),
-      torch::from_blob(cell_copy.data(), {3, 3}, f64).to(m.dtype),
+      torch::from_blob(const_cast<int64_t*>(atom_types), {n}, i64).clone(),
+      torch::from_blob(cell_copy.data(), {3, 3}, f64).to(m.dtype, false, true),
       torch::from_blob(shifts.data(), {n_edges, 3}, i64).to(m.dtype),
+      local,
   };
   std::vector<torch::Tensor> outputs;
   try {
@@ -239,15 +290,20 @@ ModelResult Model::compute(const std::vector<double>& positions,
                      std::to_string(outputs.size()) +
                      " outputs, expected 4 (atomic_energy, energy, forces, virial)");
   }
-  auto as_vector = [](const torch::Tensor& t) {
+  auto as_vector = [&](const torch::Tensor& t, int64_t numel, const char* name) {
+    if (t.numel() != numel) {
+      throw ModelError("e3core::Model::compute: the model '" + m.path + "' returned " + name +
+                       " with " + std::to_string(t.numel()) + " values, expected " +
+                       std::to_string(numel));
+    }
     torch::Tensor c = t.detach().to(torch::kFloat64).contiguous();
     return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
   };
   ModelResult result;
-  result.atomic_energies = as_vector(outputs[0]);
-  result.energy = as_vector(outputs[1]).at(0);
-  result.forces = as_vector(outputs[2]);
-  std::vector<double> virial = as_vector(outputs[3]);
+  result.atomic_energies = as_vector(outputs[0], n, "atomic_energy");
+  result.energy = as_vector(outputs[1], 1, "energy")[0];
+  result.forces = as_vector(outputs[2], 3 * n, "forces");
+  std::vector<double> virial = as_vector(outputs[3], 9, "virial");
   std::copy(virial.begin(), virial.end(), result.virial.begin());
   result.n_edges = n_edges;
   return result;
@@ -269,6 +325,8 @@ std::vector<int64_t> Model::atom_types(const std::vector<std::string>& names) co
 
 const std::vector<std::string>& Model::type_names() const { return impl_->type_names; }
 double Model::r_max() const { return impl_->r_max; }
+double Model::receptive_field() const { return impl_->receptive_field; }
+const std::string& Model::model_name() const { return impl_->model_name; }
 const std::string& Model::format() const { return impl_->format; }
 const std::string& Model::dtype() const { return impl_->dtype_name; }
 const std::string& Model::exported_version() const { return impl_->exported_version; }
