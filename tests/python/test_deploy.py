@@ -132,6 +132,9 @@ def test_bad_files_and_versions(tmp_path):
     rewrite_metadata(src, tmp_path / "future.pt", e3core_version="0.10.0")
     with pytest.raises(ValueError, match=r"exported by e3core 0\.10\.0.*minor versions must match"):
         deploy.load(tmp_path / "future.pt")
+    rewrite_metadata(src, tmp_path / "contract1.pt", contract_version=1)
+    with pytest.raises(ValueError, match=r"uses contract version 1, but this e3core runs contract"):
+        deploy.load(tmp_path / "contract1.pt")
     rewrite_metadata(src, tmp_path / "patch.pt", e3core_version="0.1.99")
     assert deploy.load(tmp_path / "patch.pt").r_max == 3.0  # versions compare as numbers
     assert deploy.parse_version("0.10.0") > deploy.parse_version("0.9.1")

@@ -89,14 +89,20 @@ def test_cpp_errors(md_program, tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a model")
     torch.save({"a": torch.zeros(1)}, tmp_path / "weights.pt")
     src = exported("torchscript", torch.float64)
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(tmp_path / "future.pt", "w") as zout:
-        for item in zin.infolist():
-            data = zin.read(item)
-            if item.filename.endswith(deploy.METADATA_FILE):
-                meta = json.loads(data)
-                meta["e3core_version"] = json.dumps("1.0.0")
-                data = json.dumps(meta).encode()
-            zout.writestr(item, data)
+    changes = [
+        ("future", "e3core_version", "1.0.0"),
+        ("contract1", "contract_version", 1),
+        ("nofield", "receptive_field", 0.5),
+    ]
+    for name, key, value in changes:
+        with zipfile.ZipFile(src) as zin, zipfile.ZipFile(tmp_path / f"{name}.pt", "w") as zout:
+            for item in zin.infolist():
+                data = zin.read(item)
+                if item.filename.endswith(deploy.METADATA_FILE):
+                    meta = json.loads(data)
+                    meta[key] = json.dumps(value)
+                    data = json.dumps(meta).encode()
+                zout.writestr(item, data)
     carbon = tmp_path / "carbon.pt"
     deploy.export(PairModel(type_numbers=[1, 6]).double(), carbon)
     cases = {
@@ -104,6 +110,8 @@ def test_cpp_errors(md_program, tmp_path):
         tmp_path / "junk.pt": "not a torch zip archive",
         tmp_path / "weights.pt": "without e3core's metadata",
         tmp_path / "future.pt": "exported by e3core 1.0.0, but this is e3core",
+        tmp_path / "contract1.pt": "uses contract version 1, but this e3core runs contract",
+        tmp_path / "nofield.pt": "receptive_field 0.500000 and 2 type names (expected r_max > 0",
         carbon: "names[0] is 'O', an unknown atom type (the model knows H, C)",
     }
     for path, message in cases.items():

@@ -30,6 +30,7 @@ class TinyModel(torch.nn.Module):
         super().__init__()
         self.config = {"type_numbers": list(type_numbers), "r_max": r_max, "target": target}
         self.r_max = float(r_max)
+        self.receptive_field = self.r_max  # pair energies only
         self.target = target
         table = torch.full((max(type_numbers) + 1,), -1, dtype=torch.long)
         table[torch.tensor(type_numbers)] = torch.arange(len(type_numbers))

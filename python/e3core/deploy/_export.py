@@ -347,8 +347,15 @@ def _check_potential(
     """Runs the potential eagerly on the example: a model that is not an energy model, or
     whose energy is not the sum of its atomic energies, fails here with ExportError."""
     key = potential.energy_key
-    with torch.no_grad():
-        out = potential.model(potential.data(*inputs[:5]))
+    try:
+        with torch.no_grad():
+            out = potential.model(potential.data(*inputs[:5]))
+    except Exception as error:
+        raise ExportError(
+            f"export: {name} does not run on a potential's inputs (positions, types, cell, "
+            f"edges): {type(error).__name__}: {_first_line(error)}; only energy models deploy "
+            "as potentials"
+        ) from error
     missing = [k for k in (key, "atomic_" + key) if k not in out]
     if missing:
         raise ExportError(

@@ -106,6 +106,8 @@ class ChargeE3Net(torch.nn.Module):
             "num_probe_neighbors": float(num_probe_neighbors),
         }
         self.r_max = float(r_max)
+        # How far a probe looks: the atoms' convolutions, then the probe's own.
+        self.receptive_field = (int(layers) + 1) * self.r_max
         self.n_types = len(type_numbers)
         self.register_buffer("type_table", type_table(list(type_numbers)))
         self.embedding = EdgeEmbedding(lmax_edge, r_max, number_of_basis)

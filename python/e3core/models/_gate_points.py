@@ -368,6 +368,8 @@ class GatePointsNetwork(torch.nn.Module):
             "type_irreps_out": None if type_irreps_out is None else list(type_irreps_out),
         }
         self.r_max = float(r_max)
+        # How far an output looks: the gated convolutions and the last one.
+        self.receptive_field = (int(layers) + 1) * self.r_max
         self.irreps_out = o3.Irreps(irreps_out)
         self.irreps_hidden = o3.Irreps(irreps_hidden)
         self.register_buffer("type_table", type_table(list(type_numbers)))
