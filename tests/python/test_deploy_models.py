@@ -16,6 +16,7 @@ import pytest
 import torch
 import yaml
 from cmake_package import BUILD, HAVE_TOOLS, ROOT, generator, installed_prefix, run_checked
+from deploy_model import EXPORTS as FORMATS
 from deploy_model import water
 from e3core import data, deploy, models, train
 from e3core.cli import main
@@ -29,12 +30,6 @@ NOT_POTENTIALS = {
     "gate_points": {"irreps_out": "2x0e+1x1o", "irreps_hidden": "8x0e+2x1o", "layers": 1},
     "charge_e3net": {"irreps_hidden": "8x0e+2x1o", "layers": 1},
 }
-FORMATS = [
-    ("torchscript", torch.float64, 1e-6),
-    ("torchscript", torch.float32, 1e-4),
-    ("aoti", torch.float64, 1e-6),
-    ("aoti", torch.float32, 1e-4),
-]
 _DIR = Path(tempfile.mkdtemp(prefix="e3core-deploy-models-"))
 
 
