@@ -81,12 +81,7 @@ void PairE3core::coeff(int narg, char** arg) {
                "type ({} types), got {} arguments",
                ntypes, narg);
   }
-  if (std::strcmp(arg[0], "*") != 0 || std::strcmp(arg[1], "*") != 0) {
-    error->all(FLERR,
-               "pair_coeff for pair_style e3core: the atom types are '{} {}', expected '* *' (one "
-               "model for all types)",
-               arg[0], arg[1]);
-  }
+  // LAMMPS itself requires '* *' (one_coeff).
   const std::string path = arg[2];
   try {
     model_ = std::make_unique<e3core::Model>(path);
@@ -154,12 +149,6 @@ void PairE3core::init_style() {
   // Each rank's ghosts must reach the receptive field of its local atoms for as long as the
   // ghosts are kept (atoms move up to skin/2 between neighbour-list builds).
   const double receptive_field = model_->receptive_field();
-  if (!(receptive_field > 0)) {
-    error->all(FLERR,
-               "pair_style e3core: the model '{}' has receptive field {}, expected > 0: export it "
-               "again with this e3core to run it on several MPI ranks",
-               model_path_, receptive_field);
-  }
   if (comm->mode != Comm::SINGLE) {
     error->all(FLERR,
                "pair_style e3core on several MPI ranks needs 'comm_modify mode single' (one "
