@@ -386,7 +386,7 @@ def test_lammps_ranks_agree_and_conserve_energy(plugin, tmp_path):
 
 
 def test_lammps_npt(plugin, tmp_path):
-    # A triclinic barostat (all six virial components) on 1,536 atoms: the run holds.
+    # A triclinic barostat (all six virial components) on 1,536 atoms, one rank: the run holds.
     path = exported("nequip")
     positions, numbers, cell = water(8)
     write_data(tmp_path / "water.data", positions, numbers, cell)
@@ -403,10 +403,10 @@ run 100
     log = thermo(tmp_path)
     assert log["Step"][-1] == 100
     assert all(np.isfinite(column).all() for column in log.values())
-    volume = log["Volume"]
-    assert volume[-1] != volume[0] and np.abs(volume / volume[0] - 1).max() < 0.1
-    assert np.abs(log["Press"]).max() < 1e5  # bar
-    assert np.abs(log["Temp"] - 300).max() < 150
+    # The untrained model's water is under pressure (1e4 bar): the box grows, by a few percent.
+    volume, pressure = log["Volume"], log["Press"]
+    assert (pressure > 1).all() and (pressure < 1e5).all(), pressure
+    assert volume[-1] > volume[0] and volume.max() < 1.1 * volume[0], volume
 
 
 def test_example_deck(plugin, tmp_path):
