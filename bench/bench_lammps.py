@@ -114,14 +114,14 @@ def ase_step(model: Path, data: tuple[np.ndarray, list[int], np.ndarray], steps:
         0.85
     """
     from ase import Atoms, units
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from ase.md.velocitydistribution import thermalize_momenta
     from ase.md.verlet import VelocityVerlet
     from e3core.deploy import Calculator
 
     positions, numbers, cell = data
     atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=True)
     atoms.calc = Calculator(str(model))
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(0))
     dynamics = VelocityVerlet(atoms, timestep=0.5 * units.fs)
     dynamics.run(1)
     start = time.perf_counter()

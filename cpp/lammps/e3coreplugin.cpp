@@ -1,7 +1,6 @@
 // The plugin entry point: registers pair_style e3core when LAMMPS loads e3coreplugin.so
 // ("plugin load e3coreplugin.so", or from a folder in LAMMPS_PLUGIN_PATH).
 #include <e3core/deploy/model.hpp>
-
 #include <string>
 
 #include "lammpsplugin.h"

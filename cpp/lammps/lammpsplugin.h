@@ -9,27 +9,27 @@
 extern "C" {
 #endif
 
-typedef void *(lammpsplugin_factory1)(void *);
-typedef void *(lammpsplugin_factory2)(void *, int, char **);
+typedef void*(lammpsplugin_factory1)(void*);
+typedef void*(lammpsplugin_factory2)(void*, int, char**);
 
 typedef struct {
-  const char *version; /* LAMMPS version compiled against ("22 Jul 2025") */
-  const char *style;   /* "pair", "fix", ... */
-  const char *name;    /* the style's name in input scripts */
-  const char *info;
-  const char *author;
+  const char* version; /* LAMMPS version compiled against ("22 Jul 2025") */
+  const char* style;   /* "pair", "fix", ... */
+  const char* name;    /* the style's name in input scripts */
+  const char* info;
+  const char* author;
   union {
-    lammpsplugin_factory1 *v1; /* pair, bond, ... styles: creator(LAMMPS *) */
-    lammpsplugin_factory2 *v2; /* fix, compute, ... styles: creator(LAMMPS *, narg, arg) */
+    lammpsplugin_factory1* v1; /* pair, bond, ... styles: creator(LAMMPS *) */
+    lammpsplugin_factory2* v2; /* fix, compute, ... styles: creator(LAMMPS *, narg, arg) */
   } creator;
-  void *handle; /* the dlopen() handle LAMMPS passed in, for reference counting */
+  void* handle; /* the dlopen() handle LAMMPS passed in, for reference counting */
 } lammpsplugin_t;
 
-typedef void (*lammpsplugin_regfunc)(lammpsplugin_t *, void *);
-typedef void (*lammpsplugin_initfunc)(void *, void *, void *);
+typedef void (*lammpsplugin_regfunc)(lammpsplugin_t*, void*);
+typedef void (*lammpsplugin_initfunc)(void*, void*, void*);
 
 /* Called by LAMMPS with its LAMMPS instance, the plugin's dlopen() handle and regfunc. */
-void lammpsplugin_init(void *lmp, void *handle, void *regfunc);
+void lammpsplugin_init(void* lmp, void* handle, void* regfunc);
 
 #ifdef __cplusplus
 }

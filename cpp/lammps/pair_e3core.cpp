@@ -1,10 +1,10 @@
 // pair_style e3core: see pair_e3core.h and docs/lammps.md.
 #include "pair_e3core.h"
 
-#include <e3core/deploy/model.hpp>
-
+#include <algorithm>
 #include <array>
 #include <cstring>
+#include <e3core/deploy/model.hpp>
 #include <exception>
 #include <string>
 
@@ -59,7 +59,8 @@ void PairE3core::allocate() {
 
 void PairE3core::settings(int narg, char** arg) {
   if (narg > 1) {
-    error->all(FLERR, "pair_style e3core takes at most one argument, the mode (auto or ghost); got {}",
+    error->all(FLERR,
+               "pair_style e3core takes at most one argument, the mode (auto or ghost); got {}",
                narg);
   }
   ghost_requested_ = false;
@@ -107,19 +108,14 @@ void PairE3core::coeff(int narg, char** arg) {
                  "of the model for every atom type (it knows {})",
                  path, t, join(known));
     }
-    bool found = false;
-    for (size_t k = 0; k < known.size() && !found; ++k) {
-      if (known[k] == name) {
-        type_of_[t] = static_cast<int64_t>(k);
-        found = true;
-      }
-    }
-    if (!found) {
+    const auto it = std::find(known.begin(), known.end(), name);
+    if (it == known.end()) {
       error->all(FLERR,
                  "pair_coeff * * {}: atom type {} is '{}', an element the model does not know "
                  "(it knows {})",
                  path, t, name, join(known));
     }
+    type_of_[t] = it - known.begin();
   }
   if (!allocated) allocate();
   for (int i = 1; i <= ntypes; ++i)
@@ -139,8 +135,7 @@ void PairE3core::init_style() {
                "atoms back to their owners), got newton pair off");
   }
   if (domain->dimension != 3) {
-    error->all(FLERR, "pair_style e3core needs 'dimension 3', got dimension {}",
-               domain->dimension);
+    error->all(FLERR, "pair_style e3core needs 'dimension 3', got dimension {}", domain->dimension);
   }
   // No neighbour list is requested: the model builds its own, within its cutoff.
   ghost_mode_ = ghost_requested_ || comm->nprocs > 1;
@@ -189,7 +184,7 @@ void PairE3core::compute(int eflag, int vflag) {
     // LAMMPS' (restricted triclinic) box as lattice vectors in rows: a = (xprd, 0, 0),
     // b = (xy, yprd, 0), c = (xz, yz, zprd). Rows of open axes are zero, as a model's own
     // structures have them (its periodicity is read from the cell's non-zero rows).
-    const double rows[9] = {domain->xprd, 0,  0, domain->xy, domain->yprd, 0,
+    const double rows[9] = {domain->xprd, 0,          0,           domain->xy, domain->yprd, 0,
                             domain->xz,   domain->yz, domain->zprd};
     for (int d = 0; d < 3; ++d) {
       pbc[d] = domain->periodicity[d] != 0;
