@@ -10,7 +10,8 @@ Run from the repository root after building the plugin and the example (the test
     python bench/bench_lammps.py --steps 20 --ghost-steps 3 --repeats 3
 
 The model is ``models.build("nequip", type_numbers=[1, 8])`` at its defaults (float32, r_max 5,
-three layers: a receptive field of 15 A), seed 0, exported as TorchScript. Each repeat runs
+three layers: a receptive field of 15 A), seed 0, exported as TorchScript; the structure is
+e3core_md's (randomly turned molecules at 1 g/cm^3), given to every case. Each repeat runs
 every case once, in turn; the table gives the median over repeats of the time per step
 (LAMMPS: its loop time of the timed run, after a warm-up run; e3core_md: the wall time of N
 steps minus that of 0 steps; ASE: the wall time of N steps after a warm-up step). The output
@@ -38,7 +39,6 @@ from timing import cpu_model, version
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "python"))
 
-from deploy_model import water  # noqa: E402
 from test_lammps import LAMMPS, deck, write_data  # noqa: E402
 
 LAMMPS_BODY = """
@@ -105,12 +105,33 @@ def raw_step(program: Path, model: Path, threads: int, steps: int) -> float:
     return (wall(steps) - wall(0)) / steps
 
 
+def md_structure(
+    program: Path, model: Path, work: Path, type_numbers: list[int]
+) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """Positions, atomic numbers and cell of e3core_md's 8^3 molecules (its ``--dump``; atom
+    type t is the model's ``type_numbers[t]``), so that every case runs the same structure.
+
+    Example::
+
+        >>> positions, numbers, cell = md_structure(program, model, work, [1, 8])  # doctest: +SKIP
+        >>> positions.shape  # doctest: +SKIP
+        (1536, 3)
+    """
+    dump = work / "structure.txt"
+    command = [str(program), str(model), "--molecules-per-side", "8", "--steps", "0"]
+    subprocess.run([*command, "--dump", str(dump)], check=True, capture_output=True)
+    rows = {row.split()[0]: row.split()[1:] for row in dump.read_text().splitlines()}
+    numbers = [type_numbers[int(t)] for t in rows["atom_types"]]
+    positions = np.array(rows["positions"], dtype=np.float64).reshape(-1, 3)
+    return positions, numbers, np.array(rows["cell"], dtype=np.float64).reshape(3, 3)
+
+
 def ase_step(model: Path, data: tuple[np.ndarray, list[int], np.ndarray], steps: int) -> float:
     """Seconds per step of ase's VelocityVerlet with e3core.deploy.Calculator, after one.
 
     Example::
 
-        >>> ase_step(model, water(8), 10)  # doctest: +SKIP
+        >>> ase_step(model, md_structure(program, model, work, [1, 8]), 10)  # doctest: +SKIP
         0.85
     """
     from ase import Atoms, units
@@ -150,7 +171,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = work / "nequip.pt"
     meta = deploy.export(models.build("nequip", type_numbers=[1, 8]), model, "torchscript")
-    structure = water(8)
+    structure = md_structure(args.md, model, work, meta["type_numbers"])
     write_data(work / "water.data", *structure)
     torch.set_num_threads(2)
     cases = {
