@@ -55,7 +55,20 @@ pip_install "scikit-build-core>=0.10" "nanobind>=2.0" ninja "cmake>=3.18" \
 python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('qm9pack') is None)" \
   || pip_install --no-deps qm9pack
 
-# --no-build-isolation: build against the torch installed above.
+# --no-build-isolation: build against the torch installed above. The build takes minutes: its
+# steps are shown as they go ("[12/60] Building CXX object ..."), the end of its log on a failure.
 echo "[setup] building e3core (C++ core, torch op library, nanobind module)"
-pip_install --no-build-isolation --no-deps .
+build_log="$(mktemp)"
+set +e  # grep finds no step when nothing needs rebuilding: only pip's status counts
+pip install -v --no-build-isolation --no-deps . 2>&1 | tee "$build_log" \
+  | grep --line-buffered -E "^ *\[[0-9]+/[0-9]+\] "
+build_status="${PIPESTATUS[0]}"
+set -e
+if [ "$build_status" -ne 0 ]; then
+  tail -n 60 "$build_log" >&2
+  rm -f "$build_log"
+  echo "[setup] error: building e3core failed (the lines above end its log)" >&2
+  exit 1
+fi
+rm -f "$build_log"
 python -c "import e3core; print('[setup] e3core', e3core.__version__, 'ready')"
