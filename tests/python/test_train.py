@@ -403,3 +403,16 @@ def test_example_configs_validate():
     for path in sorted((ROOT / "examples" / "configs").glob("*.yaml")):
         config = load_config(path)
         assert config["model"]["name"], path
+
+
+@pytest.mark.parametrize("name", ["demo", "water_nequip", "qm9_schnet", "qm9_l1net"])
+def test_example_configs_run_as_written(name, tmp_path, monkeypatch):
+    # From the repository root, as the configurations' comments say, with only the run's length
+    # and place changed (the density configurations run in test_train_density.py).
+    monkeypatch.chdir(ROOT)
+    overrides = [f"output_dir={tmp_path / 'run'}", "training.epochs=1", "data.max_structures=24",
+                 "data.split.sizes=[16, 4, 4]",
+                 "logging.progress=false", "logging.tensorboard=false"]  # fmt: skip
+    assert main(["train", str(ROOT / "examples" / "configs" / f"{name}.yaml"),
+                 *[arg for o in overrides for arg in ("--set", o)]]) == 0  # fmt: skip
+    assert (tmp_path / "run" / "best.pt").is_file()
