@@ -256,6 +256,113 @@ def test_atomic_checkpoint_keeps_previous(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["last.pt"]
 
 
+KILLED_WRITER = """
+import os, sys, time
+from e3core import train
+def write(file):
+    file.write(b"partial checkpoint")
+    file.flush()
+    print("writing", flush=True)
+    time.sleep(60)
+train.atomic_write(os.path.join(sys.argv[1], "last.pt"), write)
+"""
+
+
+def test_write_killed_with_sigkill_leaves_no_stale_temporary(dataset, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(run)], env=env,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert writer.stdout.readline().strip() == "writing"
+    writer.kill()  # SIGKILL during the write
+    writer.wait(timeout=30)
+    stale = [p.name for p in run.iterdir()]
+    assert len(stale) == 1 and stale[0].startswith(".last.pt.") and stale[0].endswith(".tmp")
+    alive = run / f".last.pt.{os.getpid()}.abcdefgh.tmp"  # a write in progress: kept
+    alive.write_bytes(b"")
+    train.atomic_save({"epoch": 1}, run / "last.pt")  # the next write of last.pt cleans up
+    assert sorted(p.name for p in run.iterdir()) == [alive.name, "last.pt"]
+    alive.unlink()
+    # Opening a run directory for training removes the stale temporaries of any file.
+    (run / f".best.pt.{writer.pid}.abcdefgh.tmp").write_bytes(b"x")
+    (run / ".best.pt.old_name.tmp").write_bytes(b"x")  # no process id: removed once old
+    os.utime(run / ".best.pt.old_name.tmp", (0, 0))
+    make_trainer(dataset, run).fit(0)
+    assert sorted(p.name for p in run.iterdir()) == ["last.pt"]
+
+
+def corruptions(content: bytes) -> dict[str, bytes]:
+    flipped = bytearray(content)
+    for i in range(8):
+        flipped[len(content) // 3 + 17 * i] ^= 0xFF
+    rng = np.random.default_rng(0)
+    n = len(content)
+    return {"empty": b"", "truncated": content[: n // 2], "random": rng.bytes(n),
+            "flipped": bytes(flipped)}  # fmt: skip
+
+
+def test_corrupted_checkpoint_is_a_one_line_error_naming_it(tmp_path):
+    path = tmp_path / "last.pt"
+    train.atomic_save({"epoch": 1, "weights": torch.arange(4096.0)}, path)
+    good = path.read_bytes()
+    for kind, content in corruptions(good).items():
+        path.write_bytes(content)
+        with pytest.raises(train.CheckpointError) as error:
+            train.load_checkpoint(path)
+        message = str(error.value)
+        assert isinstance(error.value, ValueError) and "\n" not in message, kind
+        assert repr(str(path)) in message, kind
+    # A checkpoint written without a checksum (before e3core stored one) still loads.
+    torch.save({"epoch": 2}, path)
+    assert train.load_checkpoint(path) == {"epoch": 2}
+    with pytest.raises(train.CheckpointError, match="is a directory"):
+        train.load_checkpoint(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        train.load_checkpoint(tmp_path / "none.pt")
+
+
+def test_resume_falls_back_to_the_previous_checkpoint(dataset, tmp_path):
+    full = make_trainer(dataset, tmp_path / "full")
+    full.fit(3)
+    run = tmp_path / "cut"
+    make_trainer(dataset, run).fit(2)
+    assert train.load_checkpoint(run / "last.prev.pt")["epoch"] == 1
+    (run / "last.pt").write_bytes((run / "last.pt").read_bytes()[:1000])  # truncated
+    (run / "best.pt").unlink()
+    second = make_trainer(dataset, run)
+    with pytest.warns(UserWarning, match="last.pt.*cannot be read|last.pt.*truncated"):
+        second.fit(3, resume=True)
+    assert second.epoch == 3 and second.history[0]["epoch"] == 1
+    for key, value in parameters(full.model).items():
+        assert torch.equal(value, parameters(second.model)[key]), key
+    # Nothing valid to resume from: a one-line error naming the file.
+    for name in ("last.pt", "last.prev.pt", "best.pt"):
+        (run / name).write_bytes(b"")
+    with pytest.raises(train.CheckpointError, match="last.pt"), pytest.warns(UserWarning):
+        make_trainer(dataset, run).fit(4, resume=True)
+
+
+def test_cli_on_a_corrupted_checkpoint(dataset, tmp_path, capsys):
+    config = tiny_config(tmp_path, dataset)
+    assert main(["train", str(config)]) == 0
+    run = tmp_path / "run"
+    for name in ("last.pt", "best.pt"):
+        content = (run / name).read_bytes()
+        (run / name).write_bytes(content[: len(content) // 2])
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match="last.pt"):
+        assert main(["train", str(config), "--resume", "--set", "training.epochs=3"]) == 0
+    assert len(train.read_csv(run / "metrics.csv")) == 3
+    bad = run / "bad.pt"
+    bad.write_bytes(np.random.default_rng(1).bytes(5000))
+    for command in (["evaluate", str(bad)], ["export", str(bad), str(tmp_path / "m.pt")]):
+        capsys.readouterr()
+        assert main(command) == 2, command
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and str(bad) in err and "Traceback" not in err, err
+
+
 def test_resume_equals_uninterrupted(dataset, tmp_path):
     options = dict(ema_decay=0.9, scheduler={"name": "plateau", "patience": 0, "factor": 0.5},
                    early_stopping={"patience": 50}, clip_grad_norm=10.0)  # fmt: skip

@@ -13,14 +13,18 @@ Example::
 """
 
 from e3core.train._checkpoint import (
+    CheckpointError,
+    archive_checksum,
     atomic_save,
     atomic_write,
     build_model,
     check_same_model,
     load_checkpoint,
     model_from_checkpoint,
+    remove_stale_temporaries,
     rng_state,
     set_rng_state,
+    verify_checkpoint,
 )
 from e3core.train._ema import ExponentialMovingAverage
 from e3core.train._logging import plot_learning_curves, plot_parity, read_csv, write_csv
@@ -50,7 +54,9 @@ __all__ = [
     "Loss",
     "LossTerm",
     "Metric",
+    "CheckpointError",
     "Trainer",
+    "archive_checksum",
     "atomic_save",
     "atomic_write",
     "build_model",
@@ -66,8 +72,10 @@ __all__ = [
     "read_csv",
     "register_density_metrics",
     "register_metric",
+    "remove_stale_temporaries",
     "rng_state",
     "set_rng_state",
     "target_of",
+    "verify_checkpoint",
     "write_csv",
 ]

@@ -18,10 +18,15 @@ Example::
     3
 """
 
+import hashlib
 import importlib
+import io
 import os
 import random
+import re
 import tempfile
+import time
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -31,14 +36,104 @@ import torch
 
 CHECKPOINT_FORMAT = "e3core-checkpoint"
 CHECKPOINT_VERSION = 1
+CHECKSUM_RECORD = "e3core_checksum"
+# Temporary files of atomic_write: ".NAME.PID.RANDOM.tmp" (".NAME.RANDOM.tmp" before 0.x).
+_TEMPORARY = re.compile(r"^\.(?P<name>.+?)\.(?:(?P<pid>\d+)\.)?[A-Za-z0-9_]+\.tmp$")
+# A temporary without a process id (or whose process cannot be checked) is stale after this.
+STALE_AFTER_S = 3600.0
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read: truncated, empty, not a checkpoint, or whose
+    checksum does not match its content (the message names the file)."""
+
+
+def archive_checksum(archive: zipfile.ZipFile, skip: Callable[[str], bool]) -> str:
+    """The sha256 (hex) of a zip archive's records other than those ``skip`` selects: for each
+    record in the order of its UTF-8 name, its name, a zero byte, its size as 8 little-endian
+    bytes and its bytes. Checkpoints and exported models store it (the C++ runtime computes the
+    same).
+
+    Example::
+
+        >>> import io
+        >>> buffer = io.BytesIO()
+        >>> with zipfile.ZipFile(buffer, "w") as z:
+        ...     z.writestr("a", b"x")
+        >>> with zipfile.ZipFile(buffer) as z:
+        ...     archive_checksum(z, lambda name: False)[:12]
+        'c4f76f5106fd'
+    """
+    digest = hashlib.sha256()
+    names = sorted((n for n in archive.namelist() if not skip(n)), key=lambda n: n.encode())
+    for name in names:
+        info = archive.getinfo(name)
+        digest.update(name.encode() + b"\0" + info.file_size.to_bytes(8, "little"))
+        with archive.open(info) as record:
+            for block in iter(lambda: record.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale_temporaries(
+    directory: str | os.PathLike, name: str | None = None, stale_after_s: float = STALE_AFTER_S
+) -> list[Path]:
+    """Removes the temporary files that ``atomic_write`` left in ``directory`` when its process
+    was killed (``.NAME.PID.RANDOM.tmp``; only those of the file ``name`` if given): those whose
+    process is gone, and those older than ``stale_after_s`` seconds. Returns the removed paths.
+
+    Example::
+
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     _ = open(os.path.join(tmp, ".last.pt.999999999.abc.tmp"), "w").close()
+        ...     [p.name for p in remove_stale_temporaries(tmp)]
+        ['.last.pt.999999999.abc.tmp']
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        match = _TEMPORARY.match(entry.name)
+        if match is None or (name is not None and match["name"] != name):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            pid = match["pid"]
+            gone = pid is not None and int(pid) != os.getpid() and not _process_alive(int(pid))
+            if gone or now - entry.stat(follow_symlinks=False).st_mtime > stale_after_s:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
+def atomic_write(
+    path: str | os.PathLike,
+    write: Callable[[IO[bytes]], None],
+    previous: str | os.PathLike | None = None,
+) -> None:
     """Writes a file so that it is either complete or untouched: ``write(file)`` fills a
     temporary file in the same directory, which is flushed, fsync'ed and renamed over ``path``
     (``os.replace``, atomic on POSIX); if ``write`` fails or the process dies, ``path`` keeps
-    its previous content and the temporary file is removed (or left as ``.NAME.*.tmp`` after a
-    kill).
+    its previous content and the temporary file is removed (or left as ``.NAME.PID.*.tmp``
+    after a kill, which the next write of ``path`` removes: ``remove_stale_temporaries``).
+    ``previous``: a path that keeps the file's former content (``last.prev.pt``), replaced
+    atomically too.
 
     Example::
 
@@ -50,12 +145,18 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale_temporaries(path.parent, path.name)
+    if previous is not None:
+        remove_stale_temporaries(path.parent, Path(previous).name)
+    prefix = f".{path.name}.{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
+        if previous is not None and path.is_file():
+            _keep_previous(path, Path(previous))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -73,15 +174,52 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
         os.close(directory)
 
 
-def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save(obj, path)`` through ``atomic_write``.
+def _keep_previous(path: Path, previous: Path) -> None:
+    # A hard link (no copy) renamed over ``previous``: ``path`` exists throughout.
+    fd, tmp = tempfile.mkstemp(dir=previous.parent, prefix=f".{previous.name}.{os.getpid()}.",
+                               suffix=".tmp")  # fmt: skip
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+        try:
+            os.link(path, tmp)
+        except OSError:  # a file system without hard links
+            with open(path, "rb") as source, open(tmp, "wb") as copy:
+                while block := source.read(1 << 20):
+                    copy.write(block)
+                copy.flush()
+                os.fsync(copy.fileno())
+        os.replace(tmp, previous)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _with_checksum(obj: Any) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with zipfile.ZipFile(buffer, "a") as archive:
+        root = archive.namelist()[0].split("/", 1)[0]
+        checksum = archive_checksum(archive, lambda name: False)
+        archive.writestr(f"{root}/{CHECKSUM_RECORD}", checksum)
+    return buffer.getvalue()
+
+
+def atomic_save(
+    obj: Any, path: str | os.PathLike, previous: str | os.PathLike | None = None
+) -> None:
+    """``torch.save(obj, path)`` through ``atomic_write``, with a record ``e3core_checksum``
+    added to the archive: the sha256 of its other records (``archive_checksum``), which
+    ``load_checkpoint`` verifies. ``previous`` keeps the former file (``atomic_write``).
 
     Example::
 
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     atomic_save({"x": torch.ones(1)}, os.path.join(tmp, "c.pt"))
     """
-    atomic_write(path, lambda file: torch.save(obj, file))
+    data = _with_checksum(obj)
+    atomic_write(path, lambda file: file.write(data), previous)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
@@ -95,9 +233,69 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         ...     load_checkpoint(os.path.join(tmp, "c.pt"))
         {'epoch': 1}
     """
+    if os.path.isdir(path):
+        raise CheckpointError(f"checkpoint {os.fspath(path)!r} is a directory, expected a file")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint path is {os.fspath(path)!r}, which is not a file")
-    return torch.load(path, map_location=map_location, weights_only=True)
+        raise FileNotFoundError(f"checkpoint {os.fspath(path)!r} does not exist")
+    verify_checkpoint(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:
+        raise CheckpointError(
+            f"checkpoint {os.fspath(path)!r} cannot be read (truncated or not a checkpoint; "
+            f"expected a file written by e3core's training): {type(error).__name__}: "
+            f"{_first_line(error)}"
+        ) from None
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0][:200] if lines else ""
+
+
+def verify_checkpoint(path: str | os.PathLike) -> None:
+    """Raises ``CheckpointError`` (naming the file) unless ``path`` is a zip archive whose
+    records are intact and, when it holds an ``e3core_checksum`` record (checkpoints written by
+    ``atomic_save``), match that checksum. Checkpoints written without a checksum pass.
+
+    Example::
+
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     atomic_save({"epoch": 1}, os.path.join(tmp, "c.pt"))
+        ...     verify_checkpoint(os.path.join(tmp, "c.pt"))
+    """
+    where = os.fspath(path)
+    expected = "expected a file written by e3core's training"
+    try:
+        if not zipfile.is_zipfile(path):
+            raise CheckpointError(
+                f"checkpoint {where!r} is truncated, empty or not a checkpoint (not a zip "
+                f"archive; {expected})"
+            )
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            record = next((n for n in names if n.split("/", 1)[-1] == CHECKSUM_RECORD), None)
+            if record is None:
+                bad = archive.testzip()
+                if bad is not None:
+                    raise CheckpointError(
+                        f"checkpoint {where!r} is corrupted: record {bad!r} fails its CRC"
+                    )
+                return
+            stored = archive.read(record).decode("ascii", "replace").strip()
+            actual = archive_checksum(archive, lambda name: name == record)
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as error:
+        raise CheckpointError(
+            f"checkpoint {where!r} is corrupted ({expected}): {type(error).__name__}: "
+            f"{_first_line(error)}"
+        ) from None
+    if stored != actual:
+        raise CheckpointError(
+            f"checkpoint {where!r} is corrupted: its content does not match its sha256 checksum "
+            f"(stored {stored[:16]}..., computed {actual[:16]}...)"
+        )
 
 
 def rng_state() -> dict[str, Any]:

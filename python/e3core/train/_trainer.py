@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -26,9 +27,11 @@ from e3core.data import Batch
 from e3core.train._checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
+    CheckpointError,
     atomic_save,
     check_same_model,
     load_checkpoint,
+    remove_stale_temporaries,
     rng_state,
     set_rng_state,
 )
@@ -415,10 +418,12 @@ class Trainer:
         """
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
             raise ValueError(f"Trainer.fit: epochs is {epochs!r}, expected an int >= 0")
-        if resume:
-            path = self.logdir / "last.pt" if resume is True and self.logdir else resume
-            if resume is not True or (path is not None and Path(path).exists()):
-                self.load_checkpoint(path)
+        if self.is_main and self.logdir is not None:
+            remove_stale_temporaries(self.logdir)
+        if resume is True and self.logdir is not None:
+            self._resume_newest_valid()
+        elif resume and resume is not True:
+            self.load_checkpoint(resume)
         writer = None
         if self.is_main and self.logdir is not None and self.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -470,7 +475,7 @@ class Trainer:
                 if key != "epoch":
                     writer.add_scalar(key.replace("_", "/", 1), value, int(row["epoch"]))
             writer.flush()
-        atomic_save(checkpoint, self.logdir / "last.pt")
+        atomic_save(checkpoint, self.logdir / "last.pt", previous=self.logdir / "last.prev.pt")
         if improved:
             atomic_save(checkpoint, self.logdir / "best.pt")
 
@@ -604,6 +609,39 @@ class Trainer:
         checkpoint = self.checkpoint()
         if self.is_main:
             atomic_save(checkpoint, path)
+
+    def _resume_newest_valid(self) -> None:
+        # last.pt, else the newest valid of last.prev.pt (the epoch before) and best.pt, with
+        # a warning naming each checkpoint that cannot be read.
+        assert self.logdir is not None
+        last = self.logdir / "last.pt"
+        if not last.exists():
+            return
+        try:
+            self.load_checkpoint(last)  # raises before changing anything if unreadable
+        except CheckpointError as error:
+            warnings.warn(
+                f"Trainer: {error}; resuming from the newest valid checkpoint", stacklevel=3
+            )
+            found: list[tuple[int, Path]] = []
+            for name in ("last.prev.pt", "best.pt"):
+                path = self.logdir / name
+                if not path.exists():
+                    continue
+                try:
+                    found.append((int(load_checkpoint(path)["epoch"]), path))
+                except (CheckpointError, KeyError, TypeError) as other:
+                    warnings.warn(f"Trainer: {other}", stacklevel=3)
+            if not found:
+                raise CheckpointError(
+                    f"{error}; no valid last.prev.pt or best.pt in {os.fspath(self.logdir)!r} "
+                    "to resume from instead"
+                ) from None
+            epoch, path = max(found)
+            warnings.warn(
+                f"Trainer: resuming from {os.fspath(path)!r} (epoch {epoch})", stacklevel=3
+            )
+            self.load_checkpoint(path)
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
         """Resumes from a checkpoint written by this trainer's runs.
