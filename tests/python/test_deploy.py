@@ -140,6 +140,48 @@ def test_bad_files_and_versions(tmp_path):
     assert deploy.parse_version("0.10.0") > deploy.parse_version("0.9.1")
 
 
+def flip_weights(src, dst, n=8):
+    """A copy of the export ``src`` with ``n`` bytes of its largest data record (weights of a
+    TorchScript file, the compiled library of an AOTInductor package) flipped in place."""
+    data = bytearray(open(src, "rb").read())
+    with zipfile.ZipFile(src) as archive:
+        records = [i for i in archive.infolist() if "metadata" not in i.filename]
+        weights = [i for i in records if "/data/" in i.filename]
+        info = max(weights or records, key=lambda i: i.file_size)
+        content = archive.read(info)
+    start = data.find(content) + len(content) // 2
+    for k in range(n):
+        data[start + k] ^= 0x5A
+    open(dst, "wb").write(bytes(data))
+    return info.filename
+
+
+@pytest.mark.parametrize("format", ["torchscript", "aoti"])
+def test_checksum_and_directories(format, tmp_path):
+    src = exported(format, torch.float64)
+    checksum = deploy.read_metadata(src)["checksum"]
+    assert len(checksum) == 64
+    bad = tmp_path / f"flipped{src.suffix}"
+    flip_weights(src, bad)
+    for read in (deploy.read_metadata, deploy.load):
+        with pytest.raises(ValueError) as error:
+            read(bad)
+        message = str(error.value)
+        assert str(bad) in message and "corrupted" in message and "\n" not in message
+    # Exports written before checksums existed still load.
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(tmp_path / f"old{src.suffix}", "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            if "metadata.json" in item.filename:
+                data = json.dumps({k: v for k, v in json.loads(data).items()
+                                   if k != "checksum"}).encode()  # fmt: skip
+            zout.writestr(item, data)
+    assert "checksum" not in deploy.load(tmp_path / f"old{src.suffix}").metadata
+    for read in (deploy.read_metadata, deploy.load):
+        with pytest.raises(ValueError, match=f"{tmp_path} is a directory, expected a file"):
+            read(tmp_path)
+
+
 def test_bad_inputs():
     potential = deploy.load(exported("torchscript", torch.float64))
     with pytest.raises(ValueError, match=r"numbers\[1\] is 6, an atom type the model does not"):

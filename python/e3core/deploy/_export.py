@@ -282,6 +282,57 @@ def _export_aoti(
         torch.set_num_threads(threads)
 
 
+def _is_metadata_record(name: str) -> bool:
+    return name.endswith("/extra/" + METADATA_FILE) or (
+        "/data/aotinductor/" in name and name.endswith("_metadata.json")
+    )
+
+
+def _checksum(archive: zipfile.ZipFile) -> str:
+    # Every record but the metadata (which holds the checksum) and the writer's id of the
+    # archive (a hash of all records' CRCs, the metadata's included).
+    from e3core.train._checkpoint import archive_checksum
+
+    def skip(name: str) -> bool:
+        return _is_metadata_record(name) or name.endswith("/.data/serialization_id")
+
+    return archive_checksum(archive, skip)
+
+
+def _save_torchscript(scripted: Any, path: Path, metadata: dict[str, Any]) -> None:
+    # The checksum of every record but the metadata's, which holds it: the archive saved once
+    # gives it, then saved with it (TorchScript archives are deterministic: checked; their
+    # debug records hold the file's name, so both saves write to ``path``).
+    scripted.save(str(path), _extra_files={METADATA_FILE: json.dumps(_encode(metadata))})
+    with zipfile.ZipFile(path) as archive:
+        metadata["checksum"] = _checksum(archive)
+    scripted.save(str(path), _extra_files={METADATA_FILE: json.dumps(_encode(metadata))})
+    with zipfile.ZipFile(path) as archive:
+        if _checksum(archive) != metadata["checksum"]:
+            raise RuntimeError("TorchScript saved different archives from the same module")
+
+
+def _add_aoti_checksum(path: Path) -> str:
+    # Inductor writes the metadata at compile time: the package is rewritten with its metadata
+    # records holding the checksum of the other records.
+    with zipfile.ZipFile(path) as archive:
+        checksum = _checksum(archive)
+        records = [(info, archive.read(info)) for info in archive.infolist()]
+    from e3core.train._checkpoint import atomic_write
+
+    def write(file: Any) -> None:
+        with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as out:
+            for info, content in records:
+                if _is_metadata_record(info.filename):
+                    meta = json.loads(content)
+                    meta["checksum"] = json.dumps(checksum)
+                    content = json.dumps(meta).encode()
+                out.writestr(info, content)
+
+    atomic_write(path, write)
+    return checksum
+
+
 def export(
     source: torch.nn.Module | Mapping[str, Any] | str | os.PathLike,
     path: str | os.PathLike,
@@ -324,10 +375,10 @@ def export(
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         if format == "torchscript":
-            scripted = torch.jit.script(potential)
-            scripted.save(str(path), _extra_files={METADATA_FILE: json.dumps(_encode(metadata))})
+            _save_torchscript(torch.jit.script(potential), path, metadata)
         else:
             _export_aoti(potential, path, inputs, _encode(metadata))
+            metadata["checksum"] = _add_aoti_checksum(path)
     except Exception as error:
         raise ExportError(
             f"export: {metadata['model_name']} cannot be exported to {format}: "
@@ -400,6 +451,11 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         ['H', 'O']
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(
+            f"exported model {path} is a directory, expected a file (a .pt or .pt2 written by "
+            "e3core.deploy.export)"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"exported model {path} does not exist")
     if not zipfile.is_zipfile(path):
@@ -423,6 +479,18 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
                 "metadata; export models with e3core.deploy.export)"
             )
         encoded = json.loads(archive.read(record))
+        if "checksum" in encoded:  # exports before checksums were stored have none
+            try:
+                actual = _checksum(archive)
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+                raise ValueError(
+                    f"exported model {path} is corrupted: {type(error).__name__}: {error}"
+                ) from None
+            if json.loads(encoded["checksum"]) != actual:
+                raise ValueError(
+                    f"exported model {path} is corrupted: its records do not match the sha256 "
+                    "checksum of its metadata; export the model again"
+                )
     if "e3core_version" not in encoded:
         raise ValueError(f"{path} is not an exported e3core model (no e3core_version)")
     return {k: json.loads(v) for k, v in encoded.items() if not k.startswith("AOTI_")}

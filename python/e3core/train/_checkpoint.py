@@ -49,10 +49,11 @@ class CheckpointError(ValueError):
 
 
 def archive_checksum(archive: zipfile.ZipFile, skip: Callable[[str], bool]) -> str:
-    """The sha256 (hex) of a zip archive's records other than those ``skip`` selects: for each
-    record in the order of its UTF-8 name, its name, a zero byte, its size as 8 little-endian
-    bytes and its bytes. Checkpoints and exported models store it (the C++ runtime computes the
-    same).
+    """The sha256 (hex) of a zip archive's records other than those ``skip`` selects (given
+    the full record name): for each record in the order of its UTF-8 name without the archive's
+    top folder (``archive/data/0`` -> ``data/0``, the names torch's C++ reader gives), that
+    name, a zero byte, the record's size as 8 little-endian bytes and its bytes. Checkpoints and
+    exported models store it (the C++ runtime computes the same).
 
     Example::
 
@@ -65,10 +66,10 @@ def archive_checksum(archive: zipfile.ZipFile, skip: Callable[[str], bool]) -> s
         'c4f76f5106fd'
     """
     digest = hashlib.sha256()
-    names = sorted((n for n in archive.namelist() if not skip(n)), key=lambda n: n.encode())
-    for name in names:
-        info = archive.getinfo(name)
-        digest.update(name.encode() + b"\0" + info.file_size.to_bytes(8, "little"))
+    names = {n.split("/", 1)[-1]: n for n in archive.namelist() if not skip(n)}
+    for relative in sorted(names, key=lambda n: n.encode()):
+        info = archive.getinfo(names[relative])
+        digest.update(relative.encode() + b"\0" + info.file_size.to_bytes(8, "little"))
         with archive.open(info) as record:
             for block in iter(lambda: record.read(1 << 20), b""):
                 digest.update(block)
