@@ -1,5 +1,7 @@
 #include "e3core/irreps.hpp"
 
+#include "checked.hpp"
+
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
@@ -186,6 +188,41 @@ MulIr::MulIr(int64_t mul_, Irrep ir_) : mul(mul_), ir(ir_) {
   }
 }
 
+namespace {
+
+using detail::checked_add;
+using detail::checked_mul;
+
+const std::string kInt64Max = std::to_string(std::numeric_limits<int64_t>::max());
+
+std::overflow_error too_large(const std::string& what) {
+  return std::overflow_error(what + " exceeds the int64 limit " + kInt64Max);
+}
+
+// A sum over the terms (dims, multiplicities) that must not wrap around: it sizes and indexes
+// features. `size_of` gives a term's part, or nothing when that part itself overflows.
+template <typename F>
+int64_t checked_sum(const Irreps& irreps, const char* what, F size_of) {
+  int64_t total = 0;
+  for (const MulIr& t : irreps) {
+    const std::optional<int64_t> part = size_of(t);
+    const std::optional<int64_t> sum = part ? checked_add(total, *part) : std::nullopt;
+    if (!sum) throw too_large("Irreps(\"" + irreps.str() + "\")." + what);
+    total = *sum;
+  }
+  return total;
+}
+
+std::optional<int64_t> term_dim(const MulIr& t) { return checked_mul(t.mul, t.ir.dim()); }
+
+}  // namespace
+
+int64_t MulIr::dim() const {
+  const std::optional<int64_t> d = term_dim(*this);
+  if (!d) throw too_large(str() + ": dim = mul * (2l + 1)");
+  return *d;
+}
+
 std::string MulIr::str() const { return std::to_string(mul) + "x" + ir.str(); }
 
 Irreps Irreps::parse(std::string_view text) {
@@ -228,20 +265,16 @@ std::string Irreps::str() const {
   return out;
 }
 
-int64_t Irreps::dim() const {
-  int64_t d = 0;
-  for (const auto& t : terms_) d += t.dim();
-  return d;
-}
+int64_t Irreps::dim() const { return checked_sum(*this, "dim", term_dim); }
 
 int64_t Irreps::num_irreps() const {
-  int64_t n = 0;
-  for (const auto& t : terms_) n += t.mul;
-  return n;
+  return checked_sum(*this, "num_irreps",
+                     [](const MulIr& t) { return std::optional<int64_t>(t.mul); });
 }
 
 std::vector<int> Irreps::ls() const {
   std::vector<int> out;
+  out.reserve(size_t(num_irreps()));  // a checked count first
   for (const auto& t : terms_) out.insert(out.end(), t.mul, t.ir.l);
   return out;
 }
@@ -260,6 +293,7 @@ int Irreps::lmax() const {
 }
 
 std::vector<Slice> Irreps::slices() const {
+  checked_sum(*this, "slices()", term_dim);  // then no partial sum below wraps
   std::vector<Slice> out;
   int64_t start = 0;
   for (const auto& t : terms_) {
@@ -270,11 +304,9 @@ std::vector<Slice> Irreps::slices() const {
 }
 
 int64_t Irreps::count(const Irrep& ir) const {
-  int64_t n = 0;
-  for (const auto& t : terms_) {
-    if (t.ir == ir) n += t.mul;
-  }
-  return n;
+  return checked_sum(*this, "count()", [&](const MulIr& t) {
+    return std::optional<int64_t>(t.ir == ir ? t.mul : 0);
+  });
 }
 
 bool Irreps::contains(const Irrep& ir) const {
@@ -286,7 +318,9 @@ Irreps Irreps::simplify() const {
   for (const auto& t : terms_) {
     // As e3nn: a zero multiplicity still merges into an equal predecessor (adding nothing).
     if (!out.empty() && out.back().ir == t.ir) {
-      out.back().mul += t.mul;
+      const std::optional<int64_t> mul = checked_add(out.back().mul, t.mul);
+      if (!mul) throw too_large("Irreps(\"" + str() + "\").simplify(): a merged multiplicity");
+      out.back().mul = *mul;
     } else if (t.mul > 0) {
       out.push_back(t);
     }
@@ -381,7 +415,13 @@ Irreps product(const Irreps& a, const Irreps& b) {
   std::vector<MulIr> out;
   for (const auto& ta : a) {
     for (const auto& tb : b) {
-      for (const auto& ir : ta.ir* tb.ir) out.emplace_back(ta.mul * tb.mul, ir);
+      const std::optional<int64_t> mul = checked_mul(ta.mul, tb.mul);
+      if (!mul) {
+        throw too_large("the product of the irreps \"" + a.str() + "\" and \"" + b.str() +
+                        "\": " + ta.str() + " x " + tb.str() +
+                        " has multiplicity mul1 * mul2, which");
+      }
+      for (const auto& ir : ta.ir * tb.ir) out.emplace_back(*mul, ir);
     }
   }
   return Irreps(std::move(out));

@@ -34,9 +34,10 @@ void check_count(int64_t n) {
 }
 
 void check_radius(const char* name, double r) {
-  if (!std::isfinite(r) || r < 0) {
+  if (!std::isfinite(r) || r < 0 || r > kMaxCutoff) {
     throw std::invalid_argument(std::string(name) + " is " + str(r) +
-                                ", expected a finite number >= 0");
+                                ", expected a finite number in [0, " + kMaxCutoffText +
+                                "] (larger ones overflow the search's arithmetic)");
   }
 }
 

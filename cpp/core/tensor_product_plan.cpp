@@ -2,17 +2,23 @@
 // Clebsch-Gordan entries, and the plan's integer encoding.
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "checked.hpp"
 #include "e3core/tensor_product.hpp"
 #include "e3core/wigner.hpp"
 
 namespace e3core {
 
 namespace {
+
+using detail::checked_add;
+using detail::checked_mul;
 
 struct ModeName {
   ConnectionMode mode;
@@ -40,31 +46,44 @@ double fan_in(ConnectionMode mode, int64_t mul1, int64_t mul2) {
     case ConnectionMode::UVUV:
     case ConnectionMode::UVULV:
       return 1.0;
-    case ConnectionMode::ULVW:
-      return double(mul1 * (mul2 - 1) / 2);
+    case ConnectionMode::ULVW: {
+      // Exact as e3nn's integers where they fit; an overflowing path is rejected later.
+      const std::optional<int64_t> n = checked_mul(mul1, mul2 - 1);
+      return n ? double(*n / 2) : double(mul1) * double(mul2 - 1) / 2;
+    }
   }
   return 1.0;
 }
 
-// e3nn's weight shape of a path ("path_shape"), flattened.
-int64_t path_shape_numel(ConnectionMode mode, int64_t mul1, int64_t mul2, int64_t mul_out) {
+std::optional<int64_t> times(std::optional<int64_t> a, int64_t b) {
+  return a ? checked_mul(*a, b) : std::nullopt;
+}
+
+std::optional<int64_t> half(std::optional<int64_t> a) {
+  return a ? std::optional<int64_t>(*a / 2) : std::nullopt;
+}
+
+// e3nn's weight shape of a path ("path_shape"), flattened; nothing when it overflows int64.
+// Multiplicities are >= 0.
+std::optional<int64_t> path_shape_numel(ConnectionMode mode, int64_t mul1, int64_t mul2,
+                                        int64_t mul_out) {
   switch (mode) {
     case ConnectionMode::UVW:
-      return mul1 * mul2 * mul_out;
+      return times(checked_mul(mul1, mul2), mul_out);
     case ConnectionMode::UVU:
     case ConnectionMode::UVV:
     case ConnectionMode::UVUV:
-      return mul1 * mul2;
+      return checked_mul(mul1, mul2);
     case ConnectionMode::UUW:
-      return mul1 * mul_out;
+      return checked_mul(mul1, mul_out);
     case ConnectionMode::UUU:
       return mul1;
     case ConnectionMode::UVULV:
-      return mul1 * (mul2 - 1) / 2;
+      return half(checked_mul(mul1, mul2 - 1));
     case ConnectionMode::ULVW:
-      return mul1 * (mul2 - 1) / 2 * mul_out;
+      return times(half(checked_mul(mul1, mul2 - 1)), mul_out);
   }
-  return 0;
+  return std::nullopt;
 }
 
 std::vector<std::pair<int64_t, int64_t>> layout(const Irreps& irreps) {
@@ -90,6 +109,9 @@ std::string mode_mismatch(const TpInstruction& ins, int64_t mul1, int64_t mul2, 
     return a == b ? std::string()
                   : what + " (" + std::to_string(a) + " != " + std::to_string(b) + ")";
   };
+  const auto eq_checked = [&](std::optional<int64_t> a, int64_t b, const std::string& what) {
+    return a ? eq(*a, b, what) : what + " (the product overflows int64)";
+  };
   switch (ins.mode) {
     case ConnectionMode::UVW:
       return ins.has_weight ? "" : "\"uvw\" needs weights";
@@ -104,11 +126,12 @@ std::string mode_mismatch(const TpInstruction& ins, int64_t mul1, int64_t mul2, 
       if (mul1 != mul2) return eq(mul1, mul2, "\"uuu\" needs mul_in1 == mul_in2");
       return eq(mul1, mul_out, "\"uuu\" needs mul_in1 == mul_out");
     case ConnectionMode::UVUV:
-      return eq(mul1 * mul2, mul_out, "\"uvuv\" needs mul_in1 * mul_in2 == mul_out");
+      return eq_checked(checked_mul(mul1, mul2), mul_out,
+                        "\"uvuv\" needs mul_in1 * mul_in2 == mul_out");
     case ConnectionMode::UVULV:
       if (mul1 != mul2) return eq(mul1, mul2, "\"uvu<v\" needs mul_in1 == mul_in2");
-      return eq(mul1 * (mul1 - 1) / 2, mul_out,
-                "\"uvu<v\" needs mul_in1 (mul_in1 - 1) / 2 == mul_out");
+      return eq_checked(half(checked_mul(mul1, mul1 - 1)), mul_out,
+                        "\"uvu<v\" needs mul_in1 (mul_in1 - 1) / 2 == mul_out");
     case ConnectionMode::ULVW:
       if (!ins.has_weight) return "\"u<vw\" needs weights";
       return eq(mul1, mul2, "\"u<vw\" needs mul_in1 == mul_in2");
@@ -150,6 +173,15 @@ double double_of(int64_t b) {
   return v;
 }
 
+[[noreturn]] void corrupt(const std::string& what) {
+  throw std::invalid_argument("tensor-product plan is corrupt: " + what);
+}
+
+// "path n: ", or "" outside the paths; built only for messages (decode runs on every op call).
+std::string where(int64_t path) {
+  return path < 0 ? std::string() : "path " + std::to_string(path) + ": ";
+}
+
 class Reader {
  public:
   Reader(const int64_t* data, int64_t size) : data_(data), size_(size) {}
@@ -157,9 +189,13 @@ class Reader {
     if (at_ >= size_) throw std::invalid_argument("tensor-product plan is truncated");
     return data_[at_++];
   }
-  int64_t count(int64_t limit) {
+  // A count or size read from the plan, checked against `limit` before anything uses it.
+  int64_t count(int64_t limit, const char* name, int64_t path = -1) {
     const int64_t n = next();
-    if (n < 0 || n > limit) throw std::invalid_argument("tensor-product plan is corrupt");
+    if (n < 0 || n > limit) {
+      corrupt(where(path) + name + " = " + std::to_string(n) + ", expected 0 <= " + name +
+              " <= " + std::to_string(limit));
+    }
     return n;
   }
   bool done() const { return at_ == size_; }
@@ -169,6 +205,21 @@ class Reader {
   int64_t size_;
   int64_t at_ = 0;
 };
+
+// Checks that the columns [offset, offset + mul * dim) of one path lie in [0, width), without
+// letting offset + mul * dim wrap around (offsets near INT64_MAX would pass a plain check).
+void check_columns(int64_t path, const char* side, int64_t offset, int64_t mul,
+                   int64_t dim, int64_t width) {
+  const std::optional<int64_t> end = checked_mul(mul, dim);
+  const std::optional<int64_t> stop = end ? checked_add(offset, *end) : std::nullopt;
+  if (offset < 0 || !stop || *stop > width) {
+    const std::string s(side);
+    corrupt(where(path) + "offset" + s + " = " + std::to_string(offset) + " with mul" + s +
+            " = " + std::to_string(mul) + " and dim" + s + " = " + std::to_string(dim) +
+            ", expected 0 <= offset" + s + " and offset" + s + " + mul" + s + " * dim" + s +
+            " <= " + std::to_string(width) + " (the plan's dim" + s + ")");
+  }
+}
 
 }  // namespace
 
@@ -251,8 +302,16 @@ TpPlan TpPlan::build(const TpSpec& spec) {
     p.offset2 = off2[size_t(ins.i_in2)];
     p.offset_out = off_out[size_t(ins.i_out)];
     p.weight_offset = plan.weight_numel;
-    p.weight_numel = ins.has_weight ? path_shape_numel(ins.mode, a.mul, b.mul, c.mul) : 0;
-    plan.weight_numel += p.weight_numel;
+    const std::optional<int64_t> shape = path_shape_numel(ins.mode, a.mul, b.mul, c.mul);
+    const std::optional<int64_t> total =
+        shape ? checked_add(plan.weight_numel, ins.has_weight ? *shape : 0) : std::nullopt;
+    if (!total) {
+      throw std::invalid_argument(where + "the weights of the paths up to this one (weight_numel) "
+                                  "overflow int64; expected at most " +
+                                  std::to_string(std::numeric_limits<int64_t>::max()));
+    }
+    p.weight_numel = ins.has_weight ? *shape : 0;
+    plan.weight_numel = *total;
 
     // e3nn's normalization, step by step in the same order so that the doubles agree.
     double alpha = 1.0;
@@ -326,65 +385,102 @@ TpPlan TpPlan::decode(const int64_t* data, int64_t size) {
     throw std::invalid_argument("not a tensor-product plan (see TpPlan::encode)");
   }
   TpPlan plan;
-  plan.dim1 = r.count(size * 1024);
-  plan.dim2 = r.count(size * 1024);
-  plan.dim_out = r.count(size * 1024);
-  plan.weight_numel = r.next();
-  for (auto* terms : {&plan.terms1, &plan.terms2, &plan.terms_out}) {
-    const int64_t n = r.count(size);
+  // Widths are bounded by what a plan of this size can describe, so loops over them end.
+  const int64_t max_width = checked_mul(size, 1024).value_or(std::numeric_limits<int64_t>::max());
+  plan.dim1 = r.count(max_width, "dim1");
+  plan.dim2 = r.count(max_width, "dim2");
+  plan.dim_out = r.count(max_width, "dim_out");
+  plan.weight_numel = r.count(std::numeric_limits<int64_t>::max(), "weight_numel");
+  const char* const sides[3] = {"1", "2", "_out"};
+  const int64_t widths[3] = {plan.dim1, plan.dim2, plan.dim_out};
+  std::vector<std::pair<int64_t, int64_t>>* const layouts[3] = {&plan.terms1, &plan.terms2,
+                                                                &plan.terms_out};
+  for (int s = 0; s < 3; ++s) {
+    const char* const counts[3] = {"the number of terms1", "the number of terms2",
+                                   "the number of terms_out"};
+    const int64_t n = r.count(size, counts[s]);
+    int64_t total = 0;
     for (int64_t i = 0; i < n; ++i) {
       const int64_t mul = r.next();
-      terms->emplace_back(mul, r.next());
+      const int64_t dim = r.next();
+      const std::optional<int64_t> width = checked_mul(mul, dim);
+      const std::optional<int64_t> sum = width ? checked_add(total, *width) : std::nullopt;
+      if (mul < 0 || dim <= 0 || !sum || *sum > widths[s]) {
+        corrupt(std::string("terms") + sides[s] + "[" + std::to_string(i) + "] is " +
+                std::to_string(mul) + " x dim " + std::to_string(dim) +
+                ", expected mul >= 0, dim > 0 and the terms' mul * dim adding up to dim" +
+                sides[s] + " = " + std::to_string(widths[s]));
+      }
+      total = *sum;
+      layouts[s]->emplace_back(mul, dim);
+    }
+    if (total != widths[s]) {
+      corrupt(std::string("the terms") + sides[s] + " add up to " + std::to_string(total) +
+              ", expected dim" + sides[s] + " = " + std::to_string(widths[s]));
     }
   }
-  const auto width = [](const std::vector<std::pair<int64_t, int64_t>>& terms) {
-    int64_t total = 0;
-    for (const auto& [mul, dim] : terms) {
-      if (mul < 0 || dim <= 0) return int64_t(-1);
-      total += mul * dim;
-    }
-    return total;
-  };
-  if (width(plan.terms1) != plan.dim1 || width(plan.terms2) != plan.dim2 ||
-      width(plan.terms_out) != plan.dim_out || plan.weight_numel < 0) {
-    throw std::invalid_argument("tensor-product plan is corrupt");
-  }
-  const int64_t n_paths = r.count(size);
+  const int64_t n_paths = r.count(size, "the number of paths");
   const int64_t last_mode = int64_t(ConnectionMode::ULVW);
   for (int64_t n = 0; n < n_paths; ++n) {
     TpPath p;
     const int64_t mode = r.next();
-    if (mode < 0 || mode > last_mode) throw std::invalid_argument("tensor-product plan is corrupt");
+    if (mode < 0 || mode > last_mode) {
+      corrupt(where(n) + "mode = " + std::to_string(mode) + ", expected 0 <= mode <= " +
+              std::to_string(last_mode));
+    }
     p.mode = ConnectionMode(mode);
     p.has_weight = r.next() != 0;
-    for (int64_t* v : {&p.mul1, &p.mul2, &p.mul_out, &p.dim1, &p.dim2, &p.dim_out, &p.offset1,
-                       &p.offset2, &p.offset_out, &p.weight_offset, &p.weight_numel}) {
+    p.mul1 = r.count(plan.dim1, "mul1", n);
+    p.mul2 = r.count(plan.dim2, "mul2", n);
+    p.mul_out = r.count(plan.dim_out, "mul_out", n);
+    p.dim1 = r.count(max_width, "dim1", n);
+    p.dim2 = r.count(max_width, "dim2", n);
+    p.dim_out = r.count(max_width, "dim_out", n);
+    if (p.dim1 == 0 || p.dim2 == 0 || p.dim_out == 0) {
+      corrupt(where(n) + "dim1, dim2, dim_out = " + std::to_string(p.dim1) + ", " +
+              std::to_string(p.dim2) + ", " + std::to_string(p.dim_out) + ", expected > 0");
+    }
+    for (int64_t* v : {&p.offset1, &p.offset2, &p.offset_out, &p.weight_offset, &p.weight_numel}) {
       *v = r.next();
     }
     p.coefficient = double_of(r.next());
-    const int64_t nnz = r.count(size);
+    const int64_t nnz = r.count(size, "the number of Clebsch-Gordan entries", n);
     for (int64_t e = 0; e < nnz; ++e) {
-      CgEntry c;
-      c.i = int32_t(r.next());
-      c.j = int32_t(r.next());
-      c.k = int32_t(r.next());
-      c.value = double_of(r.next());
-      if (c.i < 0 || c.i >= p.dim1 || c.j < 0 || c.j >= p.dim2 || c.k < 0 || c.k >= p.dim_out) {
-        throw std::invalid_argument("tensor-product plan is corrupt");
+      const int64_t i = r.next(), j = r.next(), k = r.next();
+      const double value = double_of(r.next());
+      if (i < 0 || i >= p.dim1 || j < 0 || j >= p.dim2 || k < 0 || k >= p.dim_out) {
+        corrupt(where(n) + "Clebsch-Gordan entry " + std::to_string(e) + " is at (" +
+                std::to_string(i) + ", " + std::to_string(j) + ", " + std::to_string(k) +
+                "), expected inside (dim1, dim2, dim_out) = (" + std::to_string(p.dim1) + ", " +
+                std::to_string(p.dim2) + ", " + std::to_string(p.dim_out) + ")");
       }
-      p.cg.push_back(c);
+      p.cg.push_back({int32_t(i), int32_t(j), int32_t(k), value});
     }
     // Every access of the kernels stays inside the rows and the weights.
     const TpInstruction ins{0, 0, 0, p.mode, p.has_weight, 1.0};
-    const bool fits =
-        p.mul1 >= 0 && p.mul2 >= 0 && p.mul_out >= 0 && p.dim1 > 0 && p.dim2 > 0 && p.dim_out > 0 &&
-        mode_mismatch(ins, p.mul1, p.mul2, p.mul_out).empty() && p.offset1 >= 0 &&
-        p.offset1 + p.mul1 * p.dim1 <= plan.dim1 && p.offset2 >= 0 &&
-        p.offset2 + p.mul2 * p.dim2 <= plan.dim2 && p.offset_out >= 0 &&
-        p.offset_out + p.mul_out * p.dim_out <= plan.dim_out && p.weight_offset >= 0 &&
-        p.weight_offset + p.weight_numel <= plan.weight_numel &&
-        p.weight_numel == (p.has_weight ? path_shape_numel(p.mode, p.mul1, p.mul2, p.mul_out) : 0);
-    if (!fits) throw std::invalid_argument("tensor-product plan is corrupt");
+    const std::string mismatch = mode_mismatch(ins, p.mul1, p.mul2, p.mul_out);
+    if (!mismatch.empty()) corrupt(where(n) + mismatch);
+    check_columns(n, "1", p.offset1, p.mul1, p.dim1, plan.dim1);
+    check_columns(n, "2", p.offset2, p.mul2, p.dim2, plan.dim2);
+    check_columns(n, "_out", p.offset_out, p.mul_out, p.dim_out, plan.dim_out);
+    const std::optional<int64_t> shape = path_shape_numel(p.mode, p.mul1, p.mul2, p.mul_out);
+    if (!shape) {
+      corrupt(where(n) + "the weight shape of mul1 = " + std::to_string(p.mul1) + ", mul2 = " +
+              std::to_string(p.mul2) + ", mul_out = " + std::to_string(p.mul_out) +
+              " overflows int64");
+    }
+    const int64_t expected = p.has_weight ? *shape : 0;
+    if (p.weight_numel != expected) {
+      corrupt(where(n) + "weight_numel = " + std::to_string(p.weight_numel) + ", expected " +
+              std::to_string(expected));
+    }
+    const std::optional<int64_t> weight_end = checked_add(p.weight_offset, p.weight_numel);
+    if (p.weight_offset < 0 || !weight_end || *weight_end > plan.weight_numel) {
+      corrupt(where(n) + "weight_offset = " + std::to_string(p.weight_offset) +
+              " with weight_numel " + std::to_string(p.weight_numel) +
+              ", expected 0 <= weight_offset and weight_offset + weight_numel <= " +
+              std::to_string(plan.weight_numel) + " (the plan's weight_numel)");
+    }
     plan.paths.push_back(std::move(p));
   }
   if (!r.done()) throw std::invalid_argument("tensor-product plan has trailing data");

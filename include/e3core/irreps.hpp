@@ -64,8 +64,8 @@ struct MulIr {
   /// Throws std::invalid_argument if mul < 0.
   MulIr(int64_t mul, Irrep ir);
 
-  /// mul * (2l + 1).
-  int64_t dim() const { return mul * ir.dim(); }
+  /// mul * (2l + 1). Throws std::overflow_error naming the term if it exceeds int64.
+  int64_t dim() const;
 
   /// e3nn's string: "3x1o".
   std::string str() const;
@@ -117,7 +117,8 @@ class Irreps {
   std::vector<MulIr>::const_iterator begin() const { return terms_.begin(); }
   std::vector<MulIr>::const_iterator end() const { return terms_.end(); }
 
-  /// Sum of mul * (2l + 1).
+  /// Sum of mul * (2l + 1). Sizes computed from irreps (dim, num_irreps, slices, count, simplify,
+  /// product) throw std::overflow_error naming the irreps when they exceed int64.
   int64_t dim() const;
   /// Sum of multiplicities.
   int64_t num_irreps() const;

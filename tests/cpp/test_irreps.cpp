@@ -252,3 +252,30 @@ TEST(Irreps, Equality) {
   EXPECT_EQ(Irreps::parse("2x1o"), Irreps::parse(" 2x1y"));
   EXPECT_NE(Irreps::parse("2x1o"), Irreps::parse("1o+1o"));
 }
+
+// Issue 15: sizes past int64 were negative (wrapped); now they name the irreps and the limit.
+TEST(Irreps, SizesThatOverflowInt64Throw) {
+  const Irreps big = Irreps::parse("4611686018427387904x1e");
+  const auto message = [](auto&& f) {
+    try {
+      f();
+    } catch (const std::overflow_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message([&] { big.dim(); }),
+            "Irreps(\"4611686018427387904x1e\").dim exceeds the int64 limit 9223372036854775807");
+  EXPECT_EQ(message([&] { big[0].dim(); }),
+            "4611686018427387904x1e: dim = mul * (2l + 1) exceeds the int64 limit "
+            "9223372036854775807");
+  EXPECT_NE(message([&] { big.slices(); }).find(".slices() exceeds the int64 limit"),
+            std::string::npos);
+  const Irreps two = 2 * big;
+  EXPECT_NE(message([&] { two.num_irreps(); }).find(".num_irreps exceeds"), std::string::npos);
+  EXPECT_NE(message([&] { two.count(Irrep::parse("1e")); }).find(".count() exceeds"),
+            std::string::npos);
+  EXPECT_NE(message([&] { two.simplify(); }).find("simplify()"), std::string::npos);
+  EXPECT_NE(message([&] { e3core::product(big, big); }).find("mul1 * mul2"), std::string::npos);
+  EXPECT_EQ(Irreps::parse("3074457345618258602x1e").dim(), 9223372036854775806);
+}

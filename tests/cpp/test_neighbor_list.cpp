@@ -426,3 +426,21 @@ TEST(RadiusGraph, BadInputsNameTheArgument) {
 }
 
 }  // namespace
+
+// Issue 15: cutoffs past ~1.75e150 counted the search's padding as neighbours (wrong pairs, then
+// crashes); they are rejected with the limit.
+TEST(NeighborList, HugeCutoffsAreRejected) {
+  const std::vector<double> x = {0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1};
+  for (const double cutoff : {1.75e150, 1e101, 1e300}) {
+    try {
+      search<double>(options(cutoff, {false, false, false}), x, nullptr);
+      FAIL() << "no error for cutoff " << cutoff;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("expected a finite number in [0, 1e100]"),
+                std::string::npos)
+          << e.what();
+      EXPECT_EQ(std::string(e.what()).rfind("cutoff is ", 0), 0u) << e.what();
+    }
+  }
+  EXPECT_EQ(search<double>(options(1e100, {false, false, false}), x, nullptr).size(), 20u);
+}

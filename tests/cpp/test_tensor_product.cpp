@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -261,6 +262,88 @@ TEST(TensorProduct, PlanRoundTripsThroughItsEncoding) {
   bad = code;
   bad[1] += 1;  // dim1 no longer matches the layout of irreps_in1
   EXPECT_THROW(TpPlan::decode(bad.data(), int64_t(bad.size())), std::invalid_argument);
+}
+
+// The message decode gives for a plan, or "decoded".
+std::string decode_error(const std::vector<int64_t>& code) {
+  try {
+    TpPlan::decode(code.data(), int64_t(code.size()));
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "decoded";
+}
+
+// Inputs from issue 15 (fuzzed plans that crashed): each field near the int64 limits must give a
+// clear error, never a wrapped bounds check.
+TEST(TensorProduct, PlanDecoderRejectsOverflowingFields) {
+  const TpPlan plan = TpPlan::build(spec("2x1o", "1x1o", "2x0e+2x1e",
+                                         {{0, 0, 0, ConnectionMode::UVW},
+                                          {0, 0, 1, ConnectionMode::UVU}}));
+  const std::vector<int64_t> code = plan.encode();
+  // Header (5), three layouts of one or two terms, the path count, then path 0.
+  const size_t terms1 = 5, path0 = 5 + 3 + 3 + 5 + 1;
+  ASSERT_EQ(code[path0 + 2], 2);  // mul1 of path 0
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  const auto with = [&](size_t at, int64_t value) {
+    std::vector<int64_t> bad = code;
+    bad[at] = value;
+    return decode_error(bad);
+  };
+  const auto has = [](const std::string& message, const std::string& part) {
+    return message.find(part) != std::string::npos ? ::testing::AssertionSuccess()
+                                                   : ::testing::AssertionFailure() << message;
+  };
+  EXPECT_TRUE(
+      has(with(path0 + 8, max - 2), "path 0: offset1 = 9223372036854775805 with mul1 = 2"));
+  EXPECT_TRUE(has(with(path0 + 10, max), "expected 0 <= offset_out and offset_out + mul_out"));
+  EXPECT_TRUE(has(with(path0 + 3, (int64_t(1) << 62) + 1),
+                  "path 0: mul2 = 4611686018427387905, expected 0 <= mul2 <= 3"));
+  EXPECT_TRUE(
+      has(with(terms1 + 1, 6100000000000000000), "terms1[0] is 6100000000000000000 x dim 3"));
+  EXPECT_TRUE(has(with(path0 + 11, max), "weight_offset = 9223372036854775807"));
+  EXPECT_TRUE(has(with(path0 + 15, int64_t(1) << 32), "Clebsch-Gordan entry 0 is at (4294967296"));
+  EXPECT_TRUE(has(with(path0 + 12, max), "weight_numel = 9223372036854775807, expected 4"));
+
+  // Every field set to values around the limits: an error or a plan whose accesses fit, which
+  // the kernel then runs on rows of the plan's widths.
+  const int64_t values[] = {max,
+                            max - 1,
+                            max / 2 + 1,
+                            (int64_t(1) << 62) + 1,
+                            6100000000000000000,
+                            int64_t(1) << 32,
+                            -1,
+                            std::numeric_limits<int64_t>::min(),
+                            0,
+                            1,
+                            7};
+  std::mt19937_64 gen(15);
+  for (size_t at = 1; at < code.size(); ++at) {
+    for (const int64_t v : values) {
+      std::vector<int64_t> bad = code;
+      bad[at] = v;
+      TpPlan p;
+      try {
+        p = TpPlan::decode(bad.data(), int64_t(bad.size()));
+      } catch (const std::invalid_argument&) {
+        continue;
+      }
+      if (p.dim1 > 64 || p.dim2 > 64 || p.dim_out > 64 || p.weight_numel > 64) continue;
+      run(p, TpSlot::Out, 2, randn(size_t(2 * p.dim1), gen), randn(size_t(2 * p.dim2), gen),
+          randn(size_t(p.weight_numel), gen), {}, 1);
+    }
+  }
+}
+
+TEST(TensorProduct, WeightNumelThatOverflowsThrows) {
+  try {
+    TpPlan::build(spec("4294967296x0e", "4294967296x0e", "1x0e", {{0, 0, 0, ConnectionMode::UVW}}));
+    FAIL() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("weight_numel) overflow int64"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(TensorProduct, BadInstructionsSayWhatIsWrong) {
