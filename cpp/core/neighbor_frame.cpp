@@ -34,9 +34,9 @@ void check_count(int64_t n) {
 }
 
 void check_radius(const char* name, double r) {
-  if (!std::isfinite(r) || r < 0 || r > kMaxCutoff) {
+  if (!std::isfinite(r) || r < 0 || r > kMaxLength) {
     throw std::invalid_argument(std::string(name) + " is " + str(r) +
-                                ", expected a finite number in [0, " + kMaxCutoffText +
+                                ", expected a finite number in [0, " + kMaxLengthText +
                                 "] (larger ones overflow the search's arithmetic)");
   }
 }
@@ -130,9 +130,11 @@ Frame checked_frame(const char* name, double cutoff, const double* cell,
   check_radius(name, cutoff);
   if (cell != nullptr) {
     for (int k = 0; k < 9; ++k) {
-      if (!std::isfinite(cell[k])) {
+      if (!std::isfinite(cell[k]) || std::abs(cell[k]) > kMaxLength) {
         throw std::invalid_argument("cell[" + std::to_string(k / 3) + "][" + std::to_string(k % 3) +
-                                    "] is " + str(cell[k]) + ", expected finite lattice vectors");
+                                    "] is " + str(cell[k]) +
+                                    ", expected finite lattice vectors with entries of magnitude "
+                                    "at most " + kMaxLengthText);
       }
     }
   }

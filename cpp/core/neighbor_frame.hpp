@@ -26,11 +26,12 @@ constexpr double kMaxBinsPerAxis = 1e6;
 // Bounds that keep every shift (wraps and images, times the reduction's integers) in int32.
 constexpr double kMaxWrap = double(1 << 20);
 constexpr int32_t kMaxCombination = 64;
-// Largest cutoff (radius) accepted. The search pads its vectors with points at 1e150 and squares
-// and cubes the cutoff: past about 1.7e150 the padding counts as neighbours (wrong pairs, then
-// out-of-bounds indices). 1e100 keeps cutoff^3 and every distance finite with a wide margin.
-constexpr double kMaxCutoff = 1e100;
-constexpr const char* kMaxCutoffText = "1e100";
+// Largest cutoff (radius), coordinate and cell entry accepted. The search pads its vectors with
+// points at 1e150 and squares and cubes the cutoff: a cutoff past about 1.7e150, or an atom near
+// (1e150, 1e150, 1e150), makes the padding count as neighbours (wrong pairs, then out-of-bounds
+// indices). 1e100 keeps the padding out of reach and cutoff^3 finite with a wide margin.
+constexpr double kMaxLength = 1e100;
+constexpr const char* kMaxLengthText = "1e100";
 
 using IMat3 = std::array<std::array<int32_t, 3>, 3>;
 

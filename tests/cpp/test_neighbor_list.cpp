@@ -443,4 +443,24 @@ TEST(NeighborList, HugeCutoffsAreRejected) {
     }
   }
   EXPECT_EQ(search<double>(options(1e100, {false, false, false}), x, nullptr).size(), 20u);
+
+  // Atoms near the padding at (1e150, 1e150, 1e150) met it the same way.
+  std::vector<double> far = x;
+  for (double& c : far) c += 1e150;
+  try {
+    search<double>(options(1.0, {false, false, false}), far, nullptr);
+    FAIL() << "no error for positions near 1e150";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("expected finite coordinates of magnitude at most 1e100"),
+              std::string::npos)
+        << e.what();
+  }
+  const double cell[9] = {1e150, 0, 0, 0, 1e150, 0, 0, 0, 1e150};
+  try {
+    search<double>(options(1.0, {true, true, true}), x, cell);
+    FAIL() << "no error for a cell of 1e150";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("entries of magnitude at most 1e100"), std::string::npos)
+        << e.what();
+  }
 }

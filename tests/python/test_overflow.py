@@ -85,6 +85,13 @@ def test_huge_cutoff_is_rejected(call, cutoff):
     assert "expected a finite number in [0, 1e100]" in str(info.value)
 
 
+@pytest.mark.parametrize("sorted_", [False, True])
+def test_positions_near_the_padding_are_rejected(sorted_):
+    positions = torch.rand(5, 3, dtype=torch.float64) + 1e150  # gave 35 pairs, sorted=True crashed
+    with pytest.raises(ValueError, match=r"expected finite coordinates of magnitude at most 1e100"):
+        graph.neighbor_list("ij", positions, 1.0, sorted=sorted_)
+
+
 def test_huge_r_max_is_rejected():
     positions = torch.rand(5, 3, dtype=torch.float64)
     with pytest.raises(ValueError, match=r"r_max is .*expected a finite number in \[0, 1e100\]"):
