@@ -274,7 +274,13 @@ int64_t Irreps::num_irreps() const {
 
 std::vector<int> Irreps::ls() const {
   std::vector<int> out;
-  out.reserve(size_t(num_irreps()));  // a checked count first
+  const int64_t n = num_irreps();  // checked
+  if (uint64_t(n) > out.max_size()) {
+    throw std::length_error("Irreps(\"" + str() + "\").ls: " + std::to_string(n) +
+                            " values are more than a list can hold (" +
+                            std::to_string(out.max_size()) + ")");
+  }
+  out.reserve(size_t(n));
   for (const auto& t : terms_) out.insert(out.end(), t.mul, t.ir.l);
   return out;
 }

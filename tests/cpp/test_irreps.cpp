@@ -278,4 +278,12 @@ TEST(Irreps, SizesThatOverflowInt64Throw) {
   EXPECT_NE(message([&] { two.simplify(); }).find("simplify()"), std::string::npos);
   EXPECT_NE(message([&] { e3core::product(big, big); }).find("mul1 * mul2"), std::string::npos);
   EXPECT_EQ(Irreps::parse("3074457345618258602x1e").dim(), 9223372036854775806);
+  try {
+    big.ls();
+    FAIL() << "no error";
+  } catch (const std::length_error& e) {
+    EXPECT_NE(std::string(e.what()).find(").ls: 4611686018427387904 values are more than"),
+              std::string::npos)
+        << e.what();
+  }
 }

@@ -68,6 +68,11 @@ def test_irreps_sizes_past_int64_raise(compute, message):
     assert message in str(info.value)
 
 
+def test_irreps_ls_too_long_for_a_list_raises():
+    with pytest.raises(ValueError, match=r"\.ls: 4611686018427387904 values are more than a list"):
+        _ = o3.Irreps("4611686018427387904x1e").ls
+
+
 @pytest.mark.parametrize(
     "call",
     [
