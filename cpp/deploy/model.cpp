@@ -2,11 +2,13 @@
 #include "e3core/deploy/model.hpp"
 
 #include <caffe2/serialize/inline_container.h>
+#include <openssl/evp.h>
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/script.h>
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -45,6 +47,53 @@ std::vector<long> parse_version(const std::string& version) {
     pos = end + 1;
   }
   return parts;
+}
+
+// Records outside the checksum: the metadata (which holds it) and the writer's id of the archive
+// (a hash of every record's CRC, the metadata's included). As e3core.deploy._export._checksum.
+bool unchecked_record(const std::string& name) {
+  const std::string slashed = "/" + name;
+  return ends_with(slashed, std::string("/") + kTorchScriptMetadata) ||
+         (slashed.find(std::string("/") + kAotiDirectory) != std::string::npos &&
+          ends_with(name, kAotiMetadataSuffix)) ||
+         ends_with(slashed, "/.data/serialization_id");
+}
+
+// The sha256 (hex) of the archive's checked records, as e3core.train.archive_checksum: for each
+// record in the order of its name, the name, a zero byte, its size as 8 little-endian bytes and
+// its bytes.
+std::string archive_checksum(caffe2::serialize::PyTorchStreamReader& reader) {
+  std::vector<std::string> names;
+  for (const std::string& name : reader.getAllRecords()) {
+    if (!unchecked_record(name)) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(),
+                                                                  EVP_MD_CTX_free);
+  if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1) {
+    throw ModelError("e3core::Model: OpenSSL cannot compute a sha256");
+  }
+  for (const std::string& name : names) {
+    auto [data, size] = reader.getRecord(name);
+    unsigned char header[8];
+    for (int k = 0; k < 8; ++k) {
+      header[k] = static_cast<unsigned char>((static_cast<uint64_t>(size) >> (8 * k)) & 0xff);
+    }
+    EVP_DigestUpdate(context.get(), name.data(), name.size());
+    EVP_DigestUpdate(context.get(), "\0", 1);
+    EVP_DigestUpdate(context.get(), header, sizeof(header));
+    EVP_DigestUpdate(context.get(), data.get(), size);
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(context.get(), digest, &length);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int k = 0; k < length; ++k) {
+    out += hex[digest[k] >> 4];
+    out += hex[digest[k] & 0xf];
+  }
+  return out;
 }
 
 struct Archive {
@@ -95,6 +144,26 @@ Archive read_archive(const std::string& path) {
   if (!archive.metadata.count("e3core_version")) {
     throw ModelError(what + "its metadata has no 'e3core_version')");
   }
+  auto stored = archive.metadata.find("checksum");  // exports before checksums have none
+  if (stored != archive.metadata.end()) {
+    std::string expected, actual;
+    try {
+      expected = nlohmann::json::parse(stored->second).get<std::string>();
+      reader->setShouldLoadDebugSymbol(true);
+      actual = archive_checksum(*reader);
+    } catch (const nlohmann::json::exception& error) {
+      throw ModelError("e3core::Model: '" + path + "' has a malformed metadata entry 'checksum' (" +
+                       stored->second + "): " + error.what());
+    } catch (const c10::Error& error) {
+      throw ModelError("e3core::Model: '" + path + "' is corrupted: " +
+                       error.what_without_backtrace());
+    }
+    if (expected != actual) {
+      throw ModelError("e3core::Model: '" + path +
+                       "' is corrupted: its records do not match the sha256 checksum of its "
+                       "metadata; export the model again");
+    }
+  }
   return archive;
 }
 
@@ -144,6 +213,12 @@ struct Model::Impl {
 };
 
 Model::Model(const std::string& path) : impl_(std::make_unique<Impl>()) {
+  std::error_code error_code;
+  if (std::filesystem::is_directory(path, error_code)) {
+    throw ModelError("e3core::Model: model path '" + path +
+                     "' is a directory, expected a file (a .pt or .pt2 written by "
+                     "e3core.deploy.export)");
+  }
   if (!std::ifstream(path).good()) {
     throw ModelError("e3core::Model: model file '" + path + "' does not exist or cannot be read");
   }

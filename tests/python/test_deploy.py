@@ -8,7 +8,7 @@ import e3core
 import numpy as np
 import pytest
 import torch
-from deploy_model import EXPORTS, PairModel, exported, make_model, water
+from deploy_model import EXPORTS, PairModel, exported, flip_weights, make_model, water
 from e3core import deploy, o3
 from e3core.cli import main
 from e3core.data import Structure, collate
@@ -138,22 +138,6 @@ def test_bad_files_and_versions(tmp_path):
     rewrite_metadata(src, tmp_path / "patch.pt", e3core_version="0.1.99")
     assert deploy.load(tmp_path / "patch.pt").r_max == 3.0  # versions compare as numbers
     assert deploy.parse_version("0.10.0") > deploy.parse_version("0.9.1")
-
-
-def flip_weights(src, dst, n=8):
-    """A copy of the export ``src`` with ``n`` bytes of its largest data record (weights of a
-    TorchScript file, the compiled library of an AOTInductor package) flipped in place."""
-    data = bytearray(open(src, "rb").read())
-    with zipfile.ZipFile(src) as archive:
-        records = [i for i in archive.infolist() if "metadata" not in i.filename]
-        weights = [i for i in records if "/data/" in i.filename]
-        info = max(weights or records, key=lambda i: i.file_size)
-        content = archive.read(info)
-    start = data.find(content) + len(content) // 2
-    for k in range(n):
-        data[start + k] ^= 0x5A
-    open(dst, "wb").write(bytes(data))
-    return info.filename
 
 
 @pytest.mark.parametrize("format", ["torchscript", "aoti"])

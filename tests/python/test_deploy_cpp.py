@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from cmake_package import BUILD, HAVE_TOOLS, ROOT, generator, installed_prefix, run_checked
-from deploy_model import EXPORTS, PairModel, exported, make_model
+from deploy_model import EXPORTS, PairModel, exported, flip_weights, make_model
 from e3core import deploy
 
 MD_BUILD = BUILD / "md"
@@ -105,7 +105,13 @@ def test_cpp_errors(md_program, tmp_path):
                 zout.writestr(item, data)
     carbon = tmp_path / "carbon.pt"
     deploy.export(PairModel(type_numbers=[1, 6]).double(), carbon)
+    flip_weights(src, tmp_path / "flipped.pt")
+    flip_weights(exported("aoti", torch.float64), tmp_path / "flipped.pt2")
+    (tmp_path / "folder.pt").mkdir()
     cases = {
+        tmp_path / "flipped.pt": f"'{tmp_path / 'flipped.pt'}' is corrupted: its records do not",
+        tmp_path / "flipped.pt2": f"'{tmp_path / 'flipped.pt2'}' is corrupted: its records do",
+        tmp_path / "folder.pt": f"'{tmp_path / 'folder.pt'}' is a directory, expected a file",
         tmp_path / "missing.pt": "does not exist",
         tmp_path / "junk.pt": "not a torch zip archive",
         tmp_path / "weights.pt": "without e3core's metadata",
