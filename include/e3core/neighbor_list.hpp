@@ -46,8 +46,8 @@ using PairAllocator = std::function<NeighborPairs<T>(int64_t n_pairs)>;
 /// Every pair of the n atoms at `positions` (n x 3, row-major) closer than options.cutoff.
 /// @param cell  3 x 3, row-major, rows the lattice vectors; may be null when no axis is periodic
 /// @return the number of pairs, also passed to `allocate`
-/// Throws std::invalid_argument for a cutoff outside [0, 1e100] or NaN, a non-finite position
-/// or cell entry, a cell whose periodic rows are linearly dependent (or a null cell with a
+/// Throws std::invalid_argument for a cutoff outside [0, 1e100] or NaN, a position coordinate
+/// or cell entry that is NaN or above 1e100 in magnitude, a cell whose periodic rows are linearly dependent (or a null cell with a
 /// periodic axis), n < 0 or n >= 2^31, and a cutoff so much larger than the cell that the
 /// periodic images to visit would not fit in memory.
 template <typename T>
@@ -69,8 +69,8 @@ struct RadiusGraphOptions {
 /// sorted by target, then source. With max_num_neighbors >= 0, each target keeps its nearest
 /// sources (ties: the lower index; with loop, the atom itself counts as one).
 /// @return the number of edges
-/// Throws std::invalid_argument for an r_max outside [0, 1e100] or NaN, a non-finite position,
-/// n < 0 or n >= 2^31.
+/// Throws std::invalid_argument for an r_max outside [0, 1e100] or NaN, a position coordinate
+/// that is NaN or above 1e100 in magnitude, n < 0 or n >= 2^31.
 template <typename T>
 int64_t radius_graph(const RadiusGraphOptions& options, const T* positions, int64_t n,
                      const int64_t* batch, const std::function<int64_t*(int64_t)>& allocate,
