@@ -47,9 +47,9 @@ using PairAllocator = std::function<NeighborPairs<T>(int64_t n_pairs)>;
 /// @param cell  3 x 3, row-major, rows the lattice vectors; may be null when no axis is periodic
 /// @return the number of pairs, also passed to `allocate`
 /// Throws std::invalid_argument for a cutoff outside [0, 1e100] or NaN, a position coordinate
-/// or cell entry that is NaN or above 1e100 in magnitude, a cell whose periodic rows are linearly dependent (or a null cell with a
-/// periodic axis), n < 0 or n >= 2^31, and a cutoff so much larger than the cell that the
-/// periodic images to visit would not fit in memory.
+/// or cell entry that is NaN or above 1e100 in magnitude, a cell whose periodic rows are
+/// linearly dependent (or a null cell with a periodic axis), n < 0 or n >= 2^31, and a cutoff so
+/// much larger than the cell that the periodic images to visit would not fit in memory.
 template <typename T>
 int64_t neighbor_list(const NeighborListOptions& options, const T* positions, int64_t n,
                       const T* cell, const PairAllocator<T>& allocate,
