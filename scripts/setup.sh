@@ -5,8 +5,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-# System packages: a C++ compiler, GoogleTest for the C++ tests and nlohmann's JSON library for
-# the deployment runtime's metadata.
+# System packages: a C++ compiler, GoogleTest for the C++ tests, and for the deployment runtime
+# nlohmann's JSON library (metadata) and OpenSSL's libcrypto (the exports' sha256 checksums).
 need_apt=()
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 [ -f /usr/include/gtest/gtest.h ] || need_apt+=(libgtest-dev)
