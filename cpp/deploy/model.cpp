@@ -49,14 +49,16 @@ std::vector<long> parse_version(const std::string& version) {
   return parts;
 }
 
+// An AOTInductor package's metadata record (the reader names records without their top folder).
+bool is_aoti_metadata(const std::string& name) {
+  return starts_with(name, kAotiDirectory) && ends_with(name, kAotiMetadataSuffix);
+}
+
 // Records outside the checksum: the metadata (which holds it) and the writer's id of the archive
 // (a hash of every record's CRC, the metadata's included). As e3core.deploy._export._checksum.
 bool unchecked_record(const std::string& name) {
-  const std::string slashed = "/" + name;
-  return ends_with(slashed, std::string("/") + kTorchScriptMetadata) ||
-         (slashed.find(std::string("/") + kAotiDirectory) != std::string::npos &&
-          ends_with(name, kAotiMetadataSuffix)) ||
-         ends_with(slashed, "/.data/serialization_id");
+  return name == kTorchScriptMetadata || is_aoti_metadata(name) ||
+         name == ".data/serialization_id";
 }
 
 // The sha256 (hex) of the archive's checked records, as e3core.train.archive_checksum: for each
@@ -119,7 +121,7 @@ Archive read_archive(const std::string& path) {
     record = kTorchScriptMetadata;
   } else {
     for (const std::string& name : reader->getAllRecords()) {
-      if (starts_with(name, kAotiDirectory) && ends_with(name, kAotiMetadataSuffix)) {
+      if (is_aoti_metadata(name)) {
         archive.format = "aoti";
         record = name;
         break;

@@ -282,10 +282,16 @@ def _export_aoti(
         torch.set_num_threads(threads)
 
 
+def _is_torchscript_metadata(name: str) -> bool:
+    return name.endswith("/extra/" + METADATA_FILE)
+
+
+def _is_aoti_metadata(name: str) -> bool:
+    return "/data/aotinductor/" in name and name.endswith("_metadata.json")
+
+
 def _is_metadata_record(name: str) -> bool:
-    return name.endswith("/extra/" + METADATA_FILE) or (
-        "/data/aotinductor/" in name and name.endswith("_metadata.json")
-    )
+    return _is_torchscript_metadata(name) or _is_aoti_metadata(name)
 
 
 def _checksum(archive: zipfile.ZipFile) -> str:
@@ -434,7 +440,7 @@ def _check_potential(
 
 
 def _archive_format(names: Sequence[str]) -> str | None:
-    if any(name.endswith("/extra/" + METADATA_FILE) for name in names):
+    if any(_is_torchscript_metadata(name) for name in names):
         return "torchscript"
     if any("/data/aotinductor/" in name for name in names):
         return "aoti"
@@ -467,10 +473,9 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         names = archive.namelist()
         fmt = _archive_format(names)
         if fmt == "torchscript":
-            record = next(n for n in names if n.endswith("/extra/" + METADATA_FILE))
+            record = next(n for n in names if _is_torchscript_metadata(n))
         elif fmt == "aoti":
-            records = [n for n in names if "/data/aotinductor/" in n]
-            record = next((n for n in records if n.endswith("_metadata.json")), None)
+            record = next((n for n in names if _is_aoti_metadata(n)), None)
         else:
             record = None
         if record is None:
