@@ -3,6 +3,7 @@
 #include "checked.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <numeric>
@@ -21,6 +22,22 @@ std::string_view strip(std::string_view s) {
 }
 
 std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+// Irreps strings are ASCII; a multi-byte character would otherwise be split by the parser and
+// its half quoted in the message. Empty when `text` is ASCII.
+std::string non_ascii_error(std::string_view text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte >= 0x80) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02x", byte);
+      return "byte " + std::to_string(i) + " (" + hex +
+             ") is not ASCII; irreps strings are made of digits, \"x\", \"e\", \"o\", \"y\", "
+             "\"+\" and spaces";
+    }
+  }
+  return {};
+}
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -152,8 +169,8 @@ Irrep::Irrep(int l_, int p_) : l(l_), p(p_) {
 }
 
 Irrep Irrep::parse(std::string_view text) {
-  std::string error;
-  const auto ir = parse_irrep(strip(text), &error);
+  std::string error = non_ascii_error(text);
+  const auto ir = error.empty() ? parse_irrep(strip(text), &error) : std::nullopt;
   if (!ir) throw std::invalid_argument("Irrep(" + quoted(text) + "): " + error);
   return *ir;
 }
@@ -228,6 +245,9 @@ std::string MulIr::str() const { return std::to_string(mul) + "x" + ir.str(); }
 Irreps Irreps::parse(std::string_view text) {
   std::vector<MulIr> terms;
   if (strip(text).empty()) return Irreps();
+  if (const std::string error = non_ascii_error(text); !error.empty()) {
+    throw std::invalid_argument("Irreps(" + quoted(text) + "): " + error);
+  }
   const size_t num_terms = std::count(text.begin(), text.end(), '+') + 1;
   size_t begin = 0;
   for (size_t i = 1; i <= num_terms; ++i) {

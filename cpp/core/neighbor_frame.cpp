@@ -1,8 +1,8 @@
 // The binning frame of the neighbour search (see neighbor_frame.hpp).
 #include "neighbor_frame.hpp"
 
+#include <charconv>
 #include <cmath>
-#include <sstream>
 #include <stdexcept>
 #include <vector>
 
@@ -14,11 +14,12 @@ Vec3 cross(const Vec3& a, const Vec3& b) {
 double dot(const Vec3& a, const Vec3& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
 double norm(const Vec3& a) { return std::sqrt(dot(a, a)); }
 
+// The shortest text that reads back as x, as Python's repr prints it (1.75e+150, not
+// 1.7499999999999999e+150).
 std::string str(double x) {
-  std::ostringstream out;
-  out.precision(17);
-  out << x;
-  return out.str();
+  char text[32];
+  const auto result = std::to_chars(text, text + sizeof text, x);
+  return std::string(text, result.ptr);
 }
 
 std::string pbc_str(const std::array<bool, 3>& pbc) {

@@ -1,4 +1,7 @@
-"""Input checks shared by e3core's modules; TorchScript-compatible, so forward() can call them."""
+"""Input checks shared by e3core's modules; ``check_columns`` is TorchScript-compatible, so
+forward() can call it."""
+
+import operator
 
 import torch
 
@@ -20,3 +23,27 @@ def check_columns(module: str, x: torch.Tensor, expected: int, name: str, dim: i
         if dim == -1:
             raise ValueError(f"{module}: input has {size} columns but {name} = {expected}")
         raise ValueError(f"{module}: input has size {size} in dim {dim} but {name} = {expected}")
+
+
+def check_degree(function: str, name: str, value: object) -> int:
+    """``value`` as a degree l (an int >= 0; numpy and 0-d tensor integers too), or a
+    ``TypeError``/``ValueError`` naming the function and the argument.
+
+    Example::
+
+        >>> check_degree("wigner_3j", "l2", 1.5)
+        Traceback (most recent call last):
+        ...
+        TypeError: wigner_3j: l2 is 1.5 (float), expected an int >= 0
+    """
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        degree = operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{function}: {name} is {value!r} ({type(value).__name__}), expected an int >= 0"
+        ) from None
+    if degree < 0:
+        raise ValueError(f"{function}: {name} is {degree}, expected an int >= 0")
+    return degree

@@ -74,9 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"exported {metadata['model_name']} ({args.format}, {metadata['dtype']}) "
                 f"to {args.out}"
             )
-    except (ValueError, ImportError, FileNotFoundError, FileExistsError) as error:
+    except (ValueError, ImportError, OSError) as error:  # OSError: files (their names are in it)
         print(f"e3core {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        resume = " (continue it with --resume)" if args.command == "train" else ""
+        print(f"e3core {args.command}: interrupted{resume}", file=sys.stderr)
+        return 130
     print(f"e3core {args.command}: {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
 

@@ -159,6 +159,16 @@ TEST(Irreps, MalformedStringsQuoteTheInputAndSayWhatIsWrong) {
             "Irreps(\"1e+2oo\"): \"2oo\" has l = \"2o\", which is not an integer");
 }
 
+TEST(Irreps, NonAsciiBytesAreNamedNotSplit) {
+  const std::string ascii_only =
+      " is not ASCII; irreps strings are made of digits, \"x\", \"e\", \"o\", \"y\", \"+\" and "
+      "spaces";
+  // "\xc3\xa9" is a two-byte character: the parser must not take its last byte as the parity.
+  EXPECT_EQ(irreps_error("1x0e\xc3\xa9"),
+            "Irreps(\"1x0e\xc3\xa9\"): byte 4 (0xc3)" + ascii_only);
+  EXPECT_EQ(error_of([] { Irrep::parse("1\xff"); }), "Irrep(\"1\xff\"): byte 1 (0xff)" + ascii_only);
+}
+
 TEST(Irreps, DimNumIrrepsLsLmax) {
   const Irreps x = Irreps::parse("2x0e+0x3o+3x1o");
   EXPECT_EQ(x.dim(), 11);

@@ -1,7 +1,6 @@
 """e3core.data: QM9 parsing against known values, atom references, units, splits, extxyz and
 MD17 files, batching against a brute-force neighbour search, statistics and bad input."""
 
-import doctest
 import importlib
 import importlib.util
 import itertools
@@ -54,27 +53,6 @@ def qm9():
 
 
 # --- docstrings --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "module", ["_units", "_structure", "_dataset", "_batch", "_splits", "_statistics", "_qm9"]
-)
-def test_docstring_examples(module):
-    pytest.importorskip("ase")
-    mod = importlib.import_module("e3core.data." + module)
-    globs = {"np": np, "torch": torch, **vars(data)}
-    result = doctest.testmod(mod, extraglobs=globs, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
-
-
-def test_docstring_examples_xyz_and_package():
-    pytest.importorskip("ase")
-    import e3core.data._xyz as xyz
-
-    globs = {"np": np, "torch": torch, **vars(data)}
-    for mod in (xyz, data):
-        result = doctest.testmod(mod, extraglobs=globs, optionflags=doctest.NORMALIZE_WHITESPACE)
-        assert result.attempted > 0 and result.failed == 0
 
 
 def test_every_public_name_has_a_docstring_example():

@@ -291,28 +291,6 @@ def test_generator_round_trip(tmp_path):
     assert electrons == pytest.approx(10.0, rel=1e-2)
 
 
-@pytest.mark.parametrize(
-    "module",
-    [
-        "e3core.density",
-        "e3core.density._basis",
-        "e3core.density._evaluate",
-        "e3core.data._density_dataset",
-        "e3core.models",
-        "e3core.models._gate_points",
-        "e3core.models._charge_e3net",
-    ],
-)
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-
-    mod = importlib.import_module(module)
-    globs = {"np": np, "torch": torch}
-    result = doctest.testmod(mod, extraglobs=globs, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
-
-
 def test_every_public_name_has_a_docstring_example():
     from e3core import models
 

@@ -166,6 +166,22 @@ def test_checksum_and_directories(format, tmp_path):
             read(tmp_path)
 
 
+def test_failed_export_leaves_the_previous_file(tmp_path, monkeypatch):
+    target = tmp_path / "model.pt"
+    deploy.export(make_model(), target)
+    before = target.read_bytes()
+
+    def fail_halfway(scripted, path, metadata):
+        path.write_bytes(b"half an archive")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(e3core.deploy._export, "_save_torchscript", fail_halfway)
+    with pytest.raises(deploy.ExportError, match="disk full"):
+        deploy.export(make_model(), target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temporary file is left
+
+
 def test_bad_inputs():
     potential = deploy.load(exported("torchscript", torch.float64))
     with pytest.raises(ValueError, match=r"numbers\[1\] is 6, an atom type the model does not"):

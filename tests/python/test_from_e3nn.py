@@ -4,9 +4,7 @@ e3nn's energies, forces and force-training gradients, also under TorchScript; th
 unchanged; state, placement and sharing carry over; unsupported modules raise."""
 
 import copy
-import doctest
 
-import e3core._from_e3nn
 import e3nn.nn
 import e3nn.o3
 import pytest
@@ -571,8 +569,3 @@ def test_errors(model, error, message):
     with pytest.raises(error) as info:
         from_e3nn(model())
     assert str(info.value).startswith(message)
-
-
-def test_docstring_example():
-    result = doctest.testmod(e3core._from_e3nn)
-    assert result.attempted > 0 and result.failed == 0

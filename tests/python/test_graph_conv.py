@@ -131,18 +131,31 @@ def test_no_edges_gives_zeros():
 
 
 @pytest.mark.parametrize(
-    "change,match",
+    "change,error,match",
     [
-        (dict(src=torch.tensor([0, 9])), r"src\[1\] = 9 is out of range for 6 nodes"),
-        (dict(dst=torch.tensor([-1, 0])), r"dst\[0\] = -1 is out of range"),
-        (dict(src=torch.tensor([0.0, 1.0])), "edge_src has shape .* of int64"),
-        (dict(dst=torch.tensor([0, 1, 2])), r"edge_dst has shape \[3\], expected \(2,\)"),
-        (dict(x=torch.randn(6, 5)), "x has shape"),
-        (dict(attr=torch.randn(2, 4)), "edge_attr has shape"),
-        (dict(w="rows"), "weight has 3 rows but there are 2 edges"),
+        (dict(src=torch.tensor([0, 9])), ValueError, r"src\[1\] = 9 is out of range for 6 nodes"),
+        (dict(dst=torch.tensor([-1, 0])), ValueError, r"dst\[0\] = -1 is out of range"),
+        (
+            dict(dst=torch.tensor([0, 1], dtype=torch.int32)),
+            TypeError,
+            r"edge_dst has dtype torch.int32, expected torch.int64 \(convert it with edge_dst",
+        ),
+        (
+            dict(src=torch.tensor([0.0, 1.0])),
+            TypeError,
+            r"edge_src has dtype torch.float32, expected torch.int64",
+        ),
+        (
+            dict(dst=torch.tensor([0, 1, 2])),
+            ValueError,
+            r"edge_dst has shape \[3\], expected \(2,\)",
+        ),
+        (dict(x=torch.randn(6, 5)), ValueError, "x has shape"),
+        (dict(attr=torch.randn(2, 4)), ValueError, "edge_attr has shape"),
+        (dict(w="rows"), ValueError, "weight has 3 rows but there are 2 edges"),
     ],
 )
-def test_errors_name_the_argument(change, match):
+def test_errors_name_the_argument(change, error, match):
     irreps_out, ins = instructions()
     conv = graph.TensorProductConv(
         IRREPS_X, IRREPS_SH, irreps_out, ins, shared_weights=False, internal_weights=False
@@ -152,5 +165,5 @@ def test_errors_name_the_argument(change, match):
     if change.get("w") == "rows":
         change = dict(w=torch.randn(3, conv.weight_numel))
     args.update(change)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(error, match=match):
         conv(args["x"], args["attr"], args["w"], args["src"], args["dst"])

@@ -3,12 +3,9 @@ under rotations, inversion, permutations and translations, forces and stress aga
 differences, periodic images, TorchScript, rebuilding from the registry, training on forces
 (double backward), equal parameter counts of L0Net and L1Net, and bad input."""
 
-import doctest
-import importlib
 import io
 import json
 
-import e3core
 import numpy as np
 import pytest
 import torch
@@ -510,25 +507,6 @@ def test_bad_configurations(name, config, error, match):
 
 
 # --- docstrings -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        "e3core.models",
-        "e3core.models._common",
-        "e3core.models._blocks",
-        "e3core.models._nequip",
-        "e3core.models._schnet",
-        "e3core.models._lnet",
-        "e3core.graph._edges",
-    ],
-)
-def test_docstring_examples(module):
-    mod = importlib.import_module(module)
-    globs = {"np": np, "torch": torch, "data": data, "e3core": e3core}
-    result = doctest.testmod(mod, extraglobs=globs, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_every_public_name_has_a_docstring_example():

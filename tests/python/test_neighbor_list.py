@@ -2,10 +2,8 @@
 vectors (numpy and torch), gradients to positions and cell, half and sorted lists, radius graphs
 against a brute force, TorchScript / compile / export, and bad input."""
 
-import doctest
 import io
 
-import e3core.graph._neighbor_list as neighbor_list_module
 import numpy as np
 import pytest
 import torch
@@ -399,8 +397,3 @@ def test_bad_input_names_the_argument(call, error, message):
     with pytest.raises(error) as info:
         call()
     assert message in str(info.value)
-
-
-def test_docstring_examples():
-    result = doctest.testmod(neighbor_list_module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0

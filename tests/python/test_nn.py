@@ -3,8 +3,6 @@ equivariance, TorchScript / torch.compile / torch.export round trips, errors; an
 examples of e3core.nn, e3core.math and o3.Norm."""
 
 import copy
-import doctest
-import importlib
 
 import e3core
 import e3nn
@@ -432,28 +430,3 @@ def test_scripted_module_reports_wrong_size():
     scripted = torch.jit.script(e3core.nn.Gate("2x0e", [torch.relu], "1x0e", [None], "1x1o"))
     with pytest.raises(Exception, match="Gate: input has 5 columns but irreps_in.dim = 6"):
         scripted(torch.zeros(1, 5))
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        "e3core.math",
-        "e3core.math._normalize_activation",
-        "e3core.math._radial",
-        "e3core.math._soft_one_hot_linspace",
-        "e3core.nn",
-        "e3core.nn._activation",
-        "e3core.nn._batchnorm",
-        "e3core.nn._dropout",
-        "e3core.nn._extract",
-        "e3core.nn._fc",
-        "e3core.nn._gate",
-        "e3core.nn._normact",
-        "e3core.o3._norm",
-        "e3core._checks",
-        "e3core._e3nn_compat",
-    ],
-)
-def test_docstring_examples(module):
-    result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch})
-    assert result.attempted > 0 and result.failed == 0

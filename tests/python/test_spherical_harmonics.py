@@ -175,7 +175,7 @@ def test_bad_input_messages():
         o3.SphericalHarmonics("0e+2o", True)
     with pytest.raises(ValueError, match="irreps_in is 2x1o"):
         o3.SphericalHarmonics(2, True, irreps_in="2x1o")
-    with pytest.raises(ValueError, match="degrees must be >= 0"):
+    with pytest.raises(ValueError, match=r"l\[0\] is -1, expected an int >= 0"):
         o3.SphericalHarmonics([-1], True)
 
 

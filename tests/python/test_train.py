@@ -1,9 +1,11 @@
 """Tests of e3core.train, the CLI and the TorchScript export, on a tiny model of e3core's
 interface (per-type energies plus a pair term of the edge lengths, so forces exist)."""
 
+import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -434,6 +436,15 @@ def test_cli_train_evaluate_export(dataset, tmp_path, capsys):
     assert len(train.read_csv(run / "metrics.csv")) == 2
     assert (run / "config.yaml").exists() and (run / "parity_forces.png").exists()
 
+    # Resuming a finished run says so and leaves it as it was (no epoch, no plots).
+    stamp = (run / "parity_forces.png").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["train", str(config), "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert f"{run} is finished (2 of 2 epochs done; raise training.epochs" in err
+    assert len(train.read_csv(run / "metrics.csv")) == 2
+    assert (run / "parity_forces.png").stat().st_mtime_ns == stamp
+
     capsys.readouterr()
     assert main(["evaluate", str(run)]) == 0
     metrics = json.loads(capsys.readouterr().out)
@@ -462,6 +473,61 @@ def test_cli_train_evaluate_export(dataset, tmp_path, capsys):
     assert exit_status.value.code == 2
 
 
+def test_ctrl_c_during_training_is_one_line(dataset, tmp_path, capsys, monkeypatch):
+    def interrupt(self, batch):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train.Trainer, "train_step", interrupt)
+    assert main(["train", str(tiny_config(tmp_path, dataset))]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == "e3core train: interrupted (continue it with --resume)"
+
+
+def test_progress_is_a_bar_on_a_terminal_and_plain_lines_in_a_log():
+    from e3core.train._logging import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    log, terminal = io.StringIO(), Terminal()
+    for file in (log, terminal):
+        progress = Progress(range(50), "epoch 1/2", file=file, every=0.0)
+        for _ in progress:
+            progress.set_postfix("loss 0.5")
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 50 and "\r" not in log.getvalue()
+    assert lines[-1].startswith("epoch 1/2: 50/50 batches, loss 0.5, ")
+    assert terminal.getvalue().startswith("\repoch 1/2:   0%|")  # tqdm's bar
+    quiet = io.StringIO()
+    for _ in Progress(range(5), "epoch 1/2", enabled=False, file=quiet, every=0.0):
+        pass
+    assert quiet.getvalue() == ""
+
+
+def test_plots_label_their_axes_with_units_and_say_what_data(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    labels = []
+    save = matplotlib.figure.Figure.savefig
+
+    def record(fig, *args, **kwargs):
+        labels.append([(ax.get_ylabel(), ax.get_title()) for ax in fig.axes])
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
+    rows = [{"epoch": e, "lr": 0.1, "train_loss": 1.0 / e, "val_forces_mse": 2.0 / e,
+             "train_energy_mae_per_atom": 0.5 / e} for e in (1, 2)]  # fmt: skip
+    train.plot_learning_curves(rows, tmp_path / "curves.png", {"energy": "eV", "forces": "eV/Å"})
+    assert [y for y, _ in labels[-1]] == [
+        "loss (weighted sum of the terms)", "forces mse ((eV/Å)^2)",
+        "energy mae per atom (eV/atom)", "learning rate",
+    ]  # fmt: skip
+    train.plot_parity([1.0, 2.0], [1.1, 2.0], "energy", tmp_path / "p.png", "eV", "test split")
+    assert labels[-1][0][0] == "predicted energy (eV)"
+    assert labels[-1][0][1].startswith("energy on the test split (2 values)")
+
+
 def test_cli_subprocess_reports_errors(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: {name: schnet}\ntraining: {optimizer: {lr: -1}}\n")
@@ -473,8 +539,21 @@ def test_cli_subprocess_reports_errors(tmp_path):
 
 
 def test_config_validation_errors(dataset, tmp_path):
-    base = {"model": {"name": "schnet"}}
+    base = {"model": {"name": "schnet", "kwargs": {"type_numbers": [1, 6]}}}
     cases = [
+        ({"model": {"name": "schnet"}}, "model.kwargs.type_numbers is missing"),
+        (
+            {"model": {"name": "schnet", "kwargs": {"type_numbers": [1], "num_featurs": 8}}},
+            "model.kwargs.num_featurs is not an option of schnet (did you mean 'num_features'?)",
+        ),
+        (
+            {"model": {"name": "nequip", "kwargs": {"type_numbers": [1], "lmax": "two"}}},
+            "model.kwargs.lmax is 'two', expected int",
+        ),
+        (
+            {"model": {"name": "nequip", "kwargs": {"type_numbers": 1}}},
+            "model.kwargs.type_numbers is 1, expected a list of int",
+        ),
         ({"data": {"source": "csv"}}, "data.source is 'csv', expected one of"),
         ({"training": {"optimizer": {"lr": "fast"}}}, "training.optimizer.lr is 'fast'"),
         ({"training": {"epochs": 2.5}}, "training.epochs is 2.5, expected an int"),
@@ -487,12 +566,15 @@ def test_config_validation_errors(dataset, tmp_path):
     ]
     for change, message in cases:
         raw = {**base, **change}
-        with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        with pytest.raises(ConfigError, match=re.escape(message)):
             validate_config(raw)
     with pytest.raises(ConfigError, match="model.name is missing"):
         validate_config({})
     config = validate_config({**base, "training": {"optimizer": {"lr": "1e-3"}}})
     assert config["training"]["optimizer"]["lr"] == 1e-3
+    kwargs = {"type_numbers": [1], "r_max": "5e0"}  # YAML 1.1 reads 5e0 as a string
+    config = validate_config({"model": {"name": "nequip", "kwargs": kwargs}})
+    assert config["model"]["kwargs"]["r_max"] == 5.0
     file = tiny_config(tmp_path, dataset)
     assert load_config(file, ["data.batch_size=16"])["data"]["batch_size"] == 16
     with pytest.raises(ValueError, match="monitor is 'val_energy_mape'"):

@@ -10,6 +10,8 @@ import copy
 import json
 import os
 import re
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -60,7 +62,7 @@ def check_version(exported: str, path: str | os.PathLike = "the model") -> None:
     Example::
 
         >>> check_version("0.1.7")
-        >>> check_version("9.0.0")
+        >>> check_version("9.0.0")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
         ValueError: the model was exported by e3core 9.0.0, but this is e3core 0.1.0: ...
@@ -318,10 +320,10 @@ def _save_torchscript(scripted: Any, path: Path, metadata: dict[str, Any]) -> No
             raise RuntimeError("TorchScript saved different archives from the same module")
 
 
-def _add_aoti_checksum(path: Path) -> str:
-    # Inductor writes the metadata at compile time: the package is rewritten with its metadata
-    # records holding the checksum of the other records.
-    with zipfile.ZipFile(path) as archive:
+def _write_aoti_with_checksum(staged: Path, path: Path) -> str:
+    # Inductor writes the metadata at compile time: the package is written again, to ``path``,
+    # with its metadata records holding the checksum of the other records.
+    with zipfile.ZipFile(staged) as archive:
         checksum = _checksum(archive)
         records = [(info, archive.read(info)) for info in archive.infolist()]
     from e3core.train._checkpoint import atomic_write
@@ -377,14 +379,23 @@ def export(
     potential = PotentialModule(model, metadata["type_numbers"], energy_key(model))
     inputs = example_inputs(metadata["r_max"], len(metadata["type_numbers"]), dtype)
     _check_potential(potential, inputs, metadata["model_name"])
+    from e3core.train._checkpoint import atomic_write
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        if format == "torchscript":
-            _save_torchscript(torch.jit.script(potential), path, metadata)
-        else:
-            _export_aoti(potential, path, inputs, _encode(metadata))
-            metadata["checksum"] = _add_aoti_checksum(path)
+        # Staged under the same name in a temporary directory (the archives hold the file's
+        # name), then written to ``path`` atomically: an export that fails or is killed leaves
+        # an existing file at ``path`` as it was.
+        with tempfile.TemporaryDirectory(prefix="e3core-export-") as tmp:
+            staged = Path(tmp) / path.name
+            if format == "torchscript":
+                _save_torchscript(torch.jit.script(potential), staged, metadata)
+                with staged.open("rb") as source:
+                    atomic_write(path, lambda file: shutil.copyfileobj(source, file))
+            else:
+                _export_aoti(potential, staged, inputs, _encode(metadata))
+                metadata["checksum"] = _write_aoti_with_checksum(staged, path)
     except Exception as error:
         raise ExportError(
             f"export: {metadata['model_name']} cannot be exported to {format}: "

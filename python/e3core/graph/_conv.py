@@ -6,13 +6,18 @@ from e3core.o3._tensor_product import TensorProduct, _shape_error
 
 
 def _check_index(index: torch.Tensor, name: str, edges: int) -> None:
-    if index.dtype != torch.long or index.dim() != 1 or index.shape[0] != edges:
-        raise ValueError(
-            _shape_error(name, index, "(" + str(edges) + ",) of int64, one entry per edge")
-            + " (dtype "
+    if index.dtype != torch.long:
+        raise TypeError(
+            "TensorProductConv: "
+            + name
+            + " has dtype "
             + str(index.dtype)
-            + ")"
+            + ", expected torch.int64 (convert it with "
+            + name
+            + ".long())"
         )
+    if index.dim() != 1 or index.shape[0] != edges:
+        raise ValueError(_shape_error(name, index, "(" + str(edges) + ",), one entry per edge"))
 
 
 def _check_rows(t: torch.Tensor, name: str, rows: str, dim: int) -> None:

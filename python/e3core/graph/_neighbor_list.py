@@ -137,6 +137,13 @@ def radius_graph(
         tensor([[1, 0],
                 [0, 1]])
     """
+    if not isinstance(positions, torch.Tensor):
+        raise TypeError(
+            "radius_graph: positions is a "
+            + type(positions).__name__
+            + ", expected a torch.Tensor (torch.as_tensor(positions); neighbor_list takes "
+            + "numpy arrays)"
+        )
     return torch.ops.e3core.radius_graph(positions.detach(), r_max, batch, loop, max_num_neighbors)
 
 

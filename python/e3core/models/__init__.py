@@ -16,6 +16,9 @@ Example::
     ['charge_e3net', 'gate_points', 'lnet', 'nequip', 'schnet']
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 
 from e3core.models._charge_e3net import ChargeE3Net
@@ -28,6 +31,7 @@ from e3core.models._gate_points import (
     hidden_irreps,
     matched_hidden_irreps,
 )
+from e3core.models._kwargs import check_kwargs
 from e3core.models._lnet import LNet, lnet_num_features
 from e3core.models._nequip import NequIP
 from e3core.models._schnet import SchNet
@@ -68,6 +72,25 @@ def build(name: str, **config: object) -> torch.nn.Module:
     return _REGISTRY[name](**config)
 
 
+def check_config(name: str, config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``config`` checked against the constructor of the model registered as ``name``: a
+    ``TypeError`` names the first unknown option (and the closest known one), missing required
+    option or value of the wrong type (its key after ``prefix``), before anything is built.
+    Floats that YAML read as strings (``1e-3``) are converted. The training configurations are
+    checked with it.
+
+    Example::
+
+        >>> check_config("schnet", {"type_numbers": [1, 8], "num_featurs": 8})
+        Traceback (most recent call last):
+        ...
+        TypeError: num_featurs is not an option of schnet (did you mean 'num_features'?)
+    """
+    if name not in _REGISTRY:
+        raise KeyError(f"check_config: name is {name!r}, expected one of {available()}")
+    return check_kwargs(_REGISTRY[name], config, name, prefix)
+
+
 def upgrade_config(name: str, config: dict[str, object]) -> dict[str, object]:
     """``config`` of the registered model ``name`` as saved by an earlier e3core, with the
     options added since then set to the values that version used (a model's
@@ -98,6 +121,7 @@ __all__ = [
     "ScaleShift",
     "SchNet",
     "available",
+    "check_config",
     "build",
     "gate_for",
     "hidden_irreps",

@@ -38,6 +38,18 @@ def _as_int(value: Any, what: str) -> int:
         raise ValueError(f"{what} must be an integer, got {value!r}") from None
 
 
+def _ascii(text: str, what: str) -> str:
+    """``text`` if it is ASCII, as irreps strings are; else a ValueError naming the character
+    (lone surrogates included, which could not reach the C++ parser)."""
+    if not text.isascii():
+        i, ch = next((i, ch) for i, ch in enumerate(text) if not ch.isascii())
+        raise ValueError(
+            f"{what}({text!r}): character {ch!r} at position {i} is not ASCII; irreps strings "
+            'are made of digits, "x", "e", "o", "y", "+" and spaces ("16x0e+8x1o")'
+        )
+    return text
+
+
 # The _core functions return plain tuples that are already valid: wrap them without re-checking.
 def _irrep(data: tuple[int, int]) -> Irrep:
     return tuple.__new__(Irrep, data)
@@ -85,7 +97,7 @@ class Irrep(tuple):
             if _is_mul_ir(l):
                 return Irrep(l[1])
             if isinstance(l, str):
-                return tuple.__new__(cls, _core.irrep_parse(l))
+                return tuple.__new__(cls, _core.irrep_parse(_ascii(l, "Irrep")))
             if isinstance(l, tuple):
                 l, p = l
         # e3nn accepts any parity equal to 1 or -1 (1.0, numpy integers, ...).
@@ -307,7 +319,7 @@ class Irreps(tuple):
         if _is_irrep(irreps):
             return tuple.__new__(cls, [_MulIr(1, irreps)])
         if isinstance(irreps, str):
-            return tuple.__new__(cls, _irreps(_core.irreps_parse(irreps)))
+            return tuple.__new__(cls, _irreps(_core.irreps_parse(_ascii(irreps, "Irreps"))))
         terms = []
         for mul_ir in irreps:
             if isinstance(mul_ir, str) or _is_irrep(mul_ir):

@@ -2,6 +2,7 @@
 
 import torch
 
+from e3core._checks import check_degree
 from e3core.o3._irreps import Irreps
 
 _NORMALIZATIONS = ("integral", "component", "norm")
@@ -21,9 +22,9 @@ def _degrees(irreps_out: int | list[int] | str | Irreps, input_parity: int) -> l
                 )
             ls.extend([l] * mul)
         return ls
-    if isinstance(irreps_out, int):
-        return [irreps_out]
-    return [int(l) for l in irreps_out]
+    if not isinstance(irreps_out, (list, tuple)):
+        return [check_degree("spherical_harmonics", "l", irreps_out)]
+    return [check_degree("spherical_harmonics", f"l[{i}]", l) for i, l in enumerate(irreps_out)]
 
 
 class SphericalHarmonics(torch.nn.Module):
@@ -75,8 +76,6 @@ class SphericalHarmonics(torch.nn.Module):
         ls = _degrees(irreps_out, input_parity)
         if not ls:
             raise ValueError("irreps_out asks for no degree; give at least one")
-        if min(ls) < 0:
-            raise ValueError(f"irreps_out asks for degrees {ls}; degrees must be >= 0")
 
         self.normalize = normalize
         self.normalization = normalization

@@ -10,6 +10,7 @@ import math
 import torch
 
 from e3core import _core
+from e3core._checks import check_degree
 
 _COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
@@ -31,7 +32,8 @@ def wigner_3j(
     >>> torch.allclose(C[:, :, 0], torch.eye(3, dtype=torch.float64) / math.sqrt(3))
     True
     """
-    table = torch.from_numpy(_core.wigner_3j(l1, l2, l3))
+    degrees = [check_degree("wigner_3j", f"l{i + 1}", l) for i, l in enumerate((l1, l2, l3))]
+    table = torch.from_numpy(_core.wigner_3j(*degrees))
     return table.to(dtype=dtype or torch.get_default_dtype(), device=device or _default_device())
 
 
@@ -51,14 +53,17 @@ def wigner_D(
     >>> wigner_D(2, a, b, c).shape
     torch.Size([5, 5])
     """
+    l = check_degree("wigner_D", "l", l)
     alpha, beta, gamma = torch.broadcast_tensors(alpha, beta, gamma)
+    dtype = alpha.dtype if alpha.is_floating_point() else torch.get_default_dtype()
+    if alpha.device.type == "meta":  # shapes only (torch.compile, FakeTensor)
+        return alpha.new_empty((*alpha.shape, 2 * l + 1, 2 * l + 1), dtype=dtype)
     if torch.is_grad_enabled() and any(x.requires_grad for x in (alpha, beta, gamma)):
         raise RuntimeError(
             "wigner_D: the angles require grad, but e3core's wigner_D is not differentiable "
             "with respect to them; pass detached angles or differentiate through "
             "angles_to_matrix instead"
         )
-    dtype = alpha.dtype if alpha.is_floating_point() else torch.get_default_dtype()
     angles = [x.detach().to("cpu", torch.float64).numpy() for x in (alpha, beta, gamma)]
     D = torch.from_numpy(_core.wigner_D(l, *angles))
     return D.to(device=alpha.device, dtype=dtype)

@@ -3,7 +3,7 @@ key, and ``key=value`` overrides (``python -m e3core train CONFIG --set training
 
 Example::
 
-    >>> config = validate_config({"model": {"name": "schnet", "kwargs": {"r_max": 5.0}},
+    >>> config = validate_config({"model": {"name": "schnet", "kwargs": {"type_numbers": [1]}},
     ...                           "training": {"epochs": 3}})
     >>> config["training"]["optimizer"]["lr"], config["data"]["source"]
     (0.001, 'qm9_sample')
@@ -226,6 +226,18 @@ def _validate(schema: Mapping[str, Any], raw: Mapping[str, Any], prefix: str) ->
     return out
 
 
+def _check_model_kwargs(model: dict[str, Any]) -> None:
+    """Checks the kwargs of a registry model against its constructor (in place: YAML's string
+    floats are converted); classes named as ``package.module:Class`` are checked when built."""
+    from e3core import models
+
+    if model["name"] in models.available():
+        try:
+            model["kwargs"] = models.check_config(model["name"], model["kwargs"], "model.kwargs.")
+        except TypeError as error:
+            raise ConfigError(f"config: {error}") from None
+
+
 def validate_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     """The configuration with every default filled in, or a ``ConfigError`` naming the first
     key that is unknown, missing, of the wrong type or out of range. Also checks the split
@@ -277,6 +289,7 @@ def validate_config(raw: Mapping[str, Any]) -> dict[str, Any]:
                 get_metric(name)
             except KeyError as error:
                 raise ConfigError(f"config: training.metrics.{target}: {error.args[0]}") from None
+    _check_model_kwargs(config["model"])
     return config
 
 
@@ -304,7 +317,20 @@ def set_option(config: dict[str, Any], assignment: str) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"config: override {assignment!r}: {part} is not a mapping")
         node = child
-    node[parts[-1]] = yaml.safe_load(text)
+    try:
+        node[parts[-1]] = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(
+            f"config: override {assignment!r}: the value is not valid YAML: {_yaml_error(error)}"
+        ) from None
+
+
+def _yaml_error(error: Exception) -> str:
+    """A YAML error on one line: what is wrong and where (line and column, from 1)."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> dict[str, Any]:
@@ -316,7 +342,9 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> dict[
         >>> import tempfile
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     path = os.path.join(tmp, "run.yaml")
-        ...     _ = open(path, "w").write("model: {name: schnet}\\ntraining: {epochs: 2}\\n")
+        ...     _ = open(path, "w").write(
+        ...         "model: {name: schnet, kwargs: {type_numbers: [1]}}\\ntraining: {epochs: 2}\\n"
+        ...     )
         ...     load_config(path, ["training.epochs=4"])["training"]["epochs"]
         4
     """
@@ -324,8 +352,17 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> dict[
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"config: {os.fspath(path)!r} is not a file")
-    with open(path) as file:
-        raw = yaml.safe_load(file) or {}
+    with open(path, encoding="utf-8") as file:
+        try:
+            raw = yaml.safe_load(file) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(
+                f"config: {os.fspath(path)!r} is not valid YAML: {_yaml_error(error)}"
+            ) from None
+        except UnicodeDecodeError as error:
+            raise ConfigError(
+                f"config: {os.fspath(path)!r} is not UTF-8 text (byte {error.start})"
+            ) from None
     if not isinstance(raw, dict):
         raise ConfigError(
             f"config: {os.fspath(path)!r} holds {type(raw).__name__}, expected a mapping"

@@ -16,7 +16,9 @@ import csv
 import io
 import math
 import os
-from collections.abc import Mapping, Sequence
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,61 @@ def read_csv(path: str | os.PathLike) -> list[dict[str, float]]:
         ]
 
 
+class Progress:
+    """Progress through a loop on ``file`` (stderr): a tqdm bar on a terminal; elsewhere (a
+    log file, a pipe) a plain line every ``every`` seconds, so that logs stay readable.
+
+    Example::
+
+        >>> log = io.StringIO()
+        >>> progress = Progress(range(3), "epoch 1/5", file=log, every=0.0)
+        >>> for _ in progress:
+        ...     progress.set_postfix("loss 0.5")
+        >>> print(log.getvalue().splitlines()[-1].split(",")[0])
+        epoch 1/5: 3/3 batches
+    """
+
+    def __init__(
+        self,
+        iterable: Iterable[Any],
+        desc: str,
+        enabled: bool = True,
+        file: Any = None,
+        every: float = 30.0,
+    ) -> None:
+        self.file = sys.stderr if file is None else file
+        self.iterable, self.desc, self.every = iterable, desc, every
+        self.enabled, self.postfix = enabled, ""
+        self.bar: Any = None
+        isatty = getattr(self.file, "isatty", None)
+        if enabled and isatty is not None and isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(iterable, desc=desc, file=self.file, dynamic_ncols=True, leave=False)
+
+    def __iter__(self) -> Iterator[Any]:
+        if self.bar is not None:
+            yield from self.bar
+            self.bar.close()
+            return
+        total = len(self.iterable) if hasattr(self.iterable, "__len__") else None
+        start = last = time.perf_counter()
+        for i, item in enumerate(self.iterable, 1):
+            yield item
+            now = time.perf_counter()
+            if self.enabled and now - last >= self.every:
+                last = now
+                count = f"{i}/{total}" if total is not None else str(i)
+                postfix = f", {self.postfix}" if self.postfix else ""
+                print(f"{self.desc}: {count} batches{postfix}, {now - start:.0f} s", file=self.file)
+
+    def set_postfix(self, text: str) -> None:
+        """What the bar or the next line shows after the count (``"loss 0.53"``)."""
+        self.postfix = text
+        if self.bar is not None:
+            self.bar.set_postfix_str(text, refresh=False)
+
+
 def _pyplot() -> Any:
     import matplotlib
 
@@ -81,20 +138,47 @@ def _save(fig: Any, path: str | os.PathLike) -> Path:
     return path
 
 
+def _metric_label(quantity: str, units: Mapping[str, str]) -> str:
+    """The y-axis label of a learning-curve panel, with the unit of its target in ``units``:
+    ``U0_mae`` -> ``U0 mae (eV)``, ``forces_mse`` -> ``forces mse ((eV/Å)^2)``."""
+    from e3core.train._metrics import metric_names
+
+    if quantity == "loss":
+        return "loss (weighted sum of the terms)"
+    if quantity == "lr":
+        return "learning rate"
+    metric = max((m for m in metric_names() if quantity.endswith("_" + m)), key=len, default=None)
+    if metric is None:
+        return quantity
+    target = quantity[: -len(metric) - 1]
+    unit = units.get(target)
+    if metric.startswith("epsilon"):
+        unit = "%"
+    elif unit and metric == "mse":
+        unit = f"({unit})^2"
+    elif unit and metric.endswith("_per_atom"):
+        unit = f"{unit}/atom"
+    label = f"{target} {metric.replace('_', ' ')}"
+    return f"{label} ({unit})" if unit else label
+
+
 def plot_learning_curves(
-    history: Sequence[Mapping[str, float]] | str | os.PathLike, path: str | os.PathLike
+    history: Sequence[Mapping[str, float]] | str | os.PathLike,
+    path: str | os.PathLike,
+    units: Mapping[str, str] | None = None,
 ) -> Path:
     """A PNG of the learning curves: the training and validation loss, then each metric
     (``U0_mae``, ``forces_rmse``...) for training and validation, and the learning rate,
-    against the epoch. ``history`` is the rows of the CSV log or its path.
+    against the epoch. ``history`` is the rows of the CSV log or its path; ``units`` maps the
+    targets to their units (``{"U0": "eV"}``), shown on the y axes.
 
     Example::
 
         >>> import tempfile
         >>> with tempfile.TemporaryDirectory() as tmp:
-        ...     png = plot_learning_curves([{"epoch": 1, "train_loss": 1.0, "lr": 0.1},
-        ...                                 {"epoch": 2, "train_loss": 0.5, "lr": 0.1}],
-        ...                                os.path.join(tmp, "curves.png"))
+        ...     png = plot_learning_curves([{"epoch": 1, "train_U0_mae": 1.0, "lr": 0.1},
+        ...                                 {"epoch": 2, "train_U0_mae": 0.5, "lr": 0.1}],
+        ...                                os.path.join(tmp, "curves.png"), {"U0": "eV"})
         ...     png.stat().st_size > 0
         True
     """
@@ -120,23 +204,30 @@ def plot_learning_curves(
         if all(v > 0 for v in finite if math.isfinite(v)) and any(map(math.isfinite, finite)):
             ax.set_yscale("log")
         ax.set_xlabel("epoch")
+        ax.set_ylabel(_metric_label(quantity, units or {}))
         ax.set_title(quantity)
         ax.legend()
     return _save(fig, path)
 
 
 def plot_parity(
-    pred: Any, target: Any, name: str, path: str | os.PathLike, unit: str | None = None
+    pred: Any,
+    target: Any,
+    name: str,
+    path: str | os.PathLike,
+    unit: str | None = None,
+    data: str | None = None,
 ) -> Path:
     """A PNG parity plot: predictions against references of one target (all components of a
-    vector target such as forces), with the y = x line and the MAE and RMSE.
+    vector target such as forces), with the y = x line and the MAE and RMSE. ``data`` says what
+    was predicted, in the title ("validation split", "test split", a file name).
 
     Example::
 
         >>> import tempfile
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     png = plot_parity(np.array([1.0, 2.1]), np.array([1.0, 2.0]), "U0",
-        ...                       os.path.join(tmp, "parity_U0.png"), unit="eV")
+        ...                       os.path.join(tmp, "parity_U0.png"), "eV", "test split")
         ...     png.name
         'parity_U0.png'
     """
@@ -156,5 +247,8 @@ def plot_parity(
         ax.plot([lo, hi], [lo, hi], color="black", linewidth=0.8)
     ax.set_xlabel(f"reference {name}{suffix}")
     ax.set_ylabel(f"predicted {name}{suffix}")
-    ax.set_title(f"{name}: MAE {mae:.4g}, RMSE {rmse:.4g}{suffix}", fontsize=9)
+    on = f" on the {data}" if data else ""
+    ax.set_title(
+        f"{name}{on} ({target.size} values)\nMAE {mae:.4g}, RMSE {rmse:.4g}{suffix}", fontsize=9
+    )
     return _save(fig, path)

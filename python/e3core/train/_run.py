@@ -4,7 +4,7 @@ describes (``python -m e3core train``), and the evaluation of a finished run
 
 Example::
 
-    >>> config = validate_config({"model": {"name": "schnet", "kwargs": {"r_max": 5.0}}})
+    >>> config = validate_config({"model": {"name": "schnet", "kwargs": {"type_numbers": [1]}}})
     >>> splits, atomrefs = prepare_data(config)
     >>> [len(s) for s in splits.values()]
     [800, 100, 100]
@@ -110,8 +110,8 @@ def apply_atomrefs(dataset: Any, atomrefs: Mapping[str, Mapping[int, float]]) ->
 
         >>> qm9 = data.load_qm9_sample()
         >>> refs = {"U0": {1: -0.5, 6: -38.0, 7: -54.6, 8: -75.1, 9: -99.7}}
-        >>> apply_atomrefs(qm9, refs)[0].targets["U0"].round(3)
-        array(-0.479)
+        >>> float(apply_atomrefs(qm9, refs)[0].targets["U0"].round(3))
+        -0.479
     """
     for target, refs in atomrefs.items():
         dataset = dataset.subtract_atomrefs(target, {int(z): float(e) for z, e in refs.items()})
@@ -302,14 +302,22 @@ def train_from_config(
     out = Path(config["output_dir"])
     if (out / "last.pt").exists() and not resume:
         raise FileExistsError(
-            f"train: output_dir {os.fspath(out)!r} holds a checkpoint (last.pt); resume it with "
+            f"output_dir {os.fspath(out)!r} holds a checkpoint (last.pt); resume it with "
             "--resume, or choose another output_dir (--set output_dir=...)"
         )
     if trainer.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     trainer.fit(config["training"]["epochs"], resume=resume)
-    if trainer.is_main and trainer.progress:
+    if trainer.is_main and trainer.finished_before:
+        reason = (
+            f"stopped early at epoch {trainer.epoch}"
+            if trainer.stopped
+            else f"{trainer.epoch} of {config['training']['epochs']} epochs done; raise "
+            "training.epochs (--set training.epochs=N) to train longer"
+        )
+        print(f"{os.fspath(out)} is finished ({reason}): nothing to do", file=sys.stderr)
+    elif trainer.is_main and trainer.progress:
         best = trainer.best
         print(
             f"done: {trainer.epoch} epochs in {trainer.history[-1]['elapsed']:.1f} s; best "
@@ -367,10 +375,10 @@ def evaluate_checkpoint(
         splits, _ = prepare_data(config, atomrefs)
         if split not in splits:
             raise ValueError(f"evaluate: split is {split!r}, expected one of {sorted(splits)}")
-        dataset, name = splits[split], split
+        dataset, name, shown = splits[split], split, f"{split} split"
     else:
         dataset = apply_atomrefs(load_data(config["data"], data_path), atomrefs)
-        name = Path(data_path).stem
+        name, shown = Path(data_path).stem, Path(data_path).name
     dtype = getattr(torch, config["dtype"])
     loader = make_loaders(config, {"test": dataset}, extra["cutoff"], dtype)["test"]
     t = config["training"]
@@ -391,5 +399,6 @@ def evaluate_checkpoint(
         if trainer.is_main:
             for target, entry in predictions.items():
                 plot_parity(entry["pred"], entry["target"], target,
-                            out / f"parity_{target}.png", extra["units"].get(target))  # fmt: skip
+                            out / f"parity_{target}.png", extra["units"].get(target),
+                            shown)  # fmt: skip
     return metrics

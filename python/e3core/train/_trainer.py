@@ -36,7 +36,7 @@ from e3core.train._checkpoint import (
     set_rng_state,
 )
 from e3core.train._ema import ExponentialMovingAverage
-from e3core.train._logging import plot_learning_curves, plot_parity, write_csv
+from e3core.train._logging import Progress, plot_learning_curves, plot_parity, write_csv
 from e3core.train._loss import Loss, target_of
 from e3core.train._metrics import get_metric
 from e3core.train._schedule import EarlyStopping, build_optimizer, build_scheduler
@@ -212,6 +212,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.best = {"value": math.inf, "epoch": 0}
         self.stopped = False
+        self.finished_before = False  # fit() found nothing left to do
         if _distributed():
             with torch.no_grad():
                 for tensor in list(self.model.parameters()) + list(self.model.buffers()):
@@ -381,26 +382,18 @@ class Trainer:
         }
 
     def _train_epoch(self, epoch: int, epochs: int) -> dict[str, float]:
-        from tqdm.auto import tqdm
-
         for sampler in _samplers(self.train_loader):
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)
         totals = _Totals(self.loss, self.metrics)
-        bar = tqdm(
-            self.train_loader,
-            desc=f"epoch {epoch}/{epochs}",
-            disable=not (self.progress and self.is_main),
-            file=sys.stderr,
-            dynamic_ncols=True,
-            leave=False,
+        progress = Progress(
+            self.train_loader, f"epoch {epoch}/{epochs}", self.progress and self.is_main
         )
-        for batch in bar:
+        for batch in progress:
             batch = batch.to(self.device, self.dtype)
             _, parts, predictions = self.train_step(batch)
             totals.add(parts, predictions, batch)
-            bar.set_postfix(loss=f"{totals.loss_value():.4g}", refresh=False)
-        bar.close()
+            progress.set_postfix(f"loss {totals.loss_value():.4g}")
         totals.reduce()
         return totals.compute()
 
@@ -424,6 +417,11 @@ class Trainer:
             self._resume_newest_valid()
         elif resume and resume is not True:
             self.load_checkpoint(resume)
+        # A resumed run with nothing left to do (all epochs done, or stopped early) is left as
+        # it was: no epoch, no plots.
+        self.finished_before = self.epoch >= epochs or self.stopped
+        if self.finished_before:
+            return self.history
         writer = None
         if self.is_main and self.logdir is not None and self.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -453,7 +451,7 @@ class Trainer:
             self._end_epoch(row, improved, writer, epochs)
         if writer is not None:
             writer.close()
-        if self.plots and self.logdir is not None and self.history:
+        if self.plots and self.logdir is not None and self.history and not self.finished_before:
             self.write_plots()
         return self.history
 
@@ -490,11 +488,12 @@ class Trainer:
         parity = self.predict(self.val_loader) if self.val_loader is not None else {}
         if not self.is_main or self.logdir is None:
             return
-        plot_learning_curves(self.history, self.logdir / "learning_curves.png")
+        plot_learning_curves(self.history, self.logdir / "learning_curves.png", self.units)
+        split = "validation split" + (" (EMA weights)" if self.ema is not None else "")
         for target, entry in parity.items():
             plot_parity(
-                entry["pred"], entry["target"], target,
-                self.logdir / f"parity_{target}.png", self.units.get(target),
+                entry["pred"], entry["target"], target, self.logdir / f"parity_{target}.png",
+                self.units.get(target), split,
             )  # fmt: skip
 
     def model_state_dict(self) -> dict[str, torch.Tensor]:
