@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "e3core/neighbor_list.hpp"
+
 namespace e3core::nl_detail {
 
 using Vec3 = std::array<double, 3>;
@@ -30,7 +32,7 @@ constexpr int32_t kMaxCombination = 64;
 // points at 1e150 and squares and cubes the cutoff: a cutoff past about 1.7e150, or an atom near
 // (1e150, 1e150, 1e150), makes the padding count as neighbours (wrong pairs, then out-of-bounds
 // indices). 1e100 keeps the padding out of reach and cutoff^3 finite with a wide margin.
-constexpr double kMaxLength = 1e100;
+constexpr double kMaxLength = kNeighborMaxLength;
 constexpr const char* kMaxLengthText = "1e100";
 
 using IMat3 = std::array<std::array<int32_t, 3>, 3>;

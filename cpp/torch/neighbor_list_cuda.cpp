@@ -9,20 +9,22 @@
 
 #include "cuda_support.hpp"
 #include "e3core/cuda.hpp"
+#include "e3core/neighbor_list.hpp"
 #include "neighbor_list_common.hpp"
 
 namespace e3core::torch_ops {
 namespace {
 
-// Non-finite coordinates would put atoms in no bin: named like the CPU search names them.
-void check_finite(const at::Tensor& x, const char* op) {
-  const at::Tensor bad = at::isfinite(x).all(1).logical_not_();
+// Non-finite or huge coordinates would put atoms in no bin or overflow the binning: the CPU
+// search's check and message. NaN fails `abs(x) <= max`.
+void check_coordinates(const at::Tensor& x, const char* op) {
+  const at::Tensor bad = x.abs().le(kNeighborMaxLength).all(1).logical_not_();
   if (x.size(0) == 0 || !bad.any().item<bool>()) return;
   const int64_t a = bad.nonzero()[0][0].item<int64_t>();
   const at::Tensor p = x[a].to(at::kCPU, at::kDouble);
   const double* v = p.const_data_ptr<double>();
   TORCH_CHECK_VALUE(false, op, "positions[", a, "] is (", v[0], ", ", v[1], ", ", v[2],
-                    "), expected finite coordinates");
+                    "), expected finite coordinates of magnitude at most ", kNeighborMaxLength);
 }
 
 // The permutation that sorts by keys[last], then keys[last - 1], ... (stable sorts).
@@ -102,7 +104,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> neighbor_list_cuda(
   Pairs p;
   // The checks of the CPU search, in its order: cutoff, cell, then positions.
   core_call(op, [&] { cuda::neighbor_frame_inverse("cutoff", cutoff, cell_ptr, pbc); });
-  check_finite(x, op);
+  check_coordinates(x, op);
   if (x.size(0) == 0 || cutoff == 0) {
     const auto longs = x.options().dtype(at::kLong);
     return {at::empty({0}, longs), at::empty({0}, longs), at::empty({0, 3}, longs)};
@@ -125,7 +127,7 @@ at::Tensor radius_graph_cuda(const at::Tensor& positions, double r_max,
   const auto guard = device_guard(positions);
   const at::Tensor x = positions.contiguous();
   core_call(op, [&] { cuda::neighbor_frame_inverse("r_max", r_max, nullptr, {}); });
-  check_finite(x, op);
+  check_coordinates(x, op);
   const auto longs = x.options().dtype(at::kLong);
   if (x.size(0) == 0 || r_max == 0 || max_num_neighbors.value_or(1) == 0) {
     return at::empty({2, 0}, longs);

@@ -20,6 +20,10 @@
 
 namespace e3core {
 
+/// The largest magnitude accepted for a cutoff, a position coordinate or a cell entry: larger
+/// ones would overflow the search's arithmetic.
+constexpr double kNeighborMaxLength = 1e100;
+
 /// What neighbor_list searches for.
 struct NeighborListOptions {
   double cutoff = 0;                                ///< pairs with d < cutoff; in [0, 1e100]

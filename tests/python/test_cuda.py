@@ -258,6 +258,19 @@ def test_radius_graph_finds_the_cpu_edges(max_num_neighbors, loop):
     assert torch.equal(got.cpu(), expected)
 
 
+@gpu
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 1e150])
+def test_neighbour_search_refuses_what_the_cpu_refuses(value):
+    positions = torch.zeros(4, 3, dtype=torch.float64)
+    positions[2, 1] = value
+    message = r"positions\[2\] is .*expected finite coordinates of magnitude at most 1e\+?100"
+    for device in ("cpu", "cuda"):
+        with pytest.raises(ValueError, match=message):
+            ops.neighbor_list(positions.to(device), 1.0, None, [False] * 3, False, True, False)
+        with pytest.raises(ValueError, match=message):
+            ops.radius_graph(positions.to(device), 1.0, None, False, None)
+
+
 # --- models ----------------------------------------------------------------------------------
 
 
