@@ -513,3 +513,16 @@ def test_every_public_name_has_a_docstring_example():
     for name in models.__all__:
         doc = getattr(models, name).__doc__
         assert doc is not None and ">>>" in doc, name
+
+
+def test_nequip_last_layer_keeps_only_scalars_and_old_checkpoints_rebuild():
+    model = models.build("nequip", type_numbers=[1, 8], num_features=4, num_layers=2)
+    last = model.interactions.blocks[-1]
+    assert last.irreps_out == o3.Irreps("4x0e")
+    assert all(ir == o3.Irrep("0e") for _, ir in last.conv.irreps_out)
+    # A checkpoint written before the option existed rebuilds the full last layer it had.
+    old = {k: v for k, v in model.config.items() if k != "scalar_last_layer"}
+    rebuilt = models.build("nequip", **models.upgrade_config("nequip", old))
+    assert rebuilt.interactions.blocks[-1].irreps_out == o3.Irreps("4x0e+4x1o+4x1e")
+    size = [sum(p.numel() for p in m.parameters()) for m in (model, rebuilt)]
+    assert size[0] < size[1]

@@ -178,7 +178,10 @@ class Interactions(torch.nn.Module):
     """The equivariant trunk of NequIP and LNet: the one-hot types embedded as
     ``num_features`` scalars (a ``Linear``), the edges' spherical harmonics up to ``lmax``
     ("component" normalization), and ``num_layers`` ``Interaction`` blocks with hidden irreps
-    ``hidden_irreps(num_features, lmax, parity)``; the radial basis is the caller's.
+    ``hidden_irreps(num_features, lmax, parity)``; the radial basis is the caller's. With
+    ``scalar_output`` the last block keeps only ``num_features`` even scalars (as the nequip
+    package's last layer): a readout of scalars needs nothing else, and the block computes
+    only the paths into them.
 
     Example::
 
@@ -203,6 +206,7 @@ class Interactions(torch.nn.Module):
         num_basis: int,
         radial_neurons: Sequence[int],
         avg_num_neighbors: float = 1.0,
+        scalar_output: bool = False,
     ) -> None:
         super().__init__()
         if num_layers < 1:
@@ -214,11 +218,13 @@ class Interactions(torch.nn.Module):
         self.embedding = Linear(irreps_attr, Irreps([(num_features, (0, 1))]))
         self.sh = SphericalHarmonics(irreps_edge, normalize=True, normalization="component")
         irreps = self.embedding.irreps_out
+        scalars = Irreps([(num_features, (0, 1))])
         blocks = []
-        for _ in range(num_layers):
+        for layer in range(num_layers):
+            last = layer == num_layers - 1
             block = Interaction(
                 irreps,
-                hidden,
+                scalars if scalar_output and last else hidden,
                 irreps_edge,
                 irreps_attr,
                 num_basis,

@@ -22,10 +22,11 @@ class NequIP(AtomisticModel):
     NequIP's polynomial cutoff (``e3core.math.RadialBasis``). ``num_layers`` interaction blocks
     (``Interaction``: Linear, ``TensorProductConv`` "uvu" with weights from a radial MLP,
     Linear, self-connection with the types, Gate) keep ``num_features`` copies of each irrep up
-    to ``lmax`` (both parities with ``parity``). Two ``Linear`` layers map the scalars to an
-    atomic energy, scaled and shifted per type (``scale``, ``shift``, ``atom_references``), and
-    summed per graph. Forces (-dE/dR) and, with ``compute_stress``, virial and stress (the
-    strain trick) come from autograd, with ``create_graph`` in training mode.
+    to ``lmax`` (both parities with ``parity``); the last keeps only the scalars. Two
+    ``Linear`` layers map the scalars to an atomic energy, scaled and shifted per type
+    (``scale``, ``shift``, ``atom_references``), and summed per graph. Forces (-dE/dR) and,
+    with ``compute_stress``, virial and stress (the strain trick) come from autograd, with
+    ``create_graph`` in training mode.
 
     Args:
         type_numbers: the atomic numbers of the types, e.g. ``[1, 6, 7, 8]``.
@@ -45,6 +46,10 @@ class NequIP(AtomisticModel):
             (G, 3, 3).
         scale, shift, atom_references: per-atom ``scale * e + shift + reference``: a number, a
             list per type, or a dict by element (``fit_atomrefs``, ``qm9_atomrefs``).
+        scalar_last_layer: the last block outputs ``num_features`` even scalars only, as in
+            the nequip package (its paths into other irreps would be computed for nothing:
+            the readout reads scalars). ``False`` keeps every hidden irrep, as e3core's NequIP
+            did before this option (checkpoints without it are rebuilt so).
 
     Example::
 
@@ -56,6 +61,8 @@ class NequIP(AtomisticModel):
     """
 
     name = "nequip"
+    # NequIP checkpoints written before scalar_last_layer existed have a full last layer.
+    legacy_config = {"scalar_last_layer": False}
 
     def __init__(
         self,
@@ -77,6 +84,7 @@ class NequIP(AtomisticModel):
         scale: PerType = 1.0,
         shift: PerType = 0.0,
         atom_references: PerType | None = None,
+        scalar_last_layer: bool = True,
     ) -> None:
         super().__init__(
             type_numbers,
@@ -100,6 +108,7 @@ class NequIP(AtomisticModel):
             trainable_bessel=bool(trainable_bessel),
             radial_neurons=[int(n) for n in radial_neurons],
             avg_num_neighbors=float(avg_num_neighbors),
+            scalar_last_layer=bool(scalar_last_layer),
         )
         self.interactions = Interactions(
             self.types.num_types,
@@ -110,6 +119,7 @@ class NequIP(AtomisticModel):
             num_basis,
             radial_neurons,
             avg_num_neighbors,
+            scalar_output=scalar_last_layer,
         )
         self.radial_basis = RadialBasis(self.r_max, num_basis, polynomial_p, trainable_bessel)
         irreps = self.interactions.irreps_out
