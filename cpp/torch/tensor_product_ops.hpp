@@ -77,10 +77,14 @@ inline Slots resolve_slots(const TpPlan& plan, const std::array<at::Tensor, 4>& 
     sl.dst = dst->contiguous();
     sl.samples = sl.src.numel();
     // Checked here to name the arguments (on any device; the CPU core checks again).
+    // One reduction pass (min and max) on the common path: the index is read by every call
+    // of every layer, forward and backward.
     const auto check_index = [&](const at::Tensor& index, const char* name, TpSlot slot) {
       const int64_t rows = rows_of(int(slot));
-      const at::Tensor bad = index.lt(0).logical_or_(index.ge(rows));
-      if (sl.samples > 0 && bad.any().item<bool>()) {
+      if (sl.samples == 0) return;
+      const auto [low, high] = at::aminmax(index);
+      if (low.item<int64_t>() < 0 || high.item<int64_t>() >= rows) {
+        const at::Tensor bad = index.lt(0).logical_or_(index.ge(rows));
         const int64_t e = bad.nonzero().select(1, 0)[0].item<int64_t>();
         TORCH_CHECK_VALUE(false, op, name, "[", e, "] = ", index[e].item<int64_t>(),
                           " is out of range for ", rows, " nodes");

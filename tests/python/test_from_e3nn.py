@@ -518,7 +518,8 @@ def test_parametrised_activation_keeps_e3nn_constant():
     assert converted.layer0.act.cst == original.layer0.act.cst
     assert converted.layer0.act.f is not original.layer0.act.f  # a copy, not shared
     x = torch.randn(4, 3)
-    torch.testing.assert_close(converted(x), original(x), rtol=0, atol=0)
+    # Not bit for bit: e3core folds the constant into the next layer's weights.
+    torch.testing.assert_close(converted(x), original(x), rtol=1e-6, atol=1e-7)
 
 
 # --- errors ---

@@ -76,3 +76,16 @@ class normalize2mom(torch.nn.Module):
         if self._is_id:
             return self.f(x)
         return self.f(x).mul(self.cst)
+
+    def unscaled(self, x: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """``(f(x), c)`` with ``c * f(x) == self(x)``: for callers that fold ``c`` into a
+        matrix product rather than multiply a large tensor by it.
+
+        Example::
+
+            >>> act = normalize2mom(torch.relu)
+            >>> y, c = act.unscaled(torch.tensor([2.0]))
+            >>> y, round(c, 2)
+            (tensor([2.]), 1.42)
+        """
+        return self.f(x), 1.0 if self._is_id else self.cst

@@ -32,18 +32,17 @@ class _Layer(torch.nn.Module):
         name = None if f is None else getattr(f, "__name__", type(f).__name__)
         return f"Layer({self.h_in}->{self.h_out}, act={name})"
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The layer applied to ``x`` (..., h_in)."""
-        # Same operations in the same order as e3nn, so the results agree to the last bit.
+    def forward(self, x: torch.Tensor, scale: float = 1.0) -> tuple[torch.Tensor, float]:
+        """The layer applied to ``scale * x`` (..., h_in), as ``(y, c)``: the output is
+        ``c * y``. Scalar factors are matrices' business: ``scale`` goes into the weights, and
+        the activation's constant (``normalize2mom``) and sqrt(var_out) are handed on as ``c``
+        for the next layer's weights, instead of multiplying a tensor with a row per edge."""
         if self.act is not None:
-            w = self.weight / (self.h_in * self.var_in) ** 0.5
-            x = x @ w
-            x = self.act(x)
-            x = x * self.var_out**0.5
-        else:
-            w = self.weight / (self.h_in * self.var_in / self.var_out) ** 0.5
-            x = x @ w
-        return x
+            w = self.weight * (scale / (self.h_in * self.var_in) ** 0.5)
+            y, c = self.act.unscaled(x @ w)
+            return y, c * self.var_out**0.5
+        w = self.weight * (scale / (self.h_in * self.var_in / self.var_out) ** 0.5)
+        return x @ w, 1.0
 
 
 class FullyConnectedNet(torch.nn.Sequential):
@@ -92,6 +91,7 @@ class FullyConnectedNet(torch.nn.Sequential):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The network applied to ``x`` (..., hs[0])."""
         check_columns("FullyConnectedNet", x, self.hs[0], "hs[0]")
+        scale = 1.0
         for layer in self:
-            x = layer(x)
-        return x
+            x, scale = layer(x, scale)
+        return x if scale == 1.0 else x * scale
