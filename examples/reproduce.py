@@ -15,13 +15,13 @@ Each experiment trains with e3core.train (``trainer_from_config``: the configura
 - ``charge``: ChargeE3Net with hidden irreps up to L (``--lmax``) on the density at probe points,
   test epsilon_mae (Koker et al.; examples/configs/water_charge_e3net.yaml).
 
-    PYTHONPATH=python python examples/reproduce.py qm9 --full-qm9 --train 4000 --val 500 \
+    python examples/reproduce.py qm9 --full-qm9 --train 4000 --val 500 \
         --test 1000 --epochs 10 --lr 2e-3
-    PYTHONPATH=python python examples/reproduce.py nequip --train 200 --val 40 --test 50 \
+    python examples/reproduce.py nequip --train 200 --val 40 --test 50 \
         --epochs 100 --every 10
-    PYTHONPATH=python python examples/reproduce.py density --lmax 0 1 2 3 --epochs 60 \
+    python examples/reproduce.py density --lmax 0 1 2 3 --epochs 60 \
         --batch-size 8 --lr 3e-3 --train 200 --val 40 --test 50
-    PYTHONPATH=python python examples/reproduce.py charge --lmax 0 1 2 3 --steps 2000 \
+    python examples/reproduce.py charge --lmax 0 1 2 3 --steps 2000 \
         --train 200 --val 40 --test 50
 """
 

@@ -10,7 +10,7 @@ parameter whose symmetry-breaking part (what is left after averaging over D4h) h
 B1g components, Y(2, 2) and Y(4, 2) (the square lies in the xz plane, y being e3nn's polar axis;
 the rectangle is stretched along x, and Y(l, 2) is proportional to z^2 - x^2 on that plane).
 
-    PYTHONPATH=python python examples/symmetry_breaking.py
+    python examples/symmetry_breaking.py
 """
 
 import itertools

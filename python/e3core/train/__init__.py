@@ -26,6 +26,7 @@ from e3core.train._checkpoint import (
     set_rng_state,
     verify_checkpoint,
 )
+from e3core.train._config import ConfigError, load_config, validate_config
 from e3core.train._ema import ExponentialMovingAverage
 from e3core.train._logging import plot_learning_curves, plot_parity, read_csv, write_csv
 from e3core.train._loss import LOSS_KINDS, Loss, LossTerm, target_of
@@ -36,6 +37,7 @@ from e3core.train._metrics import (
     register_density_metrics,
     register_metric,
 )
+from e3core.train._run import evaluate_checkpoint, train_from_config, trainer_from_config
 from e3core.train._schedule import (
     OPTIMIZERS,
     SCHEDULERS,
@@ -55,6 +57,7 @@ __all__ = [
     "LossTerm",
     "Metric",
     "CheckpointError",
+    "ConfigError",
     "Trainer",
     "archive_checksum",
     "atomic_save",
@@ -62,8 +65,10 @@ __all__ = [
     "build_model",
     "build_optimizer",
     "build_scheduler",
+    "evaluate_checkpoint",
     "get_metric",
     "load_checkpoint",
+    "load_config",
     "metric_names",
     "check_same_model",
     "model_from_checkpoint",
@@ -76,6 +81,9 @@ __all__ = [
     "rng_state",
     "set_rng_state",
     "target_of",
+    "train_from_config",
+    "trainer_from_config",
+    "validate_config",
     "verify_checkpoint",
     "write_csv",
 ]

@@ -45,7 +45,18 @@ STALE_AFTER_S = 3600.0
 
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be read: truncated, empty, not a checkpoint, or whose
-    checksum does not match its content (the message names the file)."""
+    checksum does not match its content (the message names the file).
+
+    Example::
+
+        >>> import tempfile
+        >>> with tempfile.NamedTemporaryFile(suffix=".pt") as empty:
+        ...     try:
+        ...         load_checkpoint(empty.name)
+        ...     except CheckpointError as error:
+        ...         print("truncated, empty or not a checkpoint" in str(error))
+        True
+    """
 
 
 def archive_checksum(archive: zipfile.ZipFile, skip: Callable[[str], bool]) -> str:
