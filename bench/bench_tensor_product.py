@@ -34,7 +34,7 @@ from collections.abc import Callable
 import e3core
 import torch
 from e3core import graph, o3
-from timing import best_time
+from timing import best_time, matmul_rate
 
 
 def conv_instructions(irreps_x: str, irreps_sh: str, lmax: int) -> tuple[str, list[tuple]]:
@@ -148,14 +148,6 @@ def memory_bandwidth() -> float:
     dst = torch.empty_like(src)
     ms = best_time(lambda: dst.copy_(src), 5)
     return 2 * src.numel() * 4 / (ms / 1e3)
-
-
-def matmul_rate() -> float:
-    """Multiply-adds per second of a float32 2048^3 matrix product (torch's BLAS): about the
-    arithmetic peak that any implementation of a dense product can reach on this CPU."""
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    ms = best_time(lambda: torch.mm(a, b), 5)
-    return 2048**3 / (ms / 1e3)
 
 
 def fctp_multiply_adds(samples: int) -> int:

@@ -1,9 +1,13 @@
 """Timing and machine facts shared by the benchmarks."""
 
 import importlib.metadata
+import os
 import platform
+import statistics
 import time
 from collections.abc import Callable
+
+import torch
 
 
 def best_time(fn: Callable[[], object], repeats: int) -> float:
@@ -52,4 +56,68 @@ def version(package: str) -> str:
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def matmul_rate() -> float:
+    """Multiply-adds per second of a float32 2048^3 matrix product (torch's BLAS, on torch's
+    threads): about the arithmetic peak that any implementation of a dense product can reach on
+    this CPU.
+
+    Example::
+
+        >>> matmul_rate() > 0  # doctest: +SKIP
+        True
+    """
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    ms = best_time(lambda: torch.mm(a, b), 5)
+    return 2048**3 / (ms / 1e3)
+
+
+def alternating_times(
+    cases: dict[str, Callable[[], object]], rounds: int, warmup: int = 1
+) -> dict[str, list[float]]:
+    """Wall times in milliseconds of every case, run in turn round by round (``warmup`` untimed
+    calls each first), so that a change of the machine's load falls on every case alike.
+
+    Example::
+
+        >>> times = alternating_times({"a": lambda: None, "b": lambda: None}, 3)
+        >>> sorted(times), len(times["a"])
+        (['a', 'b'], 3)
+    """
+    for case in cases.values():
+        for _ in range(warmup):
+            case()
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, case in cases.items():
+            start = time.perf_counter()
+            case()
+            times[name].append(1e3 * (time.perf_counter() - start))
+    return times
+
+
+def medians(times: dict[str, list[float]]) -> dict[str, float]:
+    """The median of each case's times.
+
+    Example::
+
+        >>> medians({"a": [3.0, 1.0, 2.0]})
+        {'a': 2.0}
+    """
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, e.g. "1.93 2.01 2.20", or "?" where unknown.
+
+    Example::
+
+        >>> isinstance(load_average(), str)
+        True
+    """
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
         return "?"

