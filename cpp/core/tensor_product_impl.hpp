@@ -1161,8 +1161,19 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
 // The gradients of every slot but out in one pass: per sample, the three transposes run on the
 // same rows, still in cache.
 template <typename T>
-void run_backward(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, T* const* grads,
+void run_backward(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, T* const* grads_in,
                   const Executor& exec) {
+  T* grads[3] = {grads_in[0], grads_in[1], grads_in[2]};
+  if (grads[0] != nullptr && arrays[0].mode == TpRows::Indexed) {
+    // x1's gradient of a convolution in its own pass grouped by source, each row summed in
+    // registers: through a buffer of one row per edge it cost 4x the forward (the buffer's
+    // first-touch page faults, its writes and a second pass reading it back by source).
+    TpArray<T> with_result[4] = {arrays[0], arrays[1], arrays[2], arrays[3]};
+    with_result[0].data = grads[0];
+    run<T, TpSlot::In1>(plan, samples, with_result, exec);
+    grads[0] = nullptr;
+    if (grads[1] == nullptr && grads[2] == nullptr) return;
+  }
   KernelPlan<T> kp(plan);
   const int64_t widths[4] = {plan.dim1, plan.dim2, plan.weight_numel, plan.dim_out};
   const Terms* layouts[4] = {&plan.terms1, &plan.terms2, nullptr, &plan.terms_out};
