@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -986,13 +985,14 @@ struct Groups {
 };
 
 // Calls visit(ss, rows, n) for the samples s = sample(q), q in [begin, end), in blocks of n <= kB
-// consecutive q (ss[b] and rows[b] for b < n), with their rows of every input but `skip` (-1:
-// none), converted through `scratch` where needed (kB vectors per slot: slot a, sample b at
-// a * kB + b); the loop is compiled for the CPU's best instruction set. sample(q) must be
-// defined for every q < samples: the next sample's rows are prefetched.
+// consecutive q (ss[b] and rows[b] for b < n), with their rows of every input slot a whose bit
+// (1 << a) is set in `read` (the others null, and neither read nor prefetched), converted through
+// `scratch` where needed (kB vectors per slot: slot a, sample b at a * kB + b); the loop is
+// compiled for the CPU's best instruction set. sample(q) must be defined for every q < samples: the
+// next sample's rows are prefetched.
 template <int kB, typename T, typename Order, typename Visit>
 E3CORE_ALWAYS_INLINE inline void visit_sample_blocks(const std::vector<InputRows<T>>& inputs,
-                                                     int skip, int64_t samples, int64_t begin,
+                                                     unsigned read, int64_t samples, int64_t begin,
                                                      int64_t end, Order&& sample,
                                                      std::vector<T>* scratch, Visit&& visit) {
   run_fastest([&]() E3CORE_ALWAYS_INLINE {
@@ -1005,14 +1005,15 @@ E3CORE_ALWAYS_INLINE inline void visit_sample_blocks(const std::vector<InputRows
         if (q + 1 < samples) {
           const int64_t next = sample(q + 1);
           for (int a = 0; a < 4; ++a) {
-            if (a != skip) inputs[size_t(a)].prefetch(next);
+            if (read & (1u << a)) inputs[size_t(a)].prefetch(next);
           }
         }
         ss[b] = sample(q);
         rs[b] = SampleRows<T>{};
         const T** slots[4] = {&rs[b].x1, &rs[b].x2, &rs[b].w, &rs[b].g};
         for (int a = 0; a < 4; ++a) {
-          if (a != skip) *slots[a] = inputs[size_t(a)].row(ss[b], scratch[a * kB + b].data());
+          if (read & (1u << a))
+            *slots[a] = inputs[size_t(a)].row(ss[b], scratch[a * kB + b].data());
         }
       }
       visit(ss, rs, n);
@@ -1026,6 +1027,7 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
   const int64_t widths[4] = {plan.dim1, plan.dim2, plan.weight_numel, plan.dim_out};
   const Terms* layouts[4] = {&plan.terms1, &plan.terms2, nullptr, &plan.terms_out};
   constexpr int kResult = int(kSlot);
+  constexpr unsigned kRead = 15u & ~(1u << kResult);
   for (int a = 0; a < 4; ++a) check_array(arrays[a], TpSlot(a), samples, widths[a]);
   if ((kSlot == TpSlot::In1 || kSlot == TpSlot::In2) && arrays[2].mode == TpRows::Shared &&
       plan.weight_numel > 0) {
@@ -1056,7 +1058,7 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
   // Sums samples sample(q), q in [begin, end), into sc.acc (zeroed first).
   const auto sum_samples = [&](Scratch& sc, int64_t begin, int64_t end, auto&& sample) {
     std::fill(sc.acc.begin(), sc.acc.end(), T(0));
-    visit_sample_blocks<1>(inputs, kResult, samples, begin, end, sample, sc.rows,
+    visit_sample_blocks<1>(inputs, kRead, samples, begin, end, sample, sc.rows,
                            [&](const int64_t*, const SampleRows<T>* r, int) E3CORE_ALWAYS_INLINE {
                              accumulate_sample<T, kSlot>(kp, r[0], sc.acc.data(), sc.path);
                            });
@@ -1089,7 +1091,7 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
           rows[a].resize(size_t(std::max<int64_t>(widths[a / kB], 1)));
         }
         PathScratch<T> sc(kp);
-        visit_sample_blocks<kB>(inputs, kResult, samples, begin, end, identity, rows,
+        visit_sample_blocks<kB>(inputs, kRead, samples, begin, end, identity, rows,
                                 [&](const int64_t* ss, const SampleRows<T>* rs, int n)
                                     E3CORE_ALWAYS_INLINE {
                                       T* sums[kB];
@@ -1164,16 +1166,20 @@ template <typename T>
 void run_backward(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, T* const* grads_in,
                   const Executor& exec) {
   T* grads[3] = {grads_in[0], grads_in[1], grads_in[2]};
-  if (grads[0] != nullptr && arrays[0].mode == TpRows::Indexed) {
-    // x1's gradient of a convolution in its own pass grouped by source, each row summed in
-    // registers: through a buffer of one row per edge it cost 4x the forward (the buffer's
-    // first-touch page faults, its writes and a second pass reading it back by source).
+  for (int g = 0; g < 3; ++g) {
+    if (grads[g] == nullptr || arrays[g].mode != TpRows::Indexed) continue;
+    // An indexed gradient (x1's in a convolution) in its own pass grouped by its rows, each
+    // row summed in registers: through a buffer of one row per sample, summed per row
+    // afterwards, x1's cost 4x the forward (the buffer's first-touch page faults, its writes
+    // and a second pass reading it back by source).
     TpArray<T> with_result[4] = {arrays[0], arrays[1], arrays[2], arrays[3]};
-    with_result[0].data = grads[0];
-    run<T, TpSlot::In1>(plan, samples, with_result, exec);
-    grads[0] = nullptr;
-    if (grads[1] == nullptr && grads[2] == nullptr) return;
+    with_result[g].data = grads[g];
+    if (g == 0) run<T, TpSlot::In1>(plan, samples, with_result, exec);
+    if (g == 1) run<T, TpSlot::In2>(plan, samples, with_result, exec);
+    if (g == 2) run<T, TpSlot::Weight>(plan, samples, with_result, exec);
+    grads[g] = nullptr;
   }
+  if (grads[0] == nullptr && grads[1] == nullptr && grads[2] == nullptr) return;
   KernelPlan<T> kp(plan);
   const int64_t widths[4] = {plan.dim1, plan.dim2, plan.weight_numel, plan.dim_out};
   const Terms* layouts[4] = {&plan.terms1, &plan.terms2, nullptr, &plan.terms_out};
@@ -1182,9 +1188,19 @@ void run_backward(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays,
       plan.weight_numel > 0) {
     kp.transpose_shared_weights(arrays[2].data);
   }
+  // The inputs read: grad_out, and each input that a requested gradient pairs with (the
+  // weights' own gradient does not read them: 88 MB of rows per call at NequIP's shape).
+  unsigned read = 1u << 3;
+  for (int g = 0; g < 3; ++g) {
+    if (grads[g] != nullptr) read |= 7u & ~(1u << g);
+  }
   std::vector<InputRows<T>> inputs;
   inputs.reserve(4);
-  for (int a = 0; a < 4; ++a) inputs.emplace_back(arrays[a], layouts[a], widths[a], exec);
+  for (int a = 0; a < 4; ++a) {
+    const bool used = (read & (1u << a)) != 0;
+    inputs.emplace_back(used ? arrays[a] : TpArray<T>{}, used ? layouts[a] : nullptr, widths[a],
+                        exec);
+  }
 
   // Samples run grouped by grad_out's row (else x1's) when it is indexed, so that consecutive
   // samples share it in cache.
@@ -1196,16 +1212,11 @@ void run_backward(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays,
   const auto sample = [&](int64_t q)
                           E3CORE_ALWAYS_INLINE { return by != nullptr ? order[size_t(q)] : q; };
 
-  // Where each gradient's per-sample sums go: straight to its rows (per sample), to a buffer of
-  // one row per sample summed per row afterwards (indexed), or into per-part partial sums that
-  // are added in order (shared).
+  // Where each gradient's per-sample sums go: straight to its rows (per sample), or into
+  // per-part partial sums that are added in order (shared).
   bool shared = false;
-  // (left uninitialised: each sample zeroes its row)
-  std::unique_ptr<T[]> buffer[3];
   for (int g = 0; g < 3; ++g) {
-    if (grads[g] == nullptr) continue;
-    shared = shared || arrays[g].mode == TpRows::Shared;
-    if (arrays[g].mode == TpRows::Indexed) buffer[g].reset(new T[size_t(samples * widths[g])]);
+    shared = shared || (grads[g] != nullptr && arrays[g].mode == TpRows::Shared);
   }
   const int64_t grain = std::max<int64_t>(1, 65536 / (3 * kp.work));
   const int64_t parts = shared ? std::min<int64_t>(64, samples) : (samples + grain - 1) / grain;
@@ -1228,8 +1239,7 @@ void run_backward(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays,
   bool in_place[3];
   for (int g = 0; g < 3; ++g) {
     in_place[g] =
-        arrays[g].mode == TpRows::Indexed ||
-        (arrays[g].mode == TpRows::PerSample && (layouts[g] == nullptr || is_trivial(*layouts[g])));
+        arrays[g].mode == TpRows::PerSample && (layouts[g] == nullptr || is_trivial(*layouts[g]));
   }
   const bool shared_weights = arrays[2].mode == TpRows::Shared;
   constexpr int kB = kSampleBlock;
@@ -1249,10 +1259,9 @@ void run_backward(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays,
           const TpRows mode = arrays[g].mode;
           for (int b = 0; b < n; ++b) {
             const int64_t at = ss[b] * widths[g];
-            sums[g][b] = mode == TpRows::Shared      ? acc[g].data()
-                         : !in_place[g]              ? acc[g].data() + b * widths[g]
-                         : mode == TpRows::PerSample ? grads[g] + at
-                                                     : buffer[g].get() + at;
+            sums[g][b] = mode == TpRows::Shared ? acc[g].data()
+                         : !in_place[g]         ? acc[g].data() + b * widths[g]
+                                                : grads[g] + at;
             if (mode != TpRows::Shared) std::fill(sums[g][b], sums[g][b] + widths[g], T(0));
           }
         }
@@ -1262,7 +1271,7 @@ void run_backward(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays,
           for (int b = 0; b < n; ++b) store(g, sums[g][b], grads[g] + ss[b] * widths[g]);
         }
       };
-      visit_sample_blocks<kB>(inputs, -1, samples, part * samples / parts,
+      visit_sample_blocks<kB>(inputs, read, samples, part * samples / parts,
                               (part + 1) * samples / parts, sample, rows, visit);
       for (int g = 0; g < 3; ++g) {
         if (!partial[g].empty()) {
@@ -1283,21 +1292,6 @@ void run_backward(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays,
           total[size_t(c)] += partial[g][size_t(part * width + c)];
       }
       store(g, total.data(), grads[g]);
-    } else if (arrays[g].mode == TpRows::Indexed) {
-      // Each row sums its samples' buffer rows in sample order.
-      const Groups groups(arrays[g], samples);
-      exec(arrays[g].rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(width, 1)),
-           [&](int64_t begin, int64_t end) {
-             std::vector<T> total(size_t(std::max<int64_t>(width, 1)));
-             for (int64_t r = begin; r < end; ++r) {
-               std::fill(total.begin(), total.end(), T(0));
-               for (int64_t q = groups.start[size_t(r)]; q < groups.start[size_t(r + 1)]; ++q) {
-                 const T* row = buffer[g].get() + groups.order[size_t(q)] * width;
-                 for (int64_t c = 0; c < width; ++c) total[size_t(c)] += row[c];
-               }
-               store(g, total.data(), grads[g] + r * width);
-             }
-           });
     }
   }
 }

@@ -152,12 +152,13 @@ void tensor_product(const TpPlan& plan, TpSlot result, int64_t samples, TpArray<
                     const Executor& exec = parallel_for);
 
 /// The gradients of out = TP(x1, x2, w) with respect to x1, x2 and w, given grad_out (in
-/// `out`), in one pass over the samples: each sample's rows are read once for all three, and in
-/// a convolution the pass runs by destination, so that grad_out's rows stay in cache. Each
+/// `out`), in one pass over the samples for the per-sample and shared ones: each sample's rows
+/// are read once for them all, and in a convolution the pass runs by destination, so that
+/// grad_out's rows stay in cache. Each
 /// gradient has the rows of its input (same count, per-sample, indexed or shared) and is
 /// overwritten; a null pointer skips it. Rows reached by several samples receive their sum in a
-/// fixed order, whatever the number of threads: an indexed gradient (x1's in a convolution) is
-/// written per sample to a buffer of samples x width values, then summed per row.
+/// fixed order, whatever the number of threads: an indexed gradient (x1's in a convolution) runs
+/// in a pass of its own, grouped by its rows (by source), each row summed in registers.
 /// @throws std::invalid_argument as tensor_product does.
 template <typename T>
 void tensor_product_backward(const TpPlan& plan, int64_t samples, TpArray<T> x1, TpArray<T> x2,
