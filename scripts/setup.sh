@@ -5,11 +5,16 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-# System packages: a C++ compiler, GoogleTest for the C++ tests, and for the deployment runtime
-# nlohmann's JSON library (metadata) and OpenSSL's libcrypto (the exports' sha256 checksums).
+# System packages: a C++ compiler, GoogleTest for the C++ tests, clang with libFuzzer and the
+# sanitizers' runtimes for the sanitizer build and the fuzz targets (scripts/fuzz.sh), and for
+# the deployment runtime nlohmann's JSON library (metadata) and OpenSSL's libcrypto (the exports'
+# sha256 checksums).
 need_apt=()
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 [ -f /usr/include/gtest/gtest.h ] || need_apt+=(libgtest-dev)
+command -v clang++ >/dev/null 2>&1 || need_apt+=(clang)
+compgen -G "/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a" >/dev/null \
+  || need_apt+=(libclang-rt-14-dev)
 [ -f /usr/include/nlohmann/json.hpp ] || need_apt+=(nlohmann-json3-dev)
 [ -f /usr/include/openssl/evp.h ] || need_apt+=(libssl-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -40,6 +40,10 @@ void check_radius(const char* name, double r) {
                                 ", expected a finite number in [0, " + kMaxLengthText +
                                 "] (larger ones overflow the search's arithmetic)");
   }
+  if (r > 0 && r < kMinCutoff) {
+    throw std::invalid_argument(std::string(name) + " is " + str(r) + ", expected 0 or at least " +
+                                kMinCutoffText + " (smaller ones underflow the search's squares)");
+  }
 }
 
 // Shortens the periodic rows by subtracting integer multiples of one another until none gets
@@ -89,8 +93,8 @@ Frame binning_frame(const double* cell, const std::array<bool, 3>& pbc) {
     std::string list;
     for (int c : periodic) list += (list.empty() ? "" : ", ") + std::to_string(c);
     return std::invalid_argument("cell is singular on its periodic axes: rows " + list +
-                                 " are linearly dependent (or zero); expected independent "
-                                 "lattice vectors on the periodic axes");
+                                 " are linearly dependent (or zero, or too short to invert); "
+                                 "expected independent lattice vectors on the periodic axes");
   };
   if (periodic.size() == 1) {
     const Vec3& v = rows[size_t(periodic[0])];
@@ -122,6 +126,13 @@ Frame binning_frame(const double* cell, const std::array<bool, 3>& pbc) {
     const Vec3 n = cross(rows[size_t(periodic[0])], rows[size_t(periodic[1])]);
     const double area = norm(n);
     rows[size_t(open[0])] = {n[0] / area, n[1] / area, n[2] / area};
+  }
+  // The tests above square the rows' lengths, which underflow for rows of 1e-160 or less: a row
+  // of 5e-324 passed them, and its inverse, infinite, made fractional coordinates NaN.
+  for (const Vec3& r : inverse(rows)) {
+    for (double x : r) {
+      if (!std::isfinite(x)) throw singular();
+    }
   }
   return frame;
 }

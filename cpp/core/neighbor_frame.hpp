@@ -34,6 +34,11 @@ constexpr int32_t kMaxCombination = 64;
 // indices). 1e100 keeps the padding out of reach and cutoff^3 finite with a wide margin.
 constexpr double kMaxLength = kNeighborMaxLength;
 constexpr const char* kMaxLengthText = "1e100";
+// Smallest cutoff (radius) accepted but 0: below about 1e-154 its square underflows, and the
+// search's comparisons of squared distances lose pairs (two atoms at the same place were not
+// within a cutoff of 1e-160). 1e-100 keeps cutoff^2 a normal double with a wide margin.
+constexpr double kMinCutoff = 1e-100;
+constexpr const char* kMinCutoffText = "1e-100";
 
 using IMat3 = std::array<std::array<int32_t, 3>, 3>;
 
@@ -55,7 +60,8 @@ std::string str(double x);
 std::string pbc_str(const std::array<bool, 3>& pbc);
 // Throws std::invalid_argument unless 0 <= n < 2^31.
 void check_count(int64_t n);
-// Throws std::invalid_argument unless r is finite and >= 0; `name` starts the message.
+// Throws std::invalid_argument unless r is 0 or in [kMinCutoff, kMaxLength]; `name` starts the
+// message.
 void check_radius(const char* name, double r);
 // The frame of a cell (null when no axis is periodic); throws std::invalid_argument for a missing
 // or singular cell.

@@ -250,7 +250,7 @@ class CellList {
         f[c] = p[0] * inv_[0][c] + p[1] * inv_[1][c] + p[2] * inv_[2][c];
         if (periodic_[c]) {
           const double w = std::floor(f[c]);
-          if (std::abs(w) > kMaxWrap) {
+          if (!(std::abs(w) <= kMaxWrap)) {  // NaN too: inf - inf in f
             throw std::invalid_argument("positions[" + std::to_string(i) + "] lies " + str(w) +
                                         " cells away along axis " + std::to_string(c) +
                                         ", expected fewer than 2^20");
@@ -284,7 +284,10 @@ class CellList {
     int64_t reached = 1;
     for (int c = 0; c < 3; ++c) {
       const double extent = periodic_[c] ? 1.0 : hi[c] - lo[c];
-      grid.scale[c] = extent > 0 ? double(grid.n[c]) / extent : 0.0;
+      // n / extent overflows for an extent of a few subnormals (atoms 1e-320 apart): then one bin
+      // holds every atom, rather than 0 * inf = NaN making a bin index.
+      const double scale = extent > 0 ? double(grid.n[c]) / extent : 0.0;
+      grid.scale[c] = std::isfinite(scale) ? scale : 0.0;
       grid.width[c] = grid.scale[c] > 0 ? 1.0 / (plane[c] * grid.scale[c]) : 0.0;
       const double reach = std::ceil(cutoff_ * (1 + kReachMargin) * plane[c] * grid.scale[c]);
       grid.reach[c] = periodic_[c] ? int64_t(std::min(reach, double(kMaxReachedBins)))

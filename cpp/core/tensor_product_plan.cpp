@@ -1,5 +1,7 @@
 // Tensor-product plans: e3nn's instructions and normalizations resolved into paths with their
 // Clebsch-Gordan entries, and the plan's integer encoding.
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -221,6 +223,21 @@ void check_columns(int64_t path, const char* side, int64_t offset, int64_t mul,
   }
 }
 
+// The columns of each term of one side of a plan: (first column, mul, dim), sorted.
+using TermColumns = std::vector<std::array<int64_t, 3>>;
+
+// Checks that a path's columns on one side are those of one of the plan's terms there: the
+// kernels convert rows term by term, so a path across terms would read other irreps' values.
+void check_term(int64_t path, const char* side, int64_t offset, int64_t mul, int64_t dim,
+                const TermColumns& terms) {
+  if (!std::binary_search(terms.begin(), terms.end(), std::array<int64_t, 3>{offset, mul, dim})) {
+    const std::string s(side);
+    corrupt(where(path) + "offset" + s + ", mul" + s + ", dim" + s + " = " +
+            std::to_string(offset) + ", " + std::to_string(mul) + ", " + std::to_string(dim) +
+            ", expected the first column, mul and dim of one of the terms" + s);
+  }
+}
+
 }  // namespace
 
 ConnectionMode parse_connection_mode(const std::string& name) {
@@ -395,6 +412,7 @@ TpPlan TpPlan::decode(const int64_t* data, int64_t size) {
   const int64_t widths[3] = {plan.dim1, plan.dim2, plan.dim_out};
   std::vector<std::pair<int64_t, int64_t>>* const layouts[3] = {&plan.terms1, &plan.terms2,
                                                                 &plan.terms_out};
+  TermColumns columns[3];
   for (int s = 0; s < 3; ++s) {
     const char* const counts[3] = {"the number of terms1", "the number of terms2",
                                    "the number of terms_out"};
@@ -405,15 +423,19 @@ TpPlan TpPlan::decode(const int64_t* data, int64_t size) {
       const int64_t dim = r.next();
       const std::optional<int64_t> width = checked_mul(mul, dim);
       const std::optional<int64_t> sum = width ? checked_add(total, *width) : std::nullopt;
-      if (mul < 0 || dim <= 0 || !sum || *sum > widths[s]) {
+      // dim is 2l + 1: the kernels have code for each odd dimension.
+      if (mul < 0 || dim <= 0 || dim % 2 == 0 || !sum || *sum > widths[s]) {
         corrupt(std::string("terms") + sides[s] + "[" + std::to_string(i) + "] is " +
                 std::to_string(mul) + " x dim " + std::to_string(dim) +
-                ", expected mul >= 0, dim > 0 and the terms' mul * dim adding up to dim" +
-                sides[s] + " = " + std::to_string(widths[s]));
+                ", expected mul >= 0, an odd dim = 2l + 1 > 0 and the terms' mul * dim adding "
+                "up to dim" + sides[s] + " = " + std::to_string(widths[s]));
       }
+      columns[s].push_back({total, mul, dim});
       total = *sum;
       layouts[s]->emplace_back(mul, dim);
     }
+    // Terms of multiplicity 0 share their first column with the next: sorted for the lookup.
+    std::sort(columns[s].begin(), columns[s].end());
     if (total != widths[s]) {
       corrupt(std::string("the terms") + sides[s] + " add up to " + std::to_string(total) +
               ", expected dim" + sides[s] + " = " + std::to_string(widths[s]));
@@ -436,9 +458,10 @@ TpPlan TpPlan::decode(const int64_t* data, int64_t size) {
     p.dim1 = r.count(max_width, "dim1", n);
     p.dim2 = r.count(max_width, "dim2", n);
     p.dim_out = r.count(max_width, "dim_out", n);
-    if (p.dim1 == 0 || p.dim2 == 0 || p.dim_out == 0) {
+    if (p.dim1 % 2 == 0 || p.dim2 % 2 == 0 || p.dim_out % 2 == 0) {
       corrupt(where(n) + "dim1, dim2, dim_out = " + std::to_string(p.dim1) + ", " +
-              std::to_string(p.dim2) + ", " + std::to_string(p.dim_out) + ", expected > 0");
+              std::to_string(p.dim2) + ", " + std::to_string(p.dim_out) +
+              ", expected odd dimensions 2l + 1 > 0");
     }
     for (int64_t* v : {&p.offset1, &p.offset2, &p.offset_out, &p.weight_offset, &p.weight_numel}) {
       *v = r.next();
@@ -463,6 +486,9 @@ TpPlan TpPlan::decode(const int64_t* data, int64_t size) {
     check_columns(n, "1", p.offset1, p.mul1, p.dim1, plan.dim1);
     check_columns(n, "2", p.offset2, p.mul2, p.dim2, plan.dim2);
     check_columns(n, "_out", p.offset_out, p.mul_out, p.dim_out, plan.dim_out);
+    check_term(n, "1", p.offset1, p.mul1, p.dim1, columns[0]);
+    check_term(n, "2", p.offset2, p.mul2, p.dim2, columns[1]);
+    check_term(n, "_out", p.offset_out, p.mul_out, p.dim_out, columns[2]);
     const std::optional<int64_t> shape = path_shape_numel(p.mode, p.mul1, p.mul2, p.mul_out);
     if (!shape) {
       corrupt(where(n) + "the weight shape of mul1 = " + std::to_string(p.mul1) + ", mul2 = " +

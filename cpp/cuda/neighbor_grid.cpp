@@ -62,7 +62,10 @@ NeighborGrid neighbor_grid(const NeighborListOptions& options, const double* cel
   int64_t reached = 1;
   for (int a = 0; a < 3; ++a) {
     g.width[a] = extent[a] > 0 ? extent[a] / g.bins[a] : 1.0;
-    const double reach = std::ceil(options.cutoff * (1 + kReachMargin) / (face[a] * g.width[a]));
+    double reach = std::ceil(options.cutoff * (1 + kReachMargin) / (face[a] * g.width[a]));
+    // Along a non-periodic axis the bins end, and no reach past them is needed: a thin layer of
+    // atoms (a planar molecule with 1e-12 of noise) had a reach past the 2^20 limit.
+    if (!g.periodic[a] && !(reach <= g.bins[a] - 1)) reach = g.bins[a] - 1;
     if (!(reach <= double(kMaxReachedBins))) reached = kMaxReachedBins + 1;
     g.reach[a] = int32_t(std::min(reach, double(kMaxReachedBins)));
     if (reached <= kMaxReachedBins) reached *= 2 * int64_t(g.reach[a]) + 1;

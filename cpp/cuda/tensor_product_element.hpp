@@ -27,12 +27,19 @@ struct TpSlotsView {
   TpArray<T> slot[4];
 };
 
+// row + offset, or null for a slot without an array (the result's): arithmetic on a null pointer
+// is undefined, even unread.
+template <typename T>
+E3CORE_HD inline const T* offset_row(const T* row, int64_t offset) {
+  return row == nullptr ? nullptr : row + offset;
+}
+
 template <typename T>
 E3CORE_HD inline const T* row_of(const TpArray<T>& a, int64_t sample, int64_t width) {
   const int64_t r = a.mode == TpRows::PerSample ? sample
                     : a.mode == TpRows::Indexed ? a.index[sample]
                                                 : 0;
-  return a.data + r * width;
+  return offset_row(a.data, r * width);
 }
 
 // Calls f(u, v, w, weight_index) for the channel triples of path `p` in which the result slot
@@ -142,9 +149,9 @@ E3CORE_HD inline T sample_value(const TpTablesView<T>& t, const TpSlotsView<T>& 
     const int64_t* p = t.path(t.ints[L.weight_path + col]);
     int64_t u, v, c;
     weight_channels(p, col - p[kWeightOffset], &u, &v, &c);
-    const T* r1 = x1 + p[kOffset1] + u * p[kDim1];
-    const T* r2 = x2 + p[kOffset2] + v * p[kDim2];
-    const T* ro = g + p[kOffsetOut] + c * p[kDimOut];
+    const T* r1 = offset_row(x1, p[kOffset1] + u * p[kDim1]);
+    const T* r2 = offset_row(x2, p[kOffset2] + v * p[kDim2]);
+    const T* ro = offset_row(g, p[kOffsetOut] + c * p[kDimOut]);
     const int64_t* ijk = t.ints + L.ijk[2];
     const T* val = t.values + 2 * L.entries;
     for (int64_t e = p[kEntryBegin]; e < p[kEntryEnd]; ++e) {
@@ -167,11 +174,11 @@ E3CORE_HD inline T sample_value(const TpTablesView<T>& t, const TpSlotsView<T>& 
     const int64_t begin = p[kEntryBegin] + starts[comp], end = p[kEntryBegin] + starts[comp + 1];
     if (begin == end) continue;
     const bool weighted = p[kHasWeight] != 0;
-    const T* wp = w + p[kWeightOffset];
+    const T* wp = offset_row(w, p[kWeightOffset]);
     for_each_channel<R>(p, ch, [&](int64_t u, int64_t v, int64_t c, int64_t widx) {
-      const T* r1 = x1 + p[kOffset1] + u * p[kDim1];
-      const T* r2 = x2 + p[kOffset2] + v * p[kDim2];
-      const T* ro = g + p[kOffsetOut] + c * p[kDimOut];
+      const T* r1 = offset_row(x1, p[kOffset1] + u * p[kDim1]);
+      const T* r2 = offset_row(x2, p[kOffset2] + v * p[kDim2]);
+      const T* ro = offset_row(g, p[kOffsetOut] + c * p[kDimOut]);
       T sum = T(0);
       for (int64_t e = begin; e < end; ++e) {
         const int64_t* x = ijk + 3 * e;

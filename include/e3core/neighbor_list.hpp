@@ -26,7 +26,7 @@ constexpr double kNeighborMaxLength = 1e100;
 
 /// What neighbor_list searches for.
 struct NeighborListOptions {
-  double cutoff = 0;                                ///< pairs with d < cutoff; in [0, 1e100]
+  double cutoff = 0;  ///< pairs with d < cutoff; 0 or in [1e-100, 1e100]
   std::array<bool, 3> pbc = {false, false, false};  ///< periodicity of each cell axis
   bool self_interaction = false;                    ///< list (i, i, S = 0) too
   bool full_list = true;  ///< both (i, j, S) and (j, i, -S); else each unordered pair once
@@ -50,10 +50,11 @@ using PairAllocator = std::function<NeighborPairs<T>(int64_t n_pairs)>;
 /// Every pair of the n atoms at `positions` (n x 3, row-major) closer than options.cutoff.
 /// @param cell  3 x 3, row-major, rows the lattice vectors; may be null when no axis is periodic
 /// @return the number of pairs, also passed to `allocate`
-/// Throws std::invalid_argument for a cutoff outside [0, 1e100] or NaN, a position coordinate
-/// or cell entry that is NaN or above 1e100 in magnitude, a cell whose periodic rows are
-/// linearly dependent (or a null cell with a periodic axis), n < 0 or n >= 2^31, and a cutoff so
-/// much larger than the cell that the periodic images to visit would not fit in memory.
+/// Throws std::invalid_argument for a cutoff that is NaN or not 0 or in [1e-100, 1e100], a
+/// position coordinate or cell entry that is NaN or above 1e100 in magnitude, a cell whose
+/// periodic rows are linearly dependent (or a null cell with a periodic axis), n < 0 or
+/// n >= 2^31, and a cutoff so much larger than the cell that the periodic images to visit would
+/// not fit in memory.
 template <typename T>
 int64_t neighbor_list(const NeighborListOptions& options, const T* positions, int64_t n,
                       const T* cell, const PairAllocator<T>& allocate,
@@ -61,8 +62,8 @@ int64_t neighbor_list(const NeighborListOptions& options, const T* positions, in
 
 /// What radius_graph searches for.
 struct RadiusGraphOptions {
-  double r_max = 0;                ///< edges between atoms closer than r_max; in [0, 1e100]
-  bool loop = false;               ///< also the edge (i, i) of every atom
+  double r_max = 0;   ///< edges between atoms closer than r_max; 0 or in [1e-100, 1e100]
+  bool loop = false;  ///< also the edge (i, i) of every atom
   int64_t max_num_neighbors = -1;  ///< keep at most this many sources per target; < 0: all
 };
 
@@ -73,8 +74,8 @@ struct RadiusGraphOptions {
 /// sorted by target, then source. With max_num_neighbors >= 0, each target keeps its nearest
 /// sources (ties: the lower index; with loop, the atom itself counts as one).
 /// @return the number of edges
-/// Throws std::invalid_argument for an r_max outside [0, 1e100] or NaN, a position coordinate
-/// that is NaN or above 1e100 in magnitude, n < 0 or n >= 2^31.
+/// Throws std::invalid_argument for an r_max that is NaN or not 0 or in [1e-100, 1e100], a
+/// position coordinate that is NaN or above 1e100 in magnitude, n < 0 or n >= 2^31.
 template <typename T>
 int64_t radius_graph(const RadiusGraphOptions& options, const T* positions, int64_t n,
                      const int64_t* batch, const std::function<int64_t*(int64_t)>& allocate,

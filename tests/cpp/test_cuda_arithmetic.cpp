@@ -326,4 +326,20 @@ TEST(CudaArithmetic, NeighborSearchFindsTheCpuPairs) {
   }
 }
 
+// Found by tests/fuzz (fuzz_neighbor_list): atoms within 1e-12 of a plane, or 1e-320 apart along
+// a non-periodic axis, made the CUDA grid's reach along it absurd (an error about periodic
+// images, without any) and the CPU grid's bin scale infinite (a NaN bin index).
+TEST(CudaArithmetic, NeighborSearchOfAThinLayerOfAtoms) {
+  for (double thickness : {1e-12, 2e-323}) {
+    const Vec positions = {0, 0, 0, 1.5, 0, thickness, 0, 1.5, 0, 3, 3, 0};
+    for (bool periodic_x : {false, true}) {
+      const double cell[9] = {4, 0, 0, 0, 4, 0, 0, 0, 4};
+      const e3core::NeighborListOptions o{2.5, {periodic_x, false, false}, false, true, false};
+      const auto expected = cpu_search(o, positions, cell);
+      EXPECT_EQ(expected.size(), periodic_x ? 8u : 6u) << thickness;  // C sees D at x - 4
+      EXPECT_EQ(gpu_search(o, positions, cell), expected) << thickness;
+    }
+  }
+}
+
 }  // namespace

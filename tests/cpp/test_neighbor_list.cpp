@@ -464,3 +464,43 @@ TEST(NeighborList, HugeCutoffsAreRejected) {
         << e.what();
   }
 }
+
+// Found by tests/fuzz (fuzz_neighbor_list): below about 1e-154 a cutoff's square underflows, and
+// two atoms at the same place were not within a cutoff of 1e-160; such cutoffs are rejected.
+TEST(NeighborList, TinyCutoffsAreRejected) {
+  const std::vector<double> x = {0, 0, 0, 0, 0, 0, 1, 0, 0};
+  for (const double cutoff : {1e-160, 2.6e-305, 5e-324}) {
+    try {
+      search<double>(options(cutoff, {false, false, false}), x, nullptr);
+      FAIL() << "no error for cutoff " << cutoff;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("cutoff is ", 0), 0u) << e.what();
+      EXPECT_NE(std::string(e.what()).find("expected 0 or at least 1e-100"), std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_EQ(search<double>(options(1e-100, {false, false, false}), x, nullptr).size(), 2u);
+  RadiusGraphOptions o;
+  o.r_max = 1e-101;
+  EXPECT_THROW(radius_graph(o, x, {}), std::invalid_argument);
+}
+
+// Found by tests/fuzz (fuzz_neighbor_list): atoms 1e-323 apart along a non-periodic axis made the
+// bins' scale along it infinite, and the bin index of an atom 0 * inf = NaN.
+TEST(NeighborList, AtomsSubnormallyApart) {
+  const std::vector<double> x = {0, 0, 0.119, 2e-323, 0.763, -0.477, 0, -0.763, -0.477};
+  const NeighborListOptions o = options(1.2, {false, false, false});
+  EXPECT_EQ(sorted_keys(search<double>(o, x, nullptr)), brute_force(o, x, nullptr));
+  RadiusGraphOptions r;
+  r.r_max = 1.2;
+  EXPECT_EQ(radius_graph(r, x, {}), brute_radius_graph(r, x, {}));
+}
+
+// Found by tests/fuzz (fuzz_neighbor_list): a periodic row of 5e-324 passed the singularity test
+// (its squared length underflows to 0, the volume does not), and its infinite inverse made an
+// atom's wrap NaN.
+TEST(NeighborList, RowsTooShortToInvertAreSingular) {
+  const std::vector<double> x = {0.5, 0, 5e-324, 1, 1, 0};
+  const double cell[9] = {2, 0, 0, 0, 5e-324, 0, 0, 0, 2};
+  expect_invalid(options(3.0, {true, true, true}), x, cell, "cell is singular");
+}

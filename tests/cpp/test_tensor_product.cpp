@@ -336,6 +336,35 @@ TEST(TensorProduct, PlanDecoderRejectsOverflowingFields) {
   }
 }
 
+// Found by tests/fuzz (fuzz_plan): a path whose columns lie inside the rows but are not one of the
+// terms' (dim1 2 instead of 1) passed decode, and the kernels' code for dim1 <= 7 read past the
+// rows. A path's columns must be a term's, and dimensions odd.
+TEST(TensorProduct, PlanDecoderRejectsPathsThatAreNotTerms) {
+  const TpPlan plan = TpPlan::build(spec("2x0e+2x1o", "0e+1o", "2x0e+0x1e+2x1o",
+                                         {{0, 0, 0, ConnectionMode::UVU},
+                                          {0, 1, 2, ConnectionMode::UVU},
+                                          {1, 0, 2, ConnectionMode::UVU}}));
+  const std::vector<int64_t> code = plan.encode();
+  EXPECT_EQ(TpPlan::decode(code.data(), int64_t(code.size())).encode(), code);
+  // Header (5), layouts of 2, 2 and 3 terms, the path count, then path 0 (of 1 CG entry) and 1.
+  const size_t terms1 = 5, path0 = 5 + 5 + 5 + 7 + 1, path1 = path0 + 15 + 4;
+  ASSERT_EQ(code[path1 + 5], 1);  // dim1 of path 1
+  const auto with = [&](size_t at, int64_t value) {
+    std::vector<int64_t> bad = code;
+    bad[at] = value;
+    return decode_error(bad);
+  };
+  EXPECT_NE(with(path1 + 5, 2).find("path 1: dim1, dim2, dim_out = 2, 3, 3, expected odd"),
+            std::string::npos);
+  EXPECT_NE(with(path1 + 5, 3)
+                .find("path 1: offset1, mul1, dim1 = 0, 2, 3, expected the first "
+                      "column, mul and dim of one of the terms1"),
+            std::string::npos);
+  EXPECT_NE(with(path0 + 10, 1).find("offset_out, mul_out, dim_out = 1, 2, 1"), std::string::npos);
+  EXPECT_NE(with(terms1 + 2, 2).find("terms1[0] is 2 x dim 2, expected mul >= 0, an odd dim"),
+            std::string::npos);
+}
+
 TEST(TensorProduct, WeightNumelThatOverflowsThrows) {
   try {
     TpPlan::build(spec("4294967296x0e", "4294967296x0e", "1x0e", {{0, 0, 0, ConnectionMode::UVW}}));
