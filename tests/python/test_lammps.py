@@ -67,10 +67,11 @@ pytestmark = pytest.mark.skipif(
 
 # Small models, float64, with two message-passing layers: NequIP is fast enough for 100 steps
 # of 1,536 atoms on 4 ranks, where each rank's ghost shell (receptive field 6 A + skin) holds
-# several times its own atoms.
+# several times its own atoms. The thresholds of the MD tests (energy drift, NPT pressure) were
+# set on this random NequIP with its full last layer (scalar_last_layer=False).
 MODELS: dict[str, dict[str, object]] = {
     "nequip": {"num_features": 8, "num_layers": 2, "r_max": 3.0, "num_basis": 6,
-               "radial_neurons": (16,), "avg_num_neighbors": 10.0},
+               "radial_neurons": (16,), "avg_num_neighbors": 10.0, "scalar_last_layer": False},
     "schnet": {"num_features": 16, "num_interactions": 2, "num_basis": 16, "r_max": 4.0},
 }  # fmt: skip
 _EXPORTS = Path(tempfile.mkdtemp(prefix="e3core-lammps-"))
