@@ -4,7 +4,7 @@ at matched hyper-parameters, energy + forces + virial of periodic water and a tr
 Run from the repository root, with e3core installed and the benchmark dependencies (nequip
 0.19.1, which brings e3nn 0.6: ``pip install nequip==0.19.1``)::
 
-    python bench/bench_models.py                  # every configuration (about 20 minutes, 2 cores)
+    python bench/bench_models.py                  # every configuration (12 minutes on 2 cores)
     python bench/bench_models.py --quick          # l_max 1, 32 features, 192 atoms, 3 rounds
     python bench/bench_models.py --nequip-aoti    # also nequip's AOTInductor deployment
     python bench/bench_models.py --configs 1x32 2x64 --sizes 4 --rounds 7
@@ -17,11 +17,11 @@ compared, each e3core format is checked against e3core's eager model). The diffe
 architecture that remain are printed with the parameter counts.
 
 Inference: a periodic box of 4^3 or 8^3 water molecules at 1 g/cm^3 (192 or 1,536 atoms,
-about 54 neighbours per atom within 5 Å; ``tests/python/deploy_model.py``'s ``water``), the
+56 neighbours per atom within 5 Å; ``tests/python/deploy_model.py``'s ``water``), the
 edges computed once beforehand (by each package's own neighbour list: not timed). Contenders:
 nequip eager (its ``NequIPGNNModel`` in eval mode), nequip AOTInductor (``--nequip-aoti``: the
 package ``nequip-compile --mode aotinductor --target pair_nequip`` builds, with
-``nequip.utils.aot.aot_export_model``; several minutes per configuration on 2 cores, hence an
+``nequip.utils.aot.aot_export_model``; 100 s per configuration on 2 idle cores, hence an
 option), e3core eager (``deploy.Potential.from_model``), e3core TorchScript and AOTInductor
 exports (``deploy.export`` then ``deploy.load``). Each computes energies, forces and the virial.
 Each round runs every contender once, in turn, after two warm-up calls each; the tables give
