@@ -50,6 +50,7 @@ import copy
 import datetime
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -688,6 +689,7 @@ def main() -> None:
         run_training(config, atoms, batch, args.rounds, results)
     load_after = load_average()
     minutes = (time.perf_counter() - started) / 60
+    shutil.rmtree(work, ignore_errors=True)
 
     import e3nn
     import nequip
