@@ -120,14 +120,10 @@ def e3core_model(lmax: int, features: int, type_numbers: tuple[int, ...]) -> tor
     ).to(torch.float32)
 
 
-_FUSION_STRATEGY: list | None = None
-
-
 def nequip_global_state() -> None:
     """nequip's global state (required before building its models), without what it changes
     for everyone else: it sets the default dtype to float64 and TorchScript's fusion strategy,
     both put back here so that e3core's models and exports run as they would alone."""
-    global _FUSION_STRATEGY
     from nequip.utils.global_state import global_state_initialized, set_global_state
 
     if global_state_initialized():
@@ -137,7 +133,7 @@ def nequip_global_state() -> None:
     torch.jit.set_fusion_strategy(strategy)
     set_global_state()
     torch.set_default_dtype(dtype)
-    _FUSION_STRATEGY = torch.jit.set_fusion_strategy(strategy)
+    torch.jit.set_fusion_strategy(strategy)
 
 
 def nequip_model(lmax: int, features: int, type_numbers: tuple[int, ...]) -> torch.nn.Module:
