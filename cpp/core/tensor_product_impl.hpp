@@ -1033,8 +1033,21 @@ E3CORE_ALWAYS_INLINE inline void visit_sample_blocks(const std::vector<InputRows
   });
 }
 
+template <typename T>
+void run_backward(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, T* const* grads_in,
+                  const Executor& exec);
+
 template <typename T, TpSlot kSlot>
 void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Executor& exec) {
+  if constexpr (kSlot == TpSlot::Weight) {
+    if (arrays[2].mode == TpRows::Shared) {
+      // The shared weights' gradient through the backward's blocked rank updates, where each
+      // pass over the accumulator serves a block of samples, not one sample.
+      T* const grads[3] = {nullptr, nullptr, arrays[2].data};
+      run_backward(plan, samples, arrays, grads, exec);
+      return;
+    }
+  }
   KernelPlan<T> kp(plan);
   const int64_t widths[4] = {plan.dim1, plan.dim2, plan.weight_numel, plan.dim_out};
   const Terms* layouts[4] = {&plan.terms1, &plan.terms2, nullptr, &plan.terms_out};
