@@ -638,6 +638,23 @@ struct SampleRows {
   const T* g;
 };
 
+// Whether channel v of x2 (the path's rows of one sample) is zero in every component, so that
+// the sample adds nothing at step v to out, x1's gradient or the weights' gradient: one-hot
+// atom types (a self-connection) leave all channels but one zero, and skipping them skips most
+// of the work. (Skipped terms are exact zeros, unless x1, the weights or grad_out hold inf or
+// NaN, which then do not spread through a zero channel.) Steps on the diagonal pair x2's
+// channels with x1's and are never skipped.
+template <typename T>
+E3CORE_ALWAYS_INLINE inline bool x2_channel_is_zero(const KernelPath<T>& kp, const T* x2,
+                                                    int64_t v) {
+  if (kp.pairing == Pairing::Diagonal) return false;
+  const TpPath& p = *kp.p;
+  for (int64_t j = 0; j < p.dim2; ++j) {
+    if (x2[j * p.mul2 + v] != T(0)) return false;
+  }
+  return true;
+}
+
 // Adds path `path` at step v (channels u < nu) of one sample to the result slot `kSlot` in
 // `acc` (ir_mul, or the flat weights).
 template <typename T, TpSlot kSlot>
@@ -650,6 +667,9 @@ E3CORE_ALWAYS_INLINE inline void accumulate_path(const KernelPlan<T>& kp, const 
   const T* x2 = kSlot == TpSlot::In2 ? nullptr : r.x2 + p.offset2;
   const T* w = kSlot == TpSlot::Weight || !p.has_weight ? kp.ones.data() : r.w + p.weight_offset;
   const T* g = kSlot == TpSlot::Out ? nullptr : r.g + p.offset_out;
+  if constexpr (kSlot != TpSlot::In2) {
+    if (x2_channel_is_zero(path, x2, v)) return;
+  }
   if constexpr (kSlot == TpSlot::Out) {
     path_forward(path, x1, x2, w, v, nu, acc + p.offset_out, sc);
   } else if constexpr (kSlot == TpSlot::Weight) {
@@ -795,6 +815,22 @@ E3CORE_ALWAYS_INLINE inline void store_z_block(const KernelPath<T>& kp, const Sa
   }
 }
 
+// The samples of a block whose x2 channel v is not zero (x2_channel_is_zero), with their
+// accumulators (acc[b] for sample b, if acc is given): live[0..m) and live_acc[0..m); returns m.
+template <typename T>
+E3CORE_ALWAYS_INLINE inline int live_samples(const KernelPath<T>& kp, const SampleRows<T>* rs,
+                                             int n, int64_t v, SampleRows<T>* live, T* const* acc,
+                                             T** live_acc) {
+  int m = 0;
+  for (int b = 0; b < n; ++b) {
+    if (x2_channel_is_zero(kp, rs[b].x2 + kp.p->offset2, v)) continue;
+    live[m] = rs[b];
+    if (acc != nullptr) live_acc[m] = acc[b];
+    ++m;
+  }
+  return m;
+}
+
 // Adds a block of n samples to out (acc[b] for sample b).
 template <typename T>
 E3CORE_ALWAYS_INLINE inline void forward_block(const KernelPlan<T>& kp, const SampleRows<T>* rs,
@@ -808,15 +844,20 @@ E3CORE_ALWAYS_INLINE inline void forward_block(const KernelPlan<T>& kp, const Sa
     }
     const TpPath& p = *path.p;
     const int64_t dk = p.dim_out, m1 = p.mul1, m3 = p.mul_out;
+    SampleRows<T> live[kSampleBlock];
+    T* live_acc[kSampleBlock];
+    const int m = live_samples(path, rs, n, v, live, acc, live_acc);
+    if (m == 0) return;
     T* z = sc.z_block.data();
-    store_z_block(path, rs, n, v, nu, sc, z);
-    const T* w = rs[0].w + p.weight_offset;
+    store_z_block(path, live, m, v, nu, sc, z);
+    const T* w = live[0].w + p.weight_offset;
     const int64_t* wr = weight_row_offsets(p, v, nu, sc.w_rows.data());
     // out[(b, k)][w] += sum_u z[(b, k)][u] W[u, v][w]
     rank_update<T>(
-        n * dk, m3, nu, [&](int64_t r, int64_t u) E3CORE_ALWAYS_INLINE { return z[r * m1 + u]; },
+        m * dk, m3, nu, [&](int64_t r, int64_t u) E3CORE_ALWAYS_INLINE { return z[r * m1 + u]; },
         [&](int64_t u) E3CORE_ALWAYS_INLINE { return w + wr[u]; },
-        [&](int64_t r) E3CORE_ALWAYS_INLINE { return acc[r / dk] + p.offset_out + (r % dk) * m3; });
+        [&](int64_t r)
+            E3CORE_ALWAYS_INLINE { return live_acc[r / dk] + p.offset_out + (r % dk) * m3; });
   });
 }
 
@@ -833,34 +874,47 @@ E3CORE_ALWAYS_INLINE inline void backward_block(const KernelPlan<T>& kp, const S
     }
     const TpPath& p = *path.p;
     const int64_t dk = p.dim_out, m1 = p.mul1, m3 = p.mul_out;
+    // Without x2's gradient, the samples whose x2 channel v is zero add nothing.
+    SampleRows<T> live[kSampleBlock];
+    T* live_gx1[kSampleBlock];
+    const SampleRows<T>* rows = rs;
+    T* const* g1 = gx1;
+    int m = n;
+    if (gx2[0] == nullptr) {
+      m = live_samples(path, rs, n, v, live, gx1[0] != nullptr ? gx1 : nullptr, live_gx1);
+      if (m == 0) return;
+      rows = live;
+      if (gx1[0] != nullptr) g1 = live_gx1;
+    }
     const T** g = sc.g_rows.data();
-    for (int64_t r = 0; r < n * dk; ++r) g[r] = rs[r / dk].g + p.offset_out + (r % dk) * m3;
-    if (gx1[0] != nullptr || gx2[0] != nullptr) {
+    for (int64_t r = 0; r < m * dk; ++r) g[r] = rows[r / dk].g + p.offset_out + (r % dk) * m3;
+    if (g1[0] != nullptr || gx2[0] != nullptr) {
       // G[(b, k)][u] = sum_w g[(b, k)][w] W^T[v][w][u], then through the Clebsch-Gordan entries.
       T* G = sc.G_block.data();
-      std::fill(G, G + n * dk * m1, T(0));
+      std::fill(G, G + m * dk * m1, T(0));
       const T* wt = path.wt + v * m3 * m1;
       rank_update<T>(
-          n * dk, nu, m3, [&](int64_t r, int64_t c) E3CORE_ALWAYS_INLINE { return g[r][c]; },
+          m * dk, nu, m3, [&](int64_t r, int64_t c) E3CORE_ALWAYS_INLINE { return g[r][c]; },
           [&](int64_t c) E3CORE_ALWAYS_INLINE { return wt + c * m1; },
           [&](int64_t r) E3CORE_ALWAYS_INLINE { return G + r * m1; });
-      for (int b = 0; b < n; ++b) {
+      for (int b = 0; b < m; ++b) {
         const T* Gb = G + b * dk * m1;
-        if (gx1[b] != nullptr) {
-          cg_to_x1(path, rs[b].x2 + p.offset2, Gb, v, nu, gx1[b] + p.offset1, sc.s.data(),
+        if (g1[b] != nullptr) {
+          cg_to_x1(path, rows[b].x2 + p.offset2, Gb, v, nu, g1[b] + p.offset1, sc.s.data(),
                    sc.M.data());
         }
-        if (gx2[b] != nullptr) cg_to_x2(path, rs[b].x1 + p.offset1, Gb, v, nu, gx2[b] + p.offset2);
+        if (gx2[b] != nullptr)
+          cg_to_x2(path, rows[b].x1 + p.offset1, Gb, v, nu, gx2[b] + p.offset2);
       }
     }
     if (gw[0] != nullptr) {
       // gw[u, v][w] += sum over (b, k) of z[(b, k)][u] g[(b, k)][w]
       T* z = sc.z_block.data();
-      store_z_block(path, rs, n, v, nu, sc, z);
+      store_z_block(path, rows, m, v, nu, sc, z);
       const int64_t* wr = weight_row_offsets(p, v, nu, sc.w_rows.data());
       T* gwp = gw[0] + p.weight_offset;
       rank_update<T>(
-          nu, m3, n * dk, [&](int64_t u, int64_t q) E3CORE_ALWAYS_INLINE { return z[q * m1 + u]; },
+          nu, m3, m * dk, [&](int64_t u, int64_t q) E3CORE_ALWAYS_INLINE { return z[q * m1 + u]; },
           [&](int64_t q) E3CORE_ALWAYS_INLINE { return g[q]; },
           [&](int64_t u) E3CORE_ALWAYS_INLINE { return gwp + wr[u]; });
     }

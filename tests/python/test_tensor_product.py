@@ -128,6 +128,44 @@ def test_modes_match_e3nn(mode, seed, dtype, e3nn_dtype):
     compare(ref, ours, dtype, shared=shared)
 
 
+def sparse_channels(irreps, batch: int, dtype, seed: int) -> torch.Tensor:
+    """Rows of ``irreps`` with most channels zero, as one-hot atom types give: per sample, each
+    channel (all 2l+1 components) kept with probability 1/3; some rows entirely zero; and single
+    components zero in kept channels (which must not be skipped)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, irreps.dim, dtype=dtype, generator=g)
+    x[:, ::3] = 0
+    keep = torch.rand(batch, irreps.num_irreps, generator=g) < 1 / 3
+    keep[::7] = False
+    sizes = [ir.dim for mul, ir in irreps for _ in range(mul)]
+    return x * torch.repeat_interleave(keep, torch.tensor(sizes), dim=1).to(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("mode", MODES)
+def test_zero_channels_of_x2_match_e3nn(mode, shared, dtype, e3nn_dtype):
+    """The kernels skip the channels of x2 that are zero (one-hot atom types); outputs and every
+    gradient stay e3nn's, over several blocks of samples."""
+    ref, ours = pair(mode, 3, dtype, e3nn_dtype, shared=shared, internal_weights=False)
+    batch = 37
+    torch.manual_seed(1)
+    x = torch.randn(batch, ref.irreps_in1.dim, dtype=dtype, requires_grad=True)
+    y = sparse_channels(ref.irreps_in2, batch, dtype, seed=2).requires_grad_()
+    shape = (ref.weight_numel,) if shared else (batch, ref.weight_numel)
+    w = torch.randn(shape, dtype=dtype, requires_grad=True)
+    expected, got = ref(x, y, w), ours(x, y, w)
+    torch.testing.assert_close(got, expected, **TOL[dtype])
+    g = torch.randn_like(expected)
+    for wrt in ([x, y, w], [x, w], [w]):
+        for a, b in zip(
+            torch.autograd.grad(expected, wrt, g, retain_graph=True),
+            torch.autograd.grad(got, wrt, g, retain_graph=True),
+            strict=True,
+        ):
+            torch.testing.assert_close(b, a, **TOL[dtype])
+
+
 @pytest.mark.parametrize("irrep_normalization", ["component", "norm", "none"])
 @pytest.mark.parametrize("path_normalization", ["element", "path", "none"])
 def test_normalizations_match_e3nn(irrep_normalization, path_normalization, e3nn_dtype):
