@@ -4,6 +4,7 @@
 #include <caffe2/serialize/inline_container.h>
 #include <openssl/evp.h>
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
 
 #include <algorithm>
@@ -57,8 +58,7 @@ bool is_aoti_metadata(const std::string& name) {
 // Records outside the checksum: the metadata (which holds it) and the writer's id of the archive
 // (a hash of every record's CRC, the metadata's included). As e3core.deploy._export._checksum.
 bool unchecked_record(const std::string& name) {
-  return name == kTorchScriptMetadata || is_aoti_metadata(name) ||
-         name == ".data/serialization_id";
+  return name == kTorchScriptMetadata || is_aoti_metadata(name) || name == ".data/serialization_id";
 }
 
 // The sha256 (hex) of the archive's checked records, as e3core.train.archive_checksum: for each
@@ -157,8 +157,8 @@ Archive read_archive(const std::string& path) {
       throw ModelError("e3core::Model: '" + path + "' has a malformed metadata entry 'checksum' (" +
                        stored->second + "): " + error.what());
     } catch (const c10::Error& error) {
-      throw ModelError("e3core::Model: '" + path + "' is corrupted: " +
-                       error.what_without_backtrace());
+      throw ModelError("e3core::Model: '" + path +
+                       "' is corrupted: " + error.what_without_backtrace());
     }
     if (expected != actual) {
       throw ModelError("e3core::Model: '" + path +
@@ -204,6 +204,9 @@ struct Model::Impl {
 
   std::vector<torch::Tensor> run(const std::vector<torch::Tensor>& inputs) const {
     if (script) {
+      // Without the graph executor's optimisations (profiling, differentiable subgraphs): with
+      // them, exported NequIPs took 1.3-1.7x the eager model's time on 2 CPU cores.
+      torch::jit::GraphOptimizerEnabledGuard unoptimized(false);
       std::vector<torch::jit::IValue> args(inputs.begin(), inputs.end());
       auto outputs = script->forward(args).toTuple()->elements();
       std::vector<torch::Tensor> out;
@@ -306,8 +309,10 @@ ModelResult Model::compute(const double* positions, const int64_t* atom_types, i
                                 ", expected 0 <= n_atoms < 2^63 / 3");
   }
   if (n > 0 && (positions == nullptr || atom_types == nullptr)) {
-    throw std::invalid_argument("e3core::Model::compute: positions and atom_types must not be "
-                                "null for " + std::to_string(n) + " atoms");
+    throw std::invalid_argument(
+        "e3core::Model::compute: positions and atom_types must not be "
+        "null for " +
+        std::to_string(n) + " atoms");
   }
   if (n_local < -1 || n_local > n) {
     throw std::invalid_argument("e3core::Model::compute: n_local is " + std::to_string(n_local) +
