@@ -205,7 +205,7 @@ struct Model::Impl {
   std::vector<torch::Tensor> run(const std::vector<torch::Tensor>& inputs) const {
     if (script) {
       // Without the graph executor's optimisations (profiling, differentiable subgraphs): with
-      // them, exported NequIPs took 1.3-1.7x the eager model's time on 2 CPU cores.
+      // them, an exported NequIP took up to 1.7x the eager model's time on 2 CPU cores.
       torch::jit::GraphOptimizerEnabledGuard unoptimized(false);
       std::vector<torch::jit::IValue> args(inputs.begin(), inputs.end());
       auto outputs = script->forward(args).toTuple()->elements();
