@@ -310,8 +310,7 @@ ModelResult Model::compute(const double* positions, const int64_t* atom_types, i
   }
   if (n > 0 && (positions == nullptr || atom_types == nullptr)) {
     throw std::invalid_argument(
-        "e3core::Model::compute: positions and atom_types must not be "
-        "null for " +
+        "e3core::Model::compute: positions and atom_types must not be null for " +
         std::to_string(n) + " atoms");
   }
   if (n_local < -1 || n_local > n) {
