@@ -22,12 +22,16 @@ edges computed once beforehand (by each package's own neighbour list: not timed)
 nequip eager (its ``NequIPGNNModel`` in eval mode), nequip AOTInductor (``--nequip-aoti``: the
 package ``nequip-compile --mode aotinductor --target pair_nequip`` builds, with
 ``nequip.utils.aot.aot_export_model``; 100 s per configuration on 2 idle cores, hence an
-option), e3core eager (``deploy.Potential.from_model``), e3core TorchScript and AOTInductor
-exports (``deploy.export`` then ``deploy.load``). Each computes energies, forces and the virial.
-Each round runs every contender once, in turn, after two warm-up calls each; the tables give
-medians over ``--rounds`` (5) rounds. Training: forward + backward of an energy-and-forces loss
-(forces with ``create_graph``; zero targets) and an Adam step on 16 QM9 molecules
-(``e3core.data.load_qm9_sample()``, types H, C, N, O, F), alternated the same way.
+option), from_e3nn (nequip's eager model with its e3nn modules replaced by e3core's,
+``e3core.from_e3nn(model)``; its energy, forces and virial must agree with nequip's to 1e-4 of
+the largest magnitude before it is timed, and the tables give nequip eager / from_e3nn, whose
+goal is never below 1), e3core eager (``deploy.Potential.from_model``), e3core TorchScript and
+AOTInductor exports (``deploy.export`` then ``deploy.load``). Each computes energies, forces and
+the virial. Each round runs every contender once, in turn, after two warm-up calls each; the
+tables give medians over ``--rounds`` (5) rounds. Training: forward + backward of an
+energy-and-forces loss (forces with ``create_graph``; zero targets) and an Adam step on 16 QM9
+molecules (``e3core.data.load_qm9_sample()``, types H, C, N, O, F), alternated the same way,
+for nequip, from_e3nn (checked the same way first) and e3core.
 
 The floor: the multiply-adds a step cannot avoid, counted from each model's own layers (radial
 MLPs per edge; linear layers and the self-connection per atom; per edge and path of the
@@ -80,6 +84,10 @@ CONFIGS = ("1x32", "1x64", "2x32", "2x64")
 # Contenders of the inference table, in the order of each round.
 NEQUIP_EAGER, NEQUIP_AOTI = "nequip eager", "nequip AOTI"
 E3_EAGER, E3_TS, E3_AOTI = "e3core eager", "e3core TorchScript", "e3core AOTI"
+# nequip's eager model with its e3nn modules replaced by e3core's (``e3core.from_e3nn``).
+FROM_E3NN = "from_e3nn"
+# Largest relative deviation of from_e3nn's energy, forces and virial from nequip's own.
+FROM_E3NN_TOLERANCE = 1e-4
 
 
 def log(message: str) -> None:
@@ -392,6 +400,25 @@ def agreement(reference: dict[str, torch.Tensor], out: dict[str, torch.Tensor]) 
     return worst
 
 
+def nequip_outputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A nequip model's energy, forces and virial under ``agreement``'s keys, detached."""
+    keys = {"energy": "total_energy", "forces": "forces", "virial": "virial"}
+    return {k: out[v].detach() for k, v in keys.items()}
+
+
+def check_from_e3nn(
+    theirs: torch.nn.Module, converted: torch.nn.Module, data: dict[str, torch.Tensor]
+) -> float:
+    """from_e3nn's deviation from nequip's model on ``data`` (``agreement``); raises where it
+    exceeds FROM_E3NN_TOLERANCE, so that no wrong result is timed."""
+    deviation = agreement(nequip_outputs(theirs(dict(data))), nequip_outputs(converted(dict(data))))
+    if not deviation < FROM_E3NN_TOLERANCE:
+        raise RuntimeError(
+            f"{FROM_E3NN}: energy, forces or virial deviate from nequip's by {deviation:.1e}"
+        )
+    return deviation
+
+
 # --- training ----------------------------------------------------------------------------------
 
 
@@ -427,11 +454,17 @@ def train_step(
 
 def train_steps(lmax: int, features: int, atoms: list, batch: object) -> dict[str, Callable]:
     """Both packages' training steps on the molecules (nequip's ForceStressOutput computes the
-    virial too, as it always does)."""
+    virial too, as it always does), and nequip's model converted by ``e3core.from_e3nn``
+    (checked against nequip's first)."""
+    from e3core import from_e3nn
+
+    theirs, data = nequip_model(lmax, features, QM9_TYPES), nequip_data(atoms, QM9_TYPES)
+    converted = from_e3nn(theirs)
+    deviation = check_from_e3nn(theirs, converted, data)
+    log(f"training {lmax}x{features}: {FROM_E3NN} deviates from nequip by {deviation:.1e}")
     return {
-        "nequip": train_step(
-            nequip_model(lmax, features, QM9_TYPES), nequip_data(atoms, QM9_TYPES), "total_energy"
-        ),
+        "nequip": train_step(theirs, data, "total_energy"),
+        FROM_E3NN: train_step(converted, data, "total_energy"),
         "e3core": train_step(e3core_model(lmax, features, QM9_TYPES), batch.as_dict(), "energy"),
     }
 
@@ -523,6 +556,9 @@ def run_inference(
     results.notes[config] = differences(theirs, ours)
     results.params[config] = (parameters(theirs), parameters(ours))
     theirs.requires_grad_(False)
+    from e3core import from_e3nn
+
+    converted = from_e3nn(theirs)
     aoti = None
     if args.nequip_aoti:
         start = time.perf_counter()
@@ -535,9 +571,11 @@ def run_inference(
         key = (lmax, features, box.n_atoms)
         outputs = {name: p(*box.contract) for name, p in potentials.items()}
         results.agree[key] = {n: agreement(outputs[E3_EAGER], o) for n, o in outputs.items()}
+        results.agree[key][FROM_E3NN] = check_from_e3nn(theirs, converted, box.nequip)
         cases: dict[str, Callable] = {NEQUIP_EAGER: lambda b=box: theirs(dict(b.nequip))}
         if aoti is not None:
             cases[NEQUIP_AOTI] = lambda b=box: aoti(b.nequip)
+        cases[FROM_E3NN] = lambda b=box: converted(dict(b.nequip))
         for name, potential in potentials.items():
             cases[name] = lambda b=box, p=potential: p(*b.contract)
         load = load_average()
@@ -582,9 +620,9 @@ def print_tables(results: Results) -> None:
         for note in results.notes[(lmax, features)]:
             print(f"  - {note}")
     print()
-    columns = [NEQUIP_EAGER, NEQUIP_AOTI, E3_EAGER, E3_TS, E3_AOTI]
+    columns = [NEQUIP_EAGER, NEQUIP_AOTI, FROM_E3NN, E3_EAGER, E3_TS, E3_AOTI]
     ratio_names = ["nequip best / e3core best", "nequip eager / e3core eager"]
-    ratio_names += ["TorchScript / eager", "AOTI / eager"]
+    ratio_names += [f"nequip eager / {FROM_E3NN}", "TorchScript / eager", "AOTI / eager"]
     header = ["l_max x features", "atoms", *[f"{c} (ms)" for c in columns], *ratio_names]
     print("| " + " | ".join(header) + " |")
     print("|---|" + "---:|" * (len(header) - 1))
@@ -592,6 +630,7 @@ def print_tables(results: Results) -> None:
         ratios = [
             best(times, "nequip") / best(times, "e3core"),
             times[NEQUIP_EAGER] / times[E3_EAGER],
+            times[NEQUIP_EAGER] / times[FROM_E3NN],
             times[E3_TS] / times[E3_EAGER],
             times[E3_AOTI] / times[E3_EAGER],
         ]
@@ -599,20 +638,24 @@ def print_tables(results: Results) -> None:
         print("| " + " | ".join(cells + [fmt(r, 2) for r in ratios]) + " |")
     print()
     print(
-        "Largest deviation of each e3core format from its eager model (energy, forces, virial; "
-        "relative to the largest magnitude):\n"
+        "Largest deviation of each e3core format from its eager model, and of from_e3nn from "
+        "nequip eager (energy, forces, virial; relative to the largest magnitude):\n"
     )
-    print("| l_max x features | atoms | TorchScript | AOTI |")
-    print("|---|---:|---:|---:|")
+    print(f"| l_max x features | atoms | TorchScript | AOTI | {FROM_E3NN} / nequip eager |")
+    print("|---|---:|---:|---:|---:|")
     for (lmax, features, atoms), dev in results.agree.items():
-        print(f"| {lmax}x{features} | {atoms} | {dev[E3_TS]:.1e} | {dev[E3_AOTI]:.1e} |")
+        cells = [dev[E3_TS], dev[E3_AOTI], dev[FROM_E3NN]]
+        print(f"| {lmax}x{features} | {atoms} | " + " | ".join(f"{d:.1e}" for d in cells) + " |")
     print()
     print("Training step (QM9 molecules: forward, forces with create_graph, backward, Adam):\n")
-    print("| l_max x features | nequip (ms) | e3core (ms) | nequip / e3core |")
-    print("|---|---:|---:|---:|")
+    print(
+        f"| l_max x features | nequip (ms) | {FROM_E3NN} (ms) | e3core (ms) | nequip / e3core "
+        f"| nequip / {FROM_E3NN} |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
     for (lmax, features), times in results.training.items():
-        n, e = times["nequip"], times["e3core"]
-        print(f"| {lmax}x{features} | {n:.1f} | {e:.1f} | {n / e:.2f} |")
+        n, c, e = times["nequip"], times[FROM_E3NN], times["e3core"]
+        print(f"| {lmax}x{features} | {n:.1f} | {c:.1f} | {e:.1f} | {n / e:.2f} | {n / c:.2f} |")
     print()
     print(
         "The floor: unavoidable multiply-adds of each model (F per forward; 3 F for energy + "
