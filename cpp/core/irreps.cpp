@@ -1,7 +1,5 @@
 #include "e3core/irreps.hpp"
 
-#include "checked.hpp"
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +7,8 @@
 #include <numeric>
 #include <optional>
 #include <stdexcept>
+
+#include "checked.hpp"
 
 namespace e3core {
 namespace {
@@ -443,11 +443,10 @@ Irreps product(const Irreps& a, const Irreps& b) {
     for (const auto& tb : b) {
       const std::optional<int64_t> mul = checked_mul(ta.mul, tb.mul);
       if (!mul) {
-        throw too_large("the product of the irreps \"" + a.str() + "\" and \"" + b.str() +
-                        "\": " + ta.str() + " x " + tb.str() +
-                        " has multiplicity mul1 * mul2, which");
+        throw too_large("the product of the irreps \"" + a.str() + "\" and \"" + b.str() + "\": " +
+                        ta.str() + " x " + tb.str() + " has multiplicity mul1 * mul2, which");
       }
-      for (const auto& ir : ta.ir * tb.ir) out.emplace_back(*mul, ir);
+      for (const auto& ir : ta.ir* tb.ir) out.emplace_back(*mul, ir);
     }
   }
   return Irreps(std::move(out));

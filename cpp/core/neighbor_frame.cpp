@@ -146,7 +146,8 @@ Frame checked_frame(const char* name, double cutoff, const double* cell,
         throw std::invalid_argument("cell[" + std::to_string(k / 3) + "][" + std::to_string(k % 3) +
                                     "] is " + str(cell[k]) +
                                     ", expected finite lattice vectors with entries of magnitude "
-                                    "at most " + kMaxLengthText);
+                                    "at most " +
+                                    kMaxLengthText);
       }
     }
   }

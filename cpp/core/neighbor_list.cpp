@@ -34,10 +34,9 @@ void check_positions(const T* positions, int64_t n) {
     // Negated so that NaN fails too; the bound keeps atoms away from the padding (kMaxLength).
     const auto fits = [](double x) { return std::abs(x) <= kMaxLength; };
     if (!(fits(double(p[0])) && fits(double(p[1])) && fits(double(p[2])))) {
-      throw std::invalid_argument("positions[" + std::to_string(a) + "] is (" + str(p[0]) + ", " +
-                                  str(p[1]) + ", " + str(p[2]) +
-                                  "), expected finite coordinates of magnitude at most " +
-                                  kMaxLengthText);
+      throw std::invalid_argument(
+          "positions[" + std::to_string(a) + "] is (" + str(p[0]) + ", " + str(p[1]) + ", " +
+          str(p[2]) + "), expected finite coordinates of magnitude at most " + kMaxLengthText);
     }
   }
 }

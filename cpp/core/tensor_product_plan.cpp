@@ -210,14 +210,14 @@ class Reader {
 
 // Checks that the columns [offset, offset + mul * dim) of one path lie in [0, width), without
 // letting offset + mul * dim wrap around (offsets near INT64_MAX would pass a plain check).
-void check_columns(int64_t path, const char* side, int64_t offset, int64_t mul,
-                   int64_t dim, int64_t width) {
+void check_columns(int64_t path, const char* side, int64_t offset, int64_t mul, int64_t dim,
+                   int64_t width) {
   const std::optional<int64_t> end = checked_mul(mul, dim);
   const std::optional<int64_t> stop = end ? checked_add(offset, *end) : std::nullopt;
   if (offset < 0 || !stop || *stop > width) {
     const std::string s(side);
-    corrupt(where(path) + "offset" + s + " = " + std::to_string(offset) + " with mul" + s +
-            " = " + std::to_string(mul) + " and dim" + s + " = " + std::to_string(dim) +
+    corrupt(where(path) + "offset" + s + " = " + std::to_string(offset) + " with mul" + s + " = " +
+            std::to_string(mul) + " and dim" + s + " = " + std::to_string(dim) +
             ", expected 0 <= offset" + s + " and offset" + s + " + mul" + s + " * dim" + s +
             " <= " + std::to_string(width) + " (the plan's dim" + s + ")");
   }
@@ -323,7 +323,8 @@ TpPlan TpPlan::build(const TpSpec& spec) {
     const std::optional<int64_t> total =
         shape ? checked_add(plan.weight_numel, ins.has_weight ? *shape : 0) : std::nullopt;
     if (!total) {
-      throw std::invalid_argument(where + "the weights of the paths up to this one (weight_numel) "
+      throw std::invalid_argument(where +
+                                  "the weights of the paths up to this one (weight_numel) "
                                   "overflow int64; expected at most " +
                                   std::to_string(std::numeric_limits<int64_t>::max()));
     }
@@ -428,7 +429,8 @@ TpPlan TpPlan::decode(const int64_t* data, int64_t size) {
         corrupt(std::string("terms") + sides[s] + "[" + std::to_string(i) + "] is " +
                 std::to_string(mul) + " x dim " + std::to_string(dim) +
                 ", expected mul >= 0, an odd dim = 2l + 1 > 0 and the terms' mul * dim adding "
-                "up to dim" + sides[s] + " = " + std::to_string(widths[s]));
+                "up to dim" +
+                sides[s] + " = " + std::to_string(widths[s]));
       }
       columns[s].push_back({total, mul, dim});
       total = *sum;
@@ -447,8 +449,8 @@ TpPlan TpPlan::decode(const int64_t* data, int64_t size) {
     TpPath p;
     const int64_t mode = r.next();
     if (mode < 0 || mode > last_mode) {
-      corrupt(where(n) + "mode = " + std::to_string(mode) + ", expected 0 <= mode <= " +
-              std::to_string(last_mode));
+      corrupt(where(n) + "mode = " + std::to_string(mode) +
+              ", expected 0 <= mode <= " + std::to_string(last_mode));
     }
     p.mode = ConnectionMode(mode);
     p.has_weight = r.next() != 0;
@@ -491,8 +493,8 @@ TpPlan TpPlan::decode(const int64_t* data, int64_t size) {
     check_term(n, "_out", p.offset_out, p.mul_out, p.dim_out, columns[2]);
     const std::optional<int64_t> shape = path_shape_numel(p.mode, p.mul1, p.mul2, p.mul_out);
     if (!shape) {
-      corrupt(where(n) + "the weight shape of mul1 = " + std::to_string(p.mul1) + ", mul2 = " +
-              std::to_string(p.mul2) + ", mul_out = " + std::to_string(p.mul_out) +
+      corrupt(where(n) + "the weight shape of mul1 = " + std::to_string(p.mul1) +
+              ", mul2 = " + std::to_string(p.mul2) + ", mul_out = " + std::to_string(p.mul_out) +
               " overflows int64");
     }
     const int64_t expected = p.has_weight ? *shape : 0;
