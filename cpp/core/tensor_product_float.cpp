@@ -3,8 +3,14 @@
 
 namespace e3core {
 
+template void tensor_product<float>(const TpCpuPlan&, TpSlot, int64_t, TpArray<float>,
+                                    TpArray<float>, TpArray<float>, TpArray<float>,
+                                    const Executor&);
 template void tensor_product<float>(const TpPlan&, TpSlot, int64_t, TpArray<float>, TpArray<float>,
                                     TpArray<float>, TpArray<float>, const Executor&);
+template void tensor_product_backward<float>(const TpCpuPlan&, int64_t, TpArray<float>,
+                                             TpArray<float>, TpArray<float>, TpArray<float>, float*,
+                                             float*, float*, const Executor&);
 template void tensor_product_backward<float>(const TpPlan&, int64_t, TpArray<float>, TpArray<float>,
                                              TpArray<float>, TpArray<float>, float*, float*, float*,
                                              const Executor&);

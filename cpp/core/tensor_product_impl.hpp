@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -84,8 +85,9 @@ struct KernelPath {
   // i * dim_out + k, padded to whole channel blocks (cells values per j).
   std::vector<T> cg_cells;
   int64_t cells = 0;
-  // Shared weights of a mixing path transposed per step v to [v][w][u], or null.
-  const T* wt = nullptr;
+  // Where the path's shared weights, transposed per step v to [v][w][u], start among those of
+  // every path (see KernelPlan::transpose_shared_weights); -1 without (not mixing, weightless).
+  int64_t wt_offset = -1;
 };
 
 // Largest 2l+1 of x1 and the output for the dense form (l <= 3): its sums are unrolled.
@@ -120,18 +122,20 @@ inline const int64_t* weight_row_offsets(const TpPath& p, int64_t v, int64_t nu,
   return rows;
 }
 
+// What the kernels derive from a plan, built once per plan and scalar type (TpCpuPlan keeps it)
+// and only read by the calls.
 template <typename T>
 struct KernelPlan {
-  const TpPlan* plan;
   std::vector<KernelPath<T>> paths;
   std::vector<T> ones;  // the weights of a weightless path
   int64_t scratch = 1;  // values of z or G: max over paths of dim_out * mul1
   int64_t entries = 1;  // max entries of a path
   int64_t max_dim_out = 1;
   int64_t max_mul1 = 1;
-  int64_t work = 1;  // rough multiply-adds per sample, to size parallel tasks
+  int64_t work = 1;     // rough multiply-adds per sample, to size parallel tasks
+  int64_t wt_size = 0;  // values of the transposed shared weights of every path
 
-  explicit KernelPlan(const TpPlan& p) : plan(&p) {
+  explicit KernelPlan(const TpPlan& p) {
     int64_t ones_size = 1;
     for (const TpPath& path : p.paths) {
       KernelPath<T> kp;
@@ -157,6 +161,11 @@ struct KernelPlan {
           kp.cg_cells[size_t(e.j * kp.cells + e.i * path.dim_out + e.k)] = T(e.value);
         }
       }
+      if (kp.mixing && path.has_weight) {
+        kp.wt_offset = wt_size;
+        const int64_t steps = kp.pairing == Pairing::Diagonal ? 1 : path.mul2;
+        wt_size += steps * path.mul_out * path.mul1;
+      }
       paths.push_back(std::move(kp));
       ones_size = std::max(ones_size, path.mul1 * path.mul2 * std::max<int64_t>(path.mul_out, 1));
       scratch = std::max(scratch, path.dim_out * path.mul1);
@@ -170,35 +179,28 @@ struct KernelPlan {
     ones.assign(size_t(ones_size), T(1));
   }
 
-  // With weights shared by every sample, transposes those of the mixing paths once, so that the
-  // gradients' products with them become rank updates instead of dot products.
-  void transpose_shared_weights(const T* w) {
-    std::vector<int64_t> offsets;
+  // With weights shared by every sample, those of the mixing paths transposed once per call
+  // (path kp's at kp.wt_offset), so that the gradients' products with them become rank updates
+  // instead of dot products.
+  std::vector<T> transpose_shared_weights(const T* w) const {
+    std::vector<T> wt(size_t(wt_size), T(0));
     for (const KernelPath<T>& kp : paths) {
+      if (kp.wt_offset < 0) continue;
       const TpPath& p = *kp.p;
-      offsets.push_back(int64_t(wt.size()));
-      if (!kp.mixing || !p.has_weight) continue;
       const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
       const int64_t steps = kp.pairing == Pairing::Diagonal ? 1 : p.mul2;
-      const size_t at = wt.size();
-      wt.resize(at + size_t(steps * p.mul_out * p.mul1), T(0));
+      T* at = wt.data() + kp.wt_offset;
       for (int64_t v = 0; v < steps; ++v) {
         const int64_t nu = kp.pairing == Pairing::Triangle ? v : p.mul1;
         for (int64_t c = 0; c < p.mul_out; ++c) {
           for (int64_t u = 0; u < nu; ++u) {
-            wt[at + size_t((v * p.mul_out + c) * p.mul1 + u)] =
-                w[p.weight_offset + ix.weight(u, v) + c];
+            at[(v * p.mul_out + c) * p.mul1 + u] = w[p.weight_offset + ix.weight(u, v) + c];
           }
         }
       }
     }
-    for (size_t i = 0; i < paths.size(); ++i) {
-      if (paths[i].mixing && paths[i].p->has_weight) paths[i].wt = wt.data() + offsets[i];
-    }
+    return wt;
   }
-
- private:
-  std::vector<T> wt;
 };
 
 // Per-call scratch of one task.
@@ -209,7 +211,8 @@ struct PathScratch {
   std::vector<T> z_block, G_block;
   std::vector<const T*> g_rows;
   std::vector<int64_t> w_rows;  // see weight_row_offsets
-  explicit PathScratch(const KernelPlan<T>& kp)
+  const T* wt;                  // the call's transposed shared weights, or null
+  PathScratch(const KernelPlan<T>& kp, const T* wt)
       : z(size_t(kp.scratch)),
         G(size_t(kp.scratch)),
         s(size_t(kp.entries)),
@@ -218,7 +221,12 @@ struct PathScratch {
         z_block(size_t(kSampleBlock * kp.scratch)),
         G_block(size_t(kSampleBlock * kp.scratch)),
         g_rows(size_t(kSampleBlock * kp.max_dim_out)),
-        w_rows(size_t(kp.max_mul1)) {}
+        w_rows(size_t(kp.max_mul1)),
+        wt(wt) {}
+  // Path kp's transposed shared weights, or null.
+  const T* transposed(const KernelPath<T>& kp) const {
+    return wt != nullptr && kp.wt_offset >= 0 ? wt + kp.wt_offset : nullptr;
+  }
 };
 
 // C[r][c] += sum_q a(r, q) b(q)[c] for rows r < kRows and columns c < n: the kRows
@@ -449,11 +457,12 @@ E3CORE_ALWAYS_INLINE inline void path_forward(const KernelPath<T>& kp, const T* 
   }
 }
 
-// G[k][u < nu] = the transpose of the weights applied to g (grad_out).
+// G[k][u < nu] = the transpose of the weights applied to g (grad_out); kp_wt: the path's
+// transposed shared weights (PathScratch::transposed), or null.
 template <typename T>
 E3CORE_ALWAYS_INLINE inline void transpose_weights(const KernelPath<T>& kp, const T* __restrict w,
-                                                   const T* __restrict g, int64_t v, int64_t nu,
-                                                   T* __restrict G, T* wcol) {
+                                                   const T* kp_wt, const T* __restrict g, int64_t v,
+                                                   int64_t nu, T* __restrict G, T* wcol) {
   const TpPath& p = *kp.p;
   const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
   const int64_t m1 = p.mul1, m3 = p.mul_out;
@@ -461,7 +470,7 @@ E3CORE_ALWAYS_INLINE inline void transpose_weights(const KernelPath<T>& kp, cons
   for (int64_t k = 0; k < p.dim_out; ++k) {
     const T* gk = g + k * m3;
     T* Gk = G + k * m1;
-    if (kp.mixing && kp.wt != nullptr) {
+    if (kp.mixing && kp_wt != nullptr) {
       std::fill(Gk, Gk + nu, T(0));
     } else if (kp.mixing) {
       for (int64_t u = 0; u < nu; ++u) {
@@ -476,9 +485,9 @@ E3CORE_ALWAYS_INLINE inline void transpose_weights(const KernelPath<T>& kp, cons
       for (int64_t u = 0; u < nu; ++u) Gk[u] = w[ix.weight(u, v)] * gk[ix.channel(u, v)];
     }
   }
-  if (kp.mixing && kp.wt != nullptr) {
+  if (kp.mixing && kp_wt != nullptr) {
     // G[k][u] = sum_w g[k][w] W^T[v][w][u]: a few rows k share each load of W^T.
-    const T* wt = kp.wt + v * m3 * m1;
+    const T* wt = kp_wt + v * m3 * m1;
     rank_update<T>(
         p.dim_out, nu, m3, [&](int64_t k, int64_t c) E3CORE_ALWAYS_INLINE { return g[k * m3 + c]; },
         [&](int64_t c) E3CORE_ALWAYS_INLINE { return wt + c * m1; },
@@ -677,7 +686,7 @@ E3CORE_ALWAYS_INLINE inline void accumulate_path(const KernelPlan<T>& kp, const 
   } else if (kSlot == TpSlot::In1 && path.dense && path.weight_per_u) {
     x1_gradient_per_u(path, x2, w, g, v, nu, acc + p.offset1, sc);
   } else {
-    transpose_weights(path, w, g, v, nu, sc.G.data(), sc.wcol.data());
+    transpose_weights(path, w, sc.transposed(path), g, v, nu, sc.G.data(), sc.wcol.data());
     if constexpr (kSlot == TpSlot::In1) {
       cg_to_x1(path, x2, sc.G.data(), v, nu, acc + p.offset1, sc.s.data(), sc.M.data());
     } else {
@@ -892,7 +901,7 @@ E3CORE_ALWAYS_INLINE inline void backward_block(const KernelPlan<T>& kp, const S
       // G[(b, k)][u] = sum_w g[(b, k)][w] W^T[v][w][u], then through the Clebsch-Gordan entries.
       T* G = sc.G_block.data();
       std::fill(G, G + m * dk * m1, T(0));
-      const T* wt = path.wt + v * m3 * m1;
+      const T* wt = sc.transposed(path) + v * m3 * m1;
       rank_update<T>(
           m * dk, nu, m3, [&](int64_t r, int64_t c) E3CORE_ALWAYS_INLINE { return g[r][c]; },
           [&](int64_t c) E3CORE_ALWAYS_INLINE { return wt + c * m1; },
@@ -954,6 +963,9 @@ class InputRows {
     to_ir_mul(*terms_, r, scratch);
     return scratch;
   }
+
+  // Values of scratch that row() needs: a row when it converts on the fly, else none.
+  int64_t scratch_width() const { return convert_ && a_.mode == TpRows::PerSample ? width_ : 0; }
 
   // Asks for sample s's row to be brought into cache: rows are read in an order (by
   // destination or source) unrelated to their order in memory, so the hardware prefetcher
@@ -1087,31 +1099,60 @@ E3CORE_ALWAYS_INLINE inline void visit_sample_blocks(const std::vector<InputRows
   });
 }
 
+// The kernels' tables of a plan, built on its first call in type T.
 template <typename T>
-void run_backward(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, T* const* grads_in,
-                  const Executor& exec);
+const KernelPlan<T>& kernel_plan(const TpCpuPlan& plan) {
+  constexpr int kType = std::is_same_v<T, float> ? 0 : 1;
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
+  const auto build = [](const TpPlan& p) -> TpCpuPlan::Tables {
+    return std::make_shared<const KernelPlan<T>>(p);
+  };
+  return *static_cast<const KernelPlan<T>*>(plan.tables(kType, build));
+}
+
+// The call's transposed shared weights (empty unless the weights are shared and one of x1's or
+// x2's gradients is computed).
+template <typename T>
+std::vector<T> call_transposed_weights(const KernelPlan<T>& kp, const TpPlan& plan,
+                                       const TpArray<T>* arrays, bool input_gradient) {
+  if (!input_gradient || arrays[2].mode != TpRows::Shared || plan.weight_numel == 0) return {};
+  return kp.transpose_shared_weights(arrays[2].data);
+}
+
+// Sizes the scratch of visit_sample_blocks<kB>: only inputs converted on the fly need rows (the
+// weights are never converted, and a row of them was as wide as all the weights: clearing it
+// cost more than a small batch's products).
+template <int kB, typename T>
+void size_scratch_rows(const std::vector<InputRows<T>>& inputs, std::vector<T>* rows) {
+  for (int a = 0; a < 4 * kB; ++a) rows[a].resize(size_t(inputs[size_t(a / kB)].scratch_width()));
+}
+
+template <typename T>
+void run_backward(const TpCpuPlan& cpu_plan, int64_t samples, const TpArray<T>* arrays,
+                  T* const* grads_in, const Executor& exec);
 
 template <typename T, TpSlot kSlot>
-void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Executor& exec) {
+void run(const TpCpuPlan& cpu_plan, int64_t samples, const TpArray<T>* arrays,
+         const Executor& exec) {
   if constexpr (kSlot == TpSlot::Weight) {
     if (arrays[2].mode == TpRows::Shared) {
       // The shared weights' gradient through the backward's blocked rank updates, where each
       // pass over the accumulator serves a block of samples, not one sample.
       T* const grads[3] = {nullptr, nullptr, arrays[2].data};
-      run_backward(plan, samples, arrays, grads, exec);
+      run_backward(cpu_plan, samples, arrays, grads, exec);
       return;
     }
   }
-  KernelPlan<T> kp(plan);
+  const TpPlan& plan = cpu_plan.plan();
   const int64_t widths[4] = {plan.dim1, plan.dim2, plan.weight_numel, plan.dim_out};
   const Terms* layouts[4] = {&plan.terms1, &plan.terms2, nullptr, &plan.terms_out};
   constexpr int kResult = int(kSlot);
   constexpr unsigned kRead = 15u & ~(1u << kResult);
   for (int a = 0; a < 4; ++a) check_array(arrays[a], TpSlot(a), samples, widths[a]);
-  if ((kSlot == TpSlot::In1 || kSlot == TpSlot::In2) && arrays[2].mode == TpRows::Shared &&
-      plan.weight_numel > 0) {
-    kp.transpose_shared_weights(arrays[2].data);
-  }
+  const KernelPlan<T>& kp = kernel_plan<T>(cpu_plan);
+  const std::vector<T> wt =
+      call_transposed_weights(kp, plan, arrays, kSlot == TpSlot::In1 || kSlot == TpSlot::In2);
+  const T* wt_data = wt.empty() ? nullptr : wt.data();
 
   // The three inputs (the result's slot gets an empty reader).
   std::vector<InputRows<T>> inputs;
@@ -1129,9 +1170,10 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
   struct Scratch {
     std::vector<T> rows[4], acc;
     PathScratch<T> path;
-    explicit Scratch(const KernelPlan<T>& kp, const int64_t* widths, int64_t width)
-        : acc(size_t(std::max<int64_t>(width, 1))), path(kp) {
-      for (int a = 0; a < 4; ++a) rows[a].resize(size_t(std::max<int64_t>(widths[a], 1)));
+    Scratch(const KernelPlan<T>& kp, const T* wt, const std::vector<InputRows<T>>& inputs,
+            int64_t width)
+        : acc(size_t(std::max<int64_t>(width, 1))), path(kp, wt) {
+      size_scratch_rows<1>(inputs, rows);
     }
   };
   // Sums samples sample(q), q in [begin, end), into sc.acc (zeroed first).
@@ -1166,10 +1208,8 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
       constexpr int kB = kSampleBlock;
       exec(samples, std::max<int64_t>(kB, grain), [&](int64_t begin, int64_t end) {
         std::vector<T> rows[4 * kB], acc(size_t(kB * std::max<int64_t>(width, 1)));
-        for (int a = 0; a < 4 * kB; ++a) {
-          rows[a].resize(size_t(std::max<int64_t>(widths[a / kB], 1)));
-        }
-        PathScratch<T> sc(kp);
+        size_scratch_rows<kB>(inputs, rows);
+        PathScratch<T> sc(kp, wt_data);
         visit_sample_blocks<kB>(inputs, kRead, samples, begin, end, identity, rows,
                                 [&](const int64_t* ss, const SampleRows<T>* rs, int n)
                                     E3CORE_ALWAYS_INLINE {
@@ -1185,7 +1225,7 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
     }
     if (by == nullptr) {
       exec(samples, grain, [&](int64_t begin, int64_t end) {
-        Scratch sc(kp, widths, width);
+        Scratch sc(kp, wt_data, inputs, width);
         for (int64_t s = begin; s < end; ++s) {
           sum_samples(sc, s, s + 1, identity);
           store(sc.acc.data(), res.data + s * width);
@@ -1196,7 +1236,7 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
     const Groups groups(*by, samples);
     const auto ordered = [&](int64_t q) E3CORE_ALWAYS_INLINE { return groups.order[size_t(q)]; };
     exec(samples, grain, [&](int64_t begin, int64_t end) {
-      Scratch sc(kp, widths, width);
+      Scratch sc(kp, wt_data, inputs, width);
       for (int64_t q = begin; q < end; ++q) {
         sum_samples(sc, q, q + 1, ordered);
         store(sc.acc.data(), res.data + groups.order[size_t(q)] * width);
@@ -1212,7 +1252,7 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
     const int64_t per_row = std::max<int64_t>(1, samples / std::max<int64_t>(res.rows, 1));
     const auto ordered = [&](int64_t q) E3CORE_ALWAYS_INLINE { return groups.order[size_t(q)]; };
     exec(res.rows, std::max<int64_t>(1, grain / per_row), [&](int64_t begin, int64_t end) {
-      Scratch sc(kp, widths, width);
+      Scratch sc(kp, wt_data, inputs, width);
       for (int64_t r = begin; r < end; ++r) {
         sum_samples(sc, groups.start[size_t(r)], groups.start[size_t(r + 1)], ordered);
         store(sc.acc.data(), res.data + r * width);
@@ -1225,7 +1265,7 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
   const int64_t parts = shared_parts(samples, kp.work, width);
   std::vector<T> partial(size_t(parts * std::max<int64_t>(width, 1)), T(0));
   exec(parts, 1, [&](int64_t begin, int64_t end) {
-    Scratch sc(kp, widths, width);
+    Scratch sc(kp, wt_data, inputs, width);
     for (int64_t part = begin; part < end; ++part) {
       sum_samples(sc, part * samples / parts, (part + 1) * samples / parts, identity);
       std::copy(sc.acc.begin(), sc.acc.begin() + width, partial.begin() + part * width);
@@ -1241,8 +1281,9 @@ void run(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, const Ex
 // The gradients of every slot but out in one pass: per sample, the three transposes run on the
 // same rows, still in cache.
 template <typename T>
-void run_backward(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, T* const* grads_in,
-                  const Executor& exec) {
+void run_backward(const TpCpuPlan& cpu_plan, int64_t samples, const TpArray<T>* arrays,
+                  T* const* grads_in, const Executor& exec) {
+  const TpPlan& plan = cpu_plan.plan();
   T* grads[3] = {grads_in[0], grads_in[1], grads_in[2]};
   for (int g = 0; g < 3; ++g) {
     if (grads[g] == nullptr || arrays[g].mode != TpRows::Indexed) continue;
@@ -1252,20 +1293,18 @@ void run_backward(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays,
     // and a second pass reading it back by source).
     TpArray<T> with_result[4] = {arrays[0], arrays[1], arrays[2], arrays[3]};
     with_result[g].data = grads[g];
-    if (g == 0) run<T, TpSlot::In1>(plan, samples, with_result, exec);
-    if (g == 1) run<T, TpSlot::In2>(plan, samples, with_result, exec);
-    if (g == 2) run<T, TpSlot::Weight>(plan, samples, with_result, exec);
+    if (g == 0) run<T, TpSlot::In1>(cpu_plan, samples, with_result, exec);
+    if (g == 1) run<T, TpSlot::In2>(cpu_plan, samples, with_result, exec);
+    if (g == 2) run<T, TpSlot::Weight>(cpu_plan, samples, with_result, exec);
     grads[g] = nullptr;
   }
   if (grads[0] == nullptr && grads[1] == nullptr && grads[2] == nullptr) return;
-  KernelPlan<T> kp(plan);
   const int64_t widths[4] = {plan.dim1, plan.dim2, plan.weight_numel, plan.dim_out};
   const Terms* layouts[4] = {&plan.terms1, &plan.terms2, nullptr, &plan.terms_out};
   for (int a = 0; a < 4; ++a) check_array(arrays[a], TpSlot(a), samples, widths[a]);
-  if ((grads[0] != nullptr || grads[1] != nullptr) && arrays[2].mode == TpRows::Shared &&
-      plan.weight_numel > 0) {
-    kp.transpose_shared_weights(arrays[2].data);
-  }
+  const KernelPlan<T>& kp = kernel_plan<T>(cpu_plan);
+  const std::vector<T> wt =
+      call_transposed_weights(kp, plan, arrays, grads[0] != nullptr || grads[1] != nullptr);
   // The inputs read: grad_out, and each input that a requested gradient pairs with (the
   // weights' own gradient does not read them: 88 MB of rows per call at NequIP's shape).
   unsigned read = 1u << 3;
@@ -1324,7 +1363,7 @@ void run_backward(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays,
   constexpr int kB = kSampleBlock;
   exec(parts, 1, [&](int64_t begin, int64_t end) {
     std::vector<T> rows[4 * kB], acc[3];
-    for (int a = 0; a < 4 * kB; ++a) rows[a].resize(size_t(std::max<int64_t>(widths[a / kB], 1)));
+    size_scratch_rows<kB>(inputs, rows);
     // acc[g]: a shared gradient's partial sum (cleared per part), or the rows of a block's
     // samples (cleared per sample) for a per-sample gradient not summed in place.
     for (int g = 0; g < 3; ++g) {
@@ -1332,7 +1371,7 @@ void run_backward(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays,
       const int64_t rows = arrays[g].mode == TpRows::Shared ? 1 : kB;
       acc[g].resize(size_t(rows * std::max<int64_t>(widths[g], 1)));
     }
-    PathScratch<T> sc(kp);
+    PathScratch<T> sc(kp, wt.empty() ? nullptr : wt.data());
     for (int64_t part = begin; part < end; ++part) {
       for (int g = 0; g < 3; ++g) {
         if (!partial[g].empty()) std::fill(acc[g].begin(), acc[g].end(), T(0));
@@ -1386,7 +1425,7 @@ void run_backward(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays,
 }  // namespace
 
 template <typename T>
-void tensor_product_backward(const TpPlan& plan, int64_t samples, TpArray<T> x1, TpArray<T> x2,
+void tensor_product_backward(const TpCpuPlan& plan, int64_t samples, TpArray<T> x1, TpArray<T> x2,
                              TpArray<T> weight, TpArray<T> out, T* grad_x1, T* grad_x2,
                              T* grad_weight, const Executor& exec) {
   if (samples < 0) throw std::invalid_argument("samples is negative");
@@ -1396,7 +1435,7 @@ void tensor_product_backward(const TpPlan& plan, int64_t samples, TpArray<T> x1,
 }
 
 template <typename T>
-void tensor_product(const TpPlan& plan, TpSlot result, int64_t samples, TpArray<T> x1,
+void tensor_product(const TpCpuPlan& plan, TpSlot result, int64_t samples, TpArray<T> x1,
                     TpArray<T> x2, TpArray<T> weight, TpArray<T> out, const Executor& exec) {
   if (samples < 0) throw std::invalid_argument("samples is negative");
   const TpArray<T> arrays[4] = {x1, x2, weight, out};
@@ -1410,6 +1449,23 @@ void tensor_product(const TpPlan& plan, TpSlot result, int64_t samples, TpArray<
     case TpSlot::Out:
       return run<T, TpSlot::Out>(plan, samples, arrays, exec);
   }
+}
+
+// The calls given a TpPlan borrow it (an aliasing pointer that owns nothing) for their tables.
+template <typename T>
+void tensor_product_backward(const TpPlan& plan, int64_t samples, TpArray<T> x1, TpArray<T> x2,
+                             TpArray<T> weight, TpArray<T> out, T* grad_x1, T* grad_x2,
+                             T* grad_weight, const Executor& exec) {
+  const TpCpuPlan borrowed(std::shared_ptr<const TpPlan>(std::shared_ptr<const TpPlan>(), &plan));
+  tensor_product_backward(borrowed, samples, x1, x2, weight, out, grad_x1, grad_x2, grad_weight,
+                          exec);
+}
+
+template <typename T>
+void tensor_product(const TpPlan& plan, TpSlot result, int64_t samples, TpArray<T> x1,
+                    TpArray<T> x2, TpArray<T> weight, TpArray<T> out, const Executor& exec) {
+  const TpCpuPlan borrowed(std::shared_ptr<const TpPlan>(std::shared_ptr<const TpPlan>(), &plan));
+  tensor_product(borrowed, result, samples, x1, x2, weight, out, exec);
 }
 
 }  // namespace e3core

@@ -15,36 +15,10 @@ namespace {
 
 using DevicePlan = std::shared_ptr<const cuda::TpDevicePlan>;
 
-// Device tables of the plans seen, each valid while its tensor's storage is alive and unchanged:
-// decoding a plan that lives on the GPU would otherwise wait for the device on every call.
 DevicePlan device_plan(const at::Tensor& plan, const std::string& op) {
-  struct Entry {
-    c10::weak_intrusive_ptr<c10::StorageImpl> storage;
-    const void* data;
-    int64_t numel;
-    uint32_t version;
-    int device;
-    DevicePlan tables;
-  };
-  static std::mutex mutex;
-  static std::vector<Entry> cache;
-  const c10::StorageImpl* storage = plan.storage().unsafeGetStorageImpl();
-  const uint32_t version = plan.is_inference() ? 0 : plan._version();
-  const int device = c10::cuda::current_device();
-  const std::lock_guard<std::mutex> lock(mutex);
-  for (const Entry& e : cache) {
-    if (e.storage.lock().get() == storage && e.data == plan.const_data_ptr() &&
-        e.numel == plan.numel() && e.version == version && e.device == device) {
-      return e.tables;
-    }
-  }
-  auto tables = std::make_shared<const cuda::TpDevicePlan>(decode_plan(plan, op));
-  cache.erase(std::remove_if(cache.begin(), cache.end(),
-                             [](const Entry& e) { return e.storage.expired(); }),
-              cache.end());
-  cache.push_back({plan.storage().getWeakStorageImpl(), plan.const_data_ptr(), plan.numel(),
-                   version, device, tables});
-  return tables;
+  return cached_plan<cuda::TpDevicePlan>(
+      plan, c10::cuda::current_device(), op,
+      [](const TpPlan& p) { return std::make_shared<const cuda::TpDevicePlan>(p); });
 }
 
 // Values per kernel launch that a shared result is split into: enough threads for a GPU, few

@@ -9,7 +9,10 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <array>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -25,6 +28,46 @@ inline TpPlan decode_plan(const at::Tensor& plan, const std::string& op) {
   } catch (const std::invalid_argument& e) {
     TORCH_CHECK_VALUE(false, op, e.what());
   }
+}
+
+// What a backend builds from a plan tensor (a shared_ptr from `build(decoded plan)`: tables the
+// kernels read), kept
+// per tensor while its storage is alive and unchanged, and per device (-1 for the CPU): building
+// it on every call cost more than a small batch's products, and a plan on the GPU would be
+// copied back to be decoded.
+template <typename Value, typename Build>
+std::shared_ptr<const Value> cached_plan(const at::Tensor& plan, int device, const std::string& op,
+                                         Build&& build) {
+  struct Entry {
+    c10::weak_intrusive_ptr<c10::StorageImpl> storage;
+    const void* data;
+    int64_t numel;
+    uint32_t version;
+    int device;
+    std::shared_ptr<const Value> value;
+  };
+  static std::mutex mutex;
+  static std::vector<Entry> cache;
+  const c10::StorageImpl* storage = plan.storage().unsafeGetStorageImpl();
+  const uint32_t version = plan.is_inference() ? 0 : plan._version();
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    for (const Entry& e : cache) {
+      if (e.data == plan.const_data_ptr() && e.numel == plan.numel() && e.version == version &&
+          e.device == device && e.storage.lock().get() == storage) {
+        return e.value;
+      }
+    }
+  }
+  // Built outside the lock: another thread's first call of another plan need not wait.
+  std::shared_ptr<const Value> value = build(decode_plan(plan, op));
+  const std::lock_guard<std::mutex> lock(mutex);
+  cache.erase(std::remove_if(cache.begin(), cache.end(),
+                             [](const Entry& e) { return e.storage.expired(); }),
+              cache.end());
+  cache.push_back({plan.storage().getWeakStorageImpl(), plan.const_data_ptr(), plan.numel(),
+                   version, device, value});
+  return value;
 }
 
 // The four slots of a call: the tensors read (contiguous), every slot's shape, and how each

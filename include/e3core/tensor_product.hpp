@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,31 @@ struct TpPlan {
   static TpPlan decode(const int64_t* data, int64_t size);
 };
 
+/// A plan with the tables that the CPU kernels derive from it (its Clebsch-Gordan entries grouped
+/// and converted to the scalar type), built on the first call in each scalar type and kept for
+/// the next ones: for a small batch, building them cost more than the products themselves.
+/// Calls may share one from several threads. The plan must not change while this object lives.
+class TpCpuPlan {
+ public:
+  explicit TpCpuPlan(TpPlan plan);
+  /// Shares `plan` (or borrows it, through an aliasing pointer that owns nothing).
+  explicit TpCpuPlan(std::shared_ptr<const TpPlan> plan);
+  ~TpCpuPlan();
+  TpCpuPlan(const TpCpuPlan&) = delete;
+  TpCpuPlan& operator=(const TpCpuPlan&) = delete;
+
+  const TpPlan& plan() const;
+
+  /// For the kernels: the tables of scalar type `type` (0 float, 1 double), made by
+  /// `build(plan())` on first use (once, even when several threads ask at the same time).
+  using Tables = std::shared_ptr<const void>;
+  const void* tables(int type, Tables (*build)(const TpPlan&)) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 /// Which of a tensor product's four slots (x1, x2, weight, out) a kernel writes.
 enum class TpSlot { In1, In2, Weight, Out };
 
@@ -147,6 +173,12 @@ struct TpArray {
 /// edge, x1 rows by its source.
 /// @throws std::invalid_argument on a negative count, missing data or an index out of range.
 template <typename T>
+void tensor_product(const TpCpuPlan& plan, TpSlot result, int64_t samples, TpArray<T> x1,
+                    TpArray<T> x2, TpArray<T> weight, TpArray<T> out,
+                    const Executor& exec = parallel_for);
+
+/// tensor_product with the plan's tables built for this call only.
+template <typename T>
 void tensor_product(const TpPlan& plan, TpSlot result, int64_t samples, TpArray<T> x1,
                     TpArray<T> x2, TpArray<T> weight, TpArray<T> out,
                     const Executor& exec = parallel_for);
@@ -160,6 +192,12 @@ void tensor_product(const TpPlan& plan, TpSlot result, int64_t samples, TpArray<
 /// fixed order, whatever the number of threads: an indexed gradient (x1's in a convolution) runs
 /// in a pass of its own, grouped by its rows (by source), each row summed in registers.
 /// @throws std::invalid_argument as tensor_product does.
+template <typename T>
+void tensor_product_backward(const TpCpuPlan& plan, int64_t samples, TpArray<T> x1, TpArray<T> x2,
+                             TpArray<T> weight, TpArray<T> out, T* grad_x1, T* grad_x2,
+                             T* grad_weight, const Executor& exec = parallel_for);
+
+/// tensor_product_backward with the plan's tables built for this call only.
 template <typename T>
 void tensor_product_backward(const TpPlan& plan, int64_t samples, TpArray<T> x1, TpArray<T> x2,
                              TpArray<T> weight, TpArray<T> out, T* grad_x1, T* grad_x2,

@@ -495,6 +495,29 @@ def test_convolution_is_deterministic_across_threads():
         assert torch.equal(a, b)
 
 
+def test_a_plan_changed_in_place_is_not_served_from_the_cache(e3nn_dtype):
+    # The kernels keep each plan tensor's tables; a plan overwritten in place (load_state_dict
+    # copies into the buffer) must be read again, and a plan freed must not be mistaken for a
+    # new one allocated at the same address.
+    e3nn_dtype(torch.float64)
+    irreps = ("4x0e+4x1o", "0e+1o", "4x0e+4x1o")
+    a = o3.FullyConnectedTensorProduct(*irreps).double()
+    b = o3.FullyConnectedTensorProduct(*irreps, irrep_normalization="norm").double()
+    assert a.plan.shape == b.plan.shape and not torch.equal(a.plan, b.plan)
+    b.weight.data.copy_(a.weight)
+    x, y = torch.randn(5, 16, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    expected = b(x, y)
+    assert not torch.allclose(a(x, y), expected)
+    a.plan.copy_(b.plan)
+    torch.testing.assert_close(a(x, y), expected, rtol=0, atol=0)
+    for normalization in ["norm", "component", "norm", "component"]:
+        ours = o3.FullyConnectedTensorProduct(*irreps, irrep_normalization=normalization).double()
+        ref = e3nn.o3.FullyConnectedTensorProduct(*irreps, irrep_normalization=normalization)
+        ref.weight.data.copy_(ours.weight)
+        torch.testing.assert_close(ours(x, y), ref(x, y))
+        del ours
+
+
 def test_empty_batch_and_no_edges():
     tp = o3.FullyConnectedTensorProduct("2x1o", "1x1o", "1x0e+1x1e")
     x, y = torch.randn(0, 6, requires_grad=True), torch.randn(0, 3)
