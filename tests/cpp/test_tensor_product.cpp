@@ -6,6 +6,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "e3core/tensor_product.hpp"
@@ -243,6 +244,55 @@ TEST(TensorProduct, BackwardEqualsTheTransposes) {
   }
 }
 
+// A TpCpuPlan's tables, built on the first call and shared by later calls and by threads calling
+// at once, give the bits of a call that builds them for itself; with shared weights the x1
+// gradient reads the call's transposed weights, which must not leak between calls.
+template <typename T>
+void check_kept_tables(const TpPlan& plan) {
+  std::mt19937_64 gen(11);
+  const int64_t n = 37;
+  const auto values = [&](int64_t count) {
+    const Vec d = randn(size_t(count), gen);
+    return std::vector<T>(d.begin(), d.end());
+  };
+  const std::vector<T> x1 = values(n * plan.dim1), x2 = values(n * plan.dim2),
+                       g = values(n * plan.dim_out);
+  const std::vector<std::vector<T>> weights = {values(plan.weight_numel),
+                                               values(plan.weight_numel)};
+  const auto call = [&](const auto& any_plan, const std::vector<T>& w) {
+    std::vector<T> gx1(x1.size());
+    const auto rows = [&](const std::vector<T>& v, TpRows mode) {
+      return TpArray<T>{const_cast<T*>(v.data()), mode == TpRows::Shared ? 1 : n, mode, nullptr};
+    };
+    e3core::tensor_product<T>(any_plan, TpSlot::In1, n, TpArray<T>{gx1.data(), n},
+                              rows(x2, TpRows::PerSample), rows(w, TpRows::Shared),
+                              rows(g, TpRows::PerSample));
+    return gx1;
+  };
+  const e3core::TpCpuPlan kept(plan);
+  for (const std::vector<T>& w : weights) {
+    const std::vector<T> expected = call(plan, w);
+    EXPECT_EQ(call(kept, w), expected);
+    std::vector<std::vector<T>> got(4);
+    std::vector<std::thread> threads;
+    for (size_t t = 0; t < got.size(); ++t) {
+      threads.emplace_back([&, t] { got[t] = call(kept, w); });
+    }
+    for (std::thread& t : threads) t.join();
+    for (const std::vector<T>& r : got) EXPECT_EQ(r, expected);
+  }
+}
+
+TEST(TensorProduct, KeptTablesGiveTheSameBits) {
+  const TpPlan plan = TpPlan::build(spec("8x0e+8x1o+8x2e", "0e+1o+2e", "8x0e+8x1o+8x2e",
+                                         {{0, 1, 1, ConnectionMode::UVW},
+                                          {1, 1, 0, ConnectionMode::UVW},
+                                          {2, 2, 2, ConnectionMode::UVW},
+                                          {1, 2, 1, ConnectionMode::UVU}}));
+  check_kept_tables<float>(plan);
+  check_kept_tables<double>(plan);
+}
+
 TEST(TensorProduct, PlanRoundTripsThroughItsEncoding) {
   const TpPlan plan = TpPlan::build(spec("2x1o+1x2e", "1x1o", "2x0e+1x1e+3x2o",
                                          {{0, 0, 0, ConnectionMode::UVW},
@@ -277,9 +327,9 @@ std::string decode_error(const std::vector<int64_t>& code) {
 // Inputs from issue 15 (fuzzed plans that crashed): each field near the int64 limits must give a
 // clear error, never a wrapped bounds check.
 TEST(TensorProduct, PlanDecoderRejectsOverflowingFields) {
-  const TpPlan plan = TpPlan::build(spec("2x1o", "1x1o", "2x0e+2x1e",
-                                         {{0, 0, 0, ConnectionMode::UVW},
-                                          {0, 0, 1, ConnectionMode::UVU}}));
+  const TpPlan plan =
+      TpPlan::build(spec("2x1o", "1x1o", "2x0e+2x1e",
+                         {{0, 0, 0, ConnectionMode::UVW}, {0, 0, 1, ConnectionMode::UVU}}));
   const std::vector<int64_t> code = plan.encode();
   // Header (5), three layouts of one or two terms, the path count, then path 0.
   const size_t terms1 = 5, path0 = 5 + 3 + 3 + 5 + 1;
@@ -294,8 +344,7 @@ TEST(TensorProduct, PlanDecoderRejectsOverflowingFields) {
     return message.find(part) != std::string::npos ? ::testing::AssertionSuccess()
                                                    : ::testing::AssertionFailure() << message;
   };
-  EXPECT_TRUE(
-      has(with(path0 + 8, max - 2), "path 0: offset1 = 9223372036854775805 with mul1 = 2"));
+  EXPECT_TRUE(has(with(path0 + 8, max - 2), "path 0: offset1 = 9223372036854775805 with mul1 = 2"));
   EXPECT_TRUE(has(with(path0 + 10, max), "expected 0 <= offset_out and offset_out + mul_out"));
   EXPECT_TRUE(has(with(path0 + 3, (int64_t(1) << 62) + 1),
                   "path 0: mul2 = 4611686018427387905, expected 0 <= mul2 <= 3"));

@@ -1,0 +1,60 @@
+"""Where the time of a NequIP training step goes (issue 16): torch.profiler's table of operators.
+
+Builds the models of bench_models.py (e3core's NequIP and, with --nequip, the nequip package's
+and its from_e3nn conversion) on bench_models' QM9 molecules, runs a few warm-up steps, then
+profiles training steps (energy-and-forces loss with create_graph, backward, Adam) and prints
+the operators by self CPU time, with the step's wall time.
+
+    python bench/profile_train_step.py                        # e3core, 1x32, 16 molecules
+    python bench/profile_train_step.py --lmax 2 --features 64 --threads 2
+    python bench/profile_train_step.py --nequip --rows 25     # all three contenders
+
+Example (a small run)::
+
+    >>> import subprocess, sys
+    >>> out = subprocess.run([sys.executable, __file__, "--steps", "1", "--molecules", "2",
+    ...                       "--rows", "3"], capture_output=True, text=True, check=True)
+    >>> "ms per step" in out.stdout
+    True
+"""
+
+import argparse
+import time
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+import bench_models as bm
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--lmax", type=int, default=1)
+    parser.add_argument("--features", type=int, default=32)
+    parser.add_argument("--molecules", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=10, help="profiled steps")
+    parser.add_argument("--rows", type=int, default=30, help="operators printed")
+    parser.add_argument("--nequip", action="store_true", help="also nequip and from_e3nn")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    atoms, batch = bm.qm9_sample(args.molecules)
+    if args.nequip:
+        steps = bm.train_steps(args.lmax, args.features, atoms, batch)
+    else:
+        model = bm.e3core_model(args.lmax, args.features, bm.QM9_TYPES)
+        steps = {"e3core": bm.train_step(model, batch.as_dict(), "energy")}
+    for name, step in steps.items():
+        for _ in range(3):
+            step()
+        start = time.perf_counter()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(args.steps):
+                step()
+        wall = (time.perf_counter() - start) / args.steps * 1e3
+        print(f"\n## {name}: {wall:.1f} ms per step under the profiler ({args.threads} threads)")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
+
+
+if __name__ == "__main__":
+    main()
