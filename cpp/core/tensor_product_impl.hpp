@@ -71,6 +71,11 @@ struct Entry {
 template <typename T>
 struct KernelPath {
   const TpPath* p;
+  // A "uvv" path with no more channels in x1 than in x2 runs as the "uvu" path of x2 x x1 (owned
+  // here, and what p points to): its loops then run over x2's channels, which are the output's,
+  // not over x1's (1x32 x 32x: forward and backward 8x faster; 32x x 32x: 3.5x). Its weights
+  // stay e3nn's [u][v], which the exchanged path reads transposed (PairIndex::transposed).
+  std::unique_ptr<const TpPath> exchanged;
   Pairing pairing;
   bool mixing;
   // Weights indexed by (u, v) apply elementwise to channel u of the output ("uvu", "uuu").
@@ -122,6 +127,24 @@ inline const int64_t* weight_row_offsets(const TpPath& p, int64_t v, int64_t nu,
   return rows;
 }
 
+// A "uvv" path as the "uvu" path of x2 x x1 (see KernelPath::exchanged).
+inline std::unique_ptr<const TpPath> exchange_inputs(const TpPath& path) {
+  auto e = std::make_unique<TpPath>(path);
+  e->mode = ConnectionMode::UVU;
+  std::swap(e->mul1, e->mul2);
+  std::swap(e->dim1, e->dim2);
+  std::swap(e->offset1, e->offset2);
+  for (CgEntry& c : e->cg) std::swap(c.i, c.j);
+  return e;
+}
+
+// The path's pairs (weights read transposed when its inputs are exchanged).
+template <typename T>
+PairIndex pair_index(const KernelPath<T>& kp) {
+  const TpPath& p = *kp.p;
+  return PairIndex{p.mode, p.mul1, p.mul2, p.mul_out, kp.exchanged != nullptr};
+}
+
 // What the kernels derive from a plan, built once per plan and scalar type (TpCpuPlan keeps it)
 // and only read by the calls.
 template <typename T>
@@ -137,8 +160,12 @@ struct KernelPlan {
 
   explicit KernelPlan(const TpPlan& p) {
     int64_t ones_size = 1;
-    for (const TpPath& path : p.paths) {
+    for (const TpPath& given : p.paths) {
       KernelPath<T> kp;
+      if (given.mode == ConnectionMode::UVV && given.mul1 <= given.mul2) {
+        kp.exchanged = exchange_inputs(given);
+      }
+      const TpPath& path = kp.exchanged ? *kp.exchanged : given;
       kp.p = &path;
       kp.pairing = pairing_of(path.mode);
       kp.mixing = is_mixing(path.mode);
@@ -187,7 +214,7 @@ struct KernelPlan {
     for (const KernelPath<T>& kp : paths) {
       if (kp.wt_offset < 0) continue;
       const TpPath& p = *kp.p;
-      const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
+      const PairIndex ix = pair_index(kp);
       const int64_t steps = kp.pairing == Pairing::Diagonal ? 1 : p.mul2;
       T* at = wt.data() + kp.wt_offset;
       for (int64_t v = 0; v < steps; ++v) {
@@ -414,6 +441,7 @@ template <typename T>
 E3CORE_ALWAYS_INLINE inline const T* weight_column(const KernelPath<T>& kp, const T* w, int64_t v,
                                                    int64_t nu, T* wcol) {
   const TpPath& p = *kp.p;
+  if (kp.exchanged) return w + v * p.mul1;
   if (p.mode == ConnectionMode::UUU || p.mul2 == 1) return w;
   for (int64_t u = 0; u < nu; ++u) wcol[u] = w[u * p.mul2 + v];
   return wcol;
@@ -440,7 +468,7 @@ E3CORE_ALWAYS_INLINE inline void path_forward(const KernelPath<T>& kp, const T* 
   }
   T* z = sc.z.data();
   store_z(kp, x1, x2, sc, nu, z);
-  const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
+  const PairIndex ix = pair_index(kp);
   if (kp.mixing) {
     // out[k][w] += sum_u z[k][u] W[u, v][w]: a few rows k share each load of W.
     const int64_t* wr = weight_row_offsets(p, v, nu, sc.w_rows.data());
@@ -464,7 +492,7 @@ E3CORE_ALWAYS_INLINE inline void transpose_weights(const KernelPath<T>& kp, cons
                                                    const T* kp_wt, const T* __restrict g, int64_t v,
                                                    int64_t nu, T* __restrict G, T* wcol) {
   const TpPath& p = *kp.p;
-  const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
+  const PairIndex ix = pair_index(kp);
   const int64_t m1 = p.mul1, m3 = p.mul_out;
   const T* wc = kp.weight_per_u ? weight_column(kp, w, v, nu, wcol) : w;
   for (int64_t k = 0; k < p.dim_out; ++k) {
@@ -503,10 +531,10 @@ E3CORE_ALWAYS_INLINE inline void path_weight_gradient(const KernelPath<T>& kp, c
   const TpPath& p = *kp.p;
   const int64_t m1 = p.mul1, m3 = p.mul_out;
   prepare_x2(kp, x2, v, sc);
-  const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
+  const PairIndex ix = pair_index(kp);
   if (kp.weight_per_u) {
     // gw[u][v] += sum_k z[k][u] g[k][u], z straight from the registers, summed over k there.
-    const bool weights_contiguous = p.mode == ConnectionMode::UUU || p.mul2 == 1;
+    const bool weights_contiguous = kp.exchanged || p.mode == ConnectionMode::UUU || p.mul2 == 1;
     for_blocks<T>(nu, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
       using Block = ChannelBlock<T, decltype(width)>;
       Block sum(width);
@@ -667,9 +695,10 @@ E3CORE_ALWAYS_INLINE inline bool x2_channel_is_zero(const KernelPath<T>& kp, con
 // Adds path `path` at step v (channels u < nu) of one sample to the result slot `kSlot` in
 // `acc` (ir_mul, or the flat weights).
 template <typename T, TpSlot kSlot>
-E3CORE_ALWAYS_INLINE inline void accumulate_path(const KernelPlan<T>& kp, const KernelPath<T>& path,
-                                                 const SampleRows<T>& r, int64_t v, int64_t nu,
-                                                 T* acc, PathScratch<T>& sc) {
+E3CORE_ALWAYS_INLINE inline void accumulate_oriented(const KernelPlan<T>& kp,
+                                                     const KernelPath<T>& path,
+                                                     const SampleRows<T>& r, int64_t v, int64_t nu,
+                                                     T* acc, PathScratch<T>& sc) {
   const TpPath& p = *path.p;
   // The result's own slot is not read (its pointer may be null).
   const T* x1 = kSlot == TpSlot::In1 ? nullptr : r.x1 + p.offset1;
@@ -693,6 +722,28 @@ E3CORE_ALWAYS_INLINE inline void accumulate_path(const KernelPlan<T>& kp, const 
       cg_to_x2(path, x1, sc.G.data(), v, nu, acc + p.offset2);
     }
   }
+}
+
+// A sample's rows as a path with exchanged inputs reads them: x1 and x2 swapped.
+template <typename T>
+E3CORE_ALWAYS_INLINE inline SampleRows<T> exchanged_rows(const SampleRows<T>& r) {
+  SampleRows<T> e = r;
+  std::swap(e.x1, e.x2);
+  return e;
+}
+
+// accumulate_oriented in the path's orientation: with exchanged inputs, x1's gradient is the
+// exchanged path's x2 gradient and the other way round (acc is the same row either way: the
+// exchanged path's offsets are swapped too).
+template <typename T, TpSlot kSlot>
+E3CORE_ALWAYS_INLINE inline void accumulate_path(const KernelPlan<T>& kp, const KernelPath<T>& path,
+                                                 const SampleRows<T>& r, int64_t v, int64_t nu,
+                                                 T* acc, PathScratch<T>& sc) {
+  if (!path.exchanged) return accumulate_oriented<T, kSlot>(kp, path, r, v, nu, acc, sc);
+  constexpr TpSlot kExchanged = kSlot == TpSlot::In1   ? TpSlot::In2
+                                : kSlot == TpSlot::In2 ? TpSlot::In1
+                                                       : kSlot;
+  accumulate_oriented<T, kExchanged>(kp, path, exchanged_rows(r), v, nu, acc, sc);
 }
 
 // Calls step(path, v, nu) for every path and step v of x2's channels with channels to pair.
@@ -789,17 +840,29 @@ E3CORE_ALWAYS_INLINE inline void x2_weight_gradients_per_u(const KernelPath<T>& 
 // Adds path `path` at step v of one sample to the gradients of x1, x2 and the weights (each
 // skipped when its accumulator is null).
 template <typename T>
-E3CORE_ALWAYS_INLINE inline void backward_path(const KernelPlan<T>& kp, const KernelPath<T>& path,
-                                               const SampleRows<T>& r, int64_t v, int64_t nu,
-                                               T* gx1, T* gx2, T* gw, PathScratch<T>& sc) {
+E3CORE_ALWAYS_INLINE inline void backward_oriented(const KernelPlan<T>& kp,
+                                                   const KernelPath<T>& path,
+                                                   const SampleRows<T>& r, int64_t v, int64_t nu,
+                                                   T* gx1, T* gx2, T* gw, PathScratch<T>& sc) {
   const TpPath& p = *path.p;
-  if (gx1 != nullptr) accumulate_path<T, TpSlot::In1>(kp, path, r, v, nu, gx1, sc);
+  if (gx1 != nullptr) accumulate_oriented<T, TpSlot::In1>(kp, path, r, v, nu, gx1, sc);
   if (gx2 != nullptr && gw != nullptr && joint_x2_weight_gradients(path)) {
     x2_weight_gradients_per_u(path, r, gx2 + p.offset2, gw + p.weight_offset);
     return;
   }
-  if (gx2 != nullptr) accumulate_path<T, TpSlot::In2>(kp, path, r, v, nu, gx2, sc);
-  if (gw != nullptr && p.has_weight) accumulate_path<T, TpSlot::Weight>(kp, path, r, v, nu, gw, sc);
+  if (gx2 != nullptr) accumulate_oriented<T, TpSlot::In2>(kp, path, r, v, nu, gx2, sc);
+  if (gw != nullptr && p.has_weight) {
+    accumulate_oriented<T, TpSlot::Weight>(kp, path, r, v, nu, gw, sc);
+  }
+}
+
+// backward_oriented in the path's orientation (see accumulate_path).
+template <typename T>
+E3CORE_ALWAYS_INLINE inline void backward_path(const KernelPlan<T>& kp, const KernelPath<T>& path,
+                                               const SampleRows<T>& r, int64_t v, int64_t nu,
+                                               T* gx1, T* gx2, T* gw, PathScratch<T>& sc) {
+  if (!path.exchanged) return backward_oriented(kp, path, r, v, nu, gx1, gx2, gw, sc);
+  backward_oriented(kp, path, exchanged_rows(r), v, nu, gx2, gx1, gw, sc);
 }
 
 // Whether a path runs over a block of samples at once: its weights are shared and mix channels,

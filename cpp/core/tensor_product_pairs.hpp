@@ -41,6 +41,8 @@ E3CORE_HD inline int64_t triangle_index(int64_t u, int64_t v, int64_t m) {
 struct PairIndex {
   ConnectionMode mode;
   int64_t m1, m2, m3;
+  // "uvu" weights stored [v][u]: a "uvv" path run with x1 and x2 exchanged (CPU kernels).
+  bool transposed = false;
   E3CORE_HD int64_t weight(int64_t u, int64_t v) const {
     switch (mode) {
       case ConnectionMode::UUU:
@@ -54,7 +56,7 @@ struct PairIndex {
       case ConnectionMode::ULVW:
         return triangle_index(u, v, m1) * m3;
       default:
-        return u * m2 + v;
+        return transposed ? v * m1 + u : u * m2 + v;
     }
   }
   E3CORE_HD int64_t channel(int64_t u, int64_t v) const {

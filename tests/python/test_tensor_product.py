@@ -154,16 +154,52 @@ def test_zero_channels_of_x2_match_e3nn(mode, shared, dtype, e3nn_dtype):
     y = sparse_channels(ref.irreps_in2, batch, dtype, seed=2).requires_grad_()
     shape = (ref.weight_numel,) if shared else (batch, ref.weight_numel)
     w = torch.randn(shape, dtype=dtype, requires_grad=True)
-    expected, got = ref(x, y, w), ours(x, y, w)
+    for wrt in ([x, y, w], [x, w], [w]):
+        assert_gradients_match(ref, ours, (x, y, w), wrt, dtype)
+
+
+def assert_gradients_match(ref, ours, inputs, wrt, dtype):
+    """ours(*inputs) and its gradients with respect to ``wrt`` are e3nn's; returns the two
+    packages' gradients (e3nn's first), differentiable again."""
+    expected, got = ref(*inputs), ours(*inputs)
     torch.testing.assert_close(got, expected, **TOL[dtype])
     g = torch.randn_like(expected)
-    for wrt in ([x, y, w], [x, w], [w]):
-        for a, b in zip(
-            torch.autograd.grad(expected, wrt, g, retain_graph=True),
-            torch.autograd.grad(got, wrt, g, retain_graph=True),
-            strict=True,
-        ):
-            torch.testing.assert_close(b, a, **TOL[dtype])
+    grads = [torch.autograd.grad(o, wrt, g, create_graph=True) for o in (expected, got)]
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(b, a, **TOL[dtype])
+    return grads
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("muls", [(1, 8), (3, 3), (8, 1), (2, 5)])
+def test_uvv_in_both_orientations_matches_e3nn(muls, shared, dtype, e3nn_dtype):
+    """The "uvv" paths with no more channels in x1 than in x2 run with x1 and x2 exchanged (as
+    "uvu" with transposed weights), the others as they are: outputs, every gradient and the
+    double backward stay e3nn's, with zero channels in both inputs."""
+    m1, m2 = muls
+    irreps1, irreps2 = f"{m1}x0e+{m1}x1o+{m1}x2e", f"{m2}x1o+{m2}x2e"
+    out, instructions = [], []
+    for i1, ir1 in enumerate(["0e", "1o", "2e"]):
+        for i2, ir2 in enumerate(["1o", "2e"]):
+            for ir in e3nn.o3.Irrep(ir1) * e3nn.o3.Irrep(ir2):
+                if ir.l <= 2:
+                    instructions.append((i1, i2, len(out), "uvv", True, 1.0 + 0.1 * len(out)))
+                    out.append((m2, ir))
+    e3nn_dtype(dtype)
+    kwargs = dict(shared_weights=shared, internal_weights=False)
+    ref = e3nn.o3.TensorProduct(irreps1, irreps2, out, instructions, **kwargs)
+    ours = o3.TensorProduct(irreps1, irreps2, out, instructions, **kwargs).to(dtype)
+    batch = 29
+    x = sparse_channels(ref.irreps_in1, batch, dtype, seed=5).requires_grad_()
+    y = sparse_channels(ref.irreps_in2, batch, dtype, seed=6).requires_grad_()
+    shape = (ref.weight_numel,) if shared else (batch, ref.weight_numel)
+    w = torch.randn(shape, dtype=dtype, requires_grad=True)
+    grads = assert_gradients_match(ref, ours, (x, y, w), [x, y, w], dtype)
+    # A force-like second derivative: y's gradient differentiated again.
+    second = [torch.autograd.grad(gr[1].square().sum(), [x, w]) for gr in grads]
+    for a, b in zip(*second, strict=True):
+        torch.testing.assert_close(b, a, **TOL[dtype])
 
 
 @pytest.mark.parametrize("irrep_normalization", ["component", "norm", "none"])
