@@ -1,0 +1,217 @@
+// What the tensor-product kernels derive from a plan once per scalar type and only read (the
+// entries grouped per path, the dense tables, the weights' layout), and the scratch it sizes.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "channel_block.hpp"
+#include "e3core/tensor_product.hpp"
+#include "tensor_product_pairs.hpp"
+
+namespace e3core {
+namespace {
+
+// A Clebsch-Gordan entry with its coefficient in the kernel's type; a and b are the two indices
+// other than the one entries are grouped by.
+template <typename T>
+struct Entry {
+  int32_t a, b;
+  T c;
+};
+
+// A path with its entries grouped by output component k (entries (i, j)) and by x1 component i
+// (entries (j, k)), so that a block of channels accumulates in registers over a group.
+template <typename T>
+struct KernelPath {
+  const TpPath* p;
+  // A "uvv" path with no more channels in x1 than in x2 runs as the "uvu" path of x2 x x1 (owned
+  // here, and what p points to): its loops then run over x2's channels, which are the output's,
+  // not over x1's (1x32 x 32x: forward and backward 8x faster; 32x x 32x: 3.5x). Its weights
+  // stay e3nn's [u][v], which the exchanged path reads transposed (PairIndex::transposed).
+  std::unique_ptr<const TpPath> exchanged;
+  Pairing pairing;
+  bool mixing;
+  // Weights indexed by (u, v) apply elementwise to channel u of the output ("uvu", "uuu").
+  bool weight_per_u;
+  // Off the diagonal, x2's channel v first contracts the entries into a dense dim1 x dim_out
+  // matrix M, which then maps x1 to z (and G to grad_x1) with no per-entry indexing: more
+  // multiply-adds where the entries are sparse, far fewer instructions (see dense_rows).
+  bool dense;
+  std::vector<Entry<T>> by_k, by_i, by_j;  // by_j's indices times mul1
+  std::vector<int64_t> k_start, i_start, j_start;
+  // For the dense form: the Clebsch-Gordan entries as a dense [j][cell] table, cell
+  // i * dim_out + k, padded to whole channel blocks (cells values per j).
+  std::vector<T> cg_cells;
+  int64_t cells = 0;
+  // Where the path's shared weights, transposed per step v to [v][w][u], start among those of
+  // every path (see KernelPlan::transpose_shared_weights); -1 without (not mixing, weightless).
+  int64_t wt_offset = -1;
+};
+
+// Largest 2l+1 of x1 and the output for the dense form (l <= 3): its sums are unrolled.
+constexpr int64_t kDenseMaxDim = 7;
+
+// Samples that go through a path's shared weights together (see blocked_path).
+constexpr int kSampleBlock = 8;
+
+// Which index of an entry (i, j, k) groups it; the entry keeps the other two, in order.
+enum class GroupBy { I, J, K };
+
+template <typename T>
+void group_entries(const TpPath& p, GroupBy by, std::vector<Entry<T>>* out,
+                   std::vector<int64_t>* start) {
+  const int64_t groups = by == GroupBy::I ? p.dim1 : by == GroupBy::J ? p.dim2 : p.dim_out;
+  start->assign(size_t(groups + 1), 0);
+  for (int64_t g = 0; g < groups; ++g) {
+    for (const CgEntry& e : p.cg) {
+      if (by == GroupBy::I && e.i == g) out->push_back({e.j, e.k, T(e.value)});
+      if (by == GroupBy::J && e.j == g) out->push_back({e.i, e.k, T(e.value)});
+      if (by == GroupBy::K && e.k == g) out->push_back({e.i, e.j, T(e.value)});
+    }
+    (*start)[size_t(g + 1)] = int64_t(out->size());
+  }
+}
+
+// Offsets of the weight rows (u, v) of a mixing path at step v, u < nu: the matrix products
+// then index a table, not the connection mode (a switch per multiply-add row).
+inline const int64_t* weight_row_offsets(const TpPath& p, int64_t v, int64_t nu, int64_t* rows) {
+  const PairIndex ix{p.mode, p.mul1, p.mul2, p.mul_out};
+  for (int64_t u = 0; u < nu; ++u) rows[u] = ix.weight(u, v);
+  return rows;
+}
+
+// A "uvv" path as the "uvu" path of x2 x x1 (see KernelPath::exchanged).
+inline std::unique_ptr<const TpPath> exchange_inputs(const TpPath& path) {
+  auto e = std::make_unique<TpPath>(path);
+  e->mode = ConnectionMode::UVU;
+  std::swap(e->mul1, e->mul2);
+  std::swap(e->dim1, e->dim2);
+  std::swap(e->offset1, e->offset2);
+  for (CgEntry& c : e->cg) std::swap(c.i, c.j);
+  return e;
+}
+
+// The path's pairs (weights read transposed when its inputs are exchanged).
+template <typename T>
+PairIndex pair_index(const KernelPath<T>& kp) {
+  const TpPath& p = *kp.p;
+  return PairIndex{p.mode, p.mul1, p.mul2, p.mul_out, kp.exchanged != nullptr};
+}
+
+// What the kernels derive from a plan, built once per plan and scalar type (TpCpuPlan keeps it)
+// and only read by the calls.
+template <typename T>
+struct KernelPlan {
+  std::vector<KernelPath<T>> paths;
+  std::vector<T> ones;  // the weights of a weightless path
+  int64_t scratch = 1;  // values of z or G: max over paths of dim_out * mul1
+  int64_t entries = 1;  // max entries of a path
+  int64_t max_dim_out = 1;
+  int64_t max_mul1 = 1;
+  int64_t work = 1;     // rough multiply-adds per sample, to size parallel tasks
+  int64_t wt_size = 0;  // values of the transposed shared weights of every path
+
+  explicit KernelPlan(const TpPlan& p) {
+    int64_t ones_size = 1;
+    for (const TpPath& given : p.paths) {
+      KernelPath<T> kp;
+      if (given.mode == ConnectionMode::UVV && given.mul1 <= given.mul2) {
+        kp.exchanged = exchange_inputs(given);
+      }
+      const TpPath& path = kp.exchanged ? *kp.exchanged : given;
+      kp.p = &path;
+      kp.pairing = pairing_of(path.mode);
+      kp.mixing = is_mixing(path.mode);
+      kp.weight_per_u = path.mode == ConnectionMode::UVU || path.mode == ConnectionMode::UUU;
+      kp.dense = kp.pairing != Pairing::Diagonal && path.dim1 <= kDenseMaxDim &&
+                 path.dim_out <= kDenseMaxDim &&
+                 2 * int64_t(path.cg.size()) >= path.dim1 * path.dim_out;
+      group_entries(path, GroupBy::K, &kp.by_k, &kp.k_start);
+      group_entries(path, GroupBy::I, &kp.by_i, &kp.i_start);
+      group_entries(path, GroupBy::J, &kp.by_j, &kp.j_start);
+      // cg_to_x2 reads x1[i] and G[k] at i and k times mul1: stored multiplied.
+      for (Entry<T>& e : kp.by_j) {
+        e.a *= int32_t(path.mul1);
+        e.b *= int32_t(path.mul1);
+      }
+      if (kp.dense) {
+        kp.cells = (path.dim1 * path.dim_out + kBlock<T> - 1) / kBlock<T> * kBlock<T>;
+        kp.cg_cells.assign(size_t(path.dim2 * kp.cells), T(0));
+        for (const CgEntry& e : path.cg) {
+          kp.cg_cells[size_t(e.j * kp.cells + e.i * path.dim_out + e.k)] = T(e.value);
+        }
+      }
+      if (kp.mixing && path.has_weight) {
+        kp.wt_offset = wt_size;
+        const int64_t steps = kp.pairing == Pairing::Diagonal ? 1 : path.mul2;
+        wt_size += steps * path.mul_out * path.mul1;
+      }
+      paths.push_back(std::move(kp));
+      ones_size = std::max(ones_size, path.mul1 * path.mul2 * std::max<int64_t>(path.mul_out, 1));
+      scratch = std::max(scratch, path.dim_out * path.mul1);
+      entries = std::max(entries, int64_t(path.cg.size()));
+      max_dim_out = std::max(max_dim_out, path.dim_out);
+      max_mul1 = std::max(max_mul1, path.mul1);
+      const int64_t steps = pairing_of(path.mode) == Pairing::Diagonal ? 1 : path.mul2;
+      work += steps * (int64_t(path.cg.size()) + path.dim_out) * path.mul1 *
+              (is_mixing(path.mode) ? path.mul_out : 1);
+    }
+    ones.assign(size_t(ones_size), T(1));
+  }
+
+  // With weights shared by every sample, those of the mixing paths transposed once per call
+  // (path kp's at kp.wt_offset), so that the gradients' products with them become rank updates
+  // instead of dot products.
+  std::vector<T> transpose_shared_weights(const T* w) const {
+    std::vector<T> wt(size_t(wt_size), T(0));
+    for (const KernelPath<T>& kp : paths) {
+      if (kp.wt_offset < 0) continue;
+      const TpPath& p = *kp.p;
+      const PairIndex ix = pair_index(kp);
+      const int64_t steps = kp.pairing == Pairing::Diagonal ? 1 : p.mul2;
+      T* at = wt.data() + kp.wt_offset;
+      for (int64_t v = 0; v < steps; ++v) {
+        const int64_t nu = kp.pairing == Pairing::Triangle ? v : p.mul1;
+        for (int64_t c = 0; c < p.mul_out; ++c) {
+          for (int64_t u = 0; u < nu; ++u) {
+            at[(v * p.mul_out + c) * p.mul1 + u] = w[p.weight_offset + ix.weight(u, v) + c];
+          }
+        }
+      }
+    }
+    return wt;
+  }
+};
+
+// Per-call scratch of one task.
+template <typename T>
+struct PathScratch {
+  std::vector<T> z, G, s, wcol, M;
+  // For a block of samples (see blocked_path): z or G of every sample, and grad_out's rows.
+  std::vector<T> z_block, G_block;
+  std::vector<const T*> g_rows;
+  std::vector<int64_t> w_rows;  // see weight_row_offsets
+  const T* wt;                  // the call's transposed shared weights, or null
+  PathScratch(const KernelPlan<T>& kp, const T* wt)
+      : z(size_t(kp.scratch)),
+        G(size_t(kp.scratch)),
+        s(size_t(kp.entries)),
+        wcol(size_t(kp.scratch)),
+        M(size_t((kDenseMaxDim * kDenseMaxDim + kBlock<T> - 1) / kBlock<T> * kBlock<T>)),
+        z_block(size_t(kSampleBlock * kp.scratch)),
+        G_block(size_t(kSampleBlock * kp.scratch)),
+        g_rows(size_t(kSampleBlock * kp.max_dim_out)),
+        w_rows(size_t(kp.max_mul1)),
+        wt(wt) {}
+  // Path kp's transposed shared weights, or null.
+  const T* transposed(const KernelPath<T>& kp) const {
+    return wt != nullptr && kp.wt_offset >= 0 ? wt + kp.wt_offset : nullptr;
+  }
+};
+
+}  // namespace
+}  // namespace e3core
