@@ -56,7 +56,7 @@ struct KernelPath {
 constexpr int64_t kDenseMaxDim = 7;
 
 // Samples that go through a path's shared weights together (see blocked_path).
-constexpr int kSampleBlock = 8;
+constexpr int kSampleBlock = 32;
 
 // Which index of an entry (i, j, k) groups it; the entry keeps the other two, in order.
 enum class GroupBy { I, J, K };
@@ -176,10 +176,11 @@ struct KernelPlan {
       T* at = wt.data() + kp.wt_offset;
       for (int64_t v = 0; v < steps; ++v) {
         const int64_t nu = kp.pairing == Pairing::Triangle ? v : p.mul1;
-        for (int64_t c = 0; c < p.mul_out; ++c) {
-          for (int64_t u = 0; u < nu; ++u) {
-            at[(v * p.mul_out + c) * p.mul1 + u] = w[p.weight_offset + ix.weight(u, v) + c];
-          }
+        // Read along c (contiguous in w), write with stride mul1 within one step's block.
+        for (int64_t u = 0; u < nu; ++u) {
+          const T* src = w + p.weight_offset + ix.weight(u, v);
+          T* dst = at + v * p.mul_out * p.mul1 + u;
+          for (int64_t c = 0; c < p.mul_out; ++c) dst[c * p.mul1] = src[c];
         }
       }
     }
