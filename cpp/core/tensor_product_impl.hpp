@@ -407,18 +407,14 @@ void run_backward(const TpCpuPlan& cpu_plan, int64_t samples, const TpArray<T>* 
   exec(parts, 1, [&](int64_t begin, int64_t end) {
     std::vector<T> rows[4 * kB], acc[3];
     size_scratch_rows<kB>(inputs, rows);
-    // acc[g]: a shared gradient's partial sum (cleared per part), or the rows of a block's
-    // samples (cleared per sample) for a per-sample gradient not summed in place.
+    // acc[g]: the rows of a block's samples (cleared per sample) for a per-sample gradient not
+    // summed in place. A shared gradient sums straight into its part's row of partial[g].
     for (int g = 0; g < 3; ++g) {
-      if (grads[g] == nullptr || in_place[g]) continue;
-      const int64_t rows = arrays[g].mode == TpRows::Shared ? 1 : kB;
-      acc[g].resize(size_t(rows * std::max<int64_t>(widths[g], 1)));
+      if (grads[g] == nullptr || in_place[g] || arrays[g].mode == TpRows::Shared) continue;
+      acc[g].resize(size_t(kB * std::max<int64_t>(widths[g], 1)));
     }
     PathScratch<T> sc(kp, wt.empty() ? nullptr : wt.data());
     for (int64_t part = begin; part < end; ++part) {
-      for (int g = 0; g < 3; ++g) {
-        if (!partial[g].empty()) std::fill(acc[g].begin(), acc[g].end(), T(0));
-      }
       const auto visit = [&](const int64_t* ss, const SampleRows<T>* rs,
                              int n) E3CORE_ALWAYS_INLINE {
         // sums[g][b]: where sample b's part of gradient g goes.
@@ -428,7 +424,7 @@ void run_backward(const TpCpuPlan& cpu_plan, int64_t samples, const TpArray<T>* 
           const TpRows mode = arrays[g].mode;
           for (int b = 0; b < n; ++b) {
             const int64_t at = ss[b] * widths[g];
-            sums[g][b] = mode == TpRows::Shared ? acc[g].data()
+            sums[g][b] = mode == TpRows::Shared ? partial[g].data() + part * widths[g]
                          : !in_place[g]         ? acc[g].data() + b * widths[g]
                                                 : grads[g] + at;
             if (mode != TpRows::Shared) std::fill(sums[g][b], sums[g][b] + widths[g], T(0));
@@ -442,26 +438,21 @@ void run_backward(const TpCpuPlan& cpu_plan, int64_t samples, const TpArray<T>* 
       };
       visit_sample_blocks<kB>(inputs, read, samples, part * samples / parts,
                               (part + 1) * samples / parts, sample, rows, visit);
-      for (int g = 0; g < 3; ++g) {
-        if (!partial[g].empty()) {
-          std::copy(acc[g].begin(), acc[g].begin() + widths[g],
-                    partial[g].begin() + part * widths[g]);
-        }
-      }
     }
   });
 
+  // The parts added in order into the first (1 M shared weights: each pass over them costs
+  // as much as a small batch's products, so no copies besides).
   for (int g = 0; g < 3; ++g) {
-    if (grads[g] == nullptr) continue;
+    if (grads[g] == nullptr || arrays[g].mode != TpRows::Shared) continue;
     const int64_t width = widths[g];
-    if (arrays[g].mode == TpRows::Shared) {
-      std::vector<T> total(size_t(std::max<int64_t>(width, 1)), T(0));
-      for (int64_t part = 0; part < parts; ++part) {
-        for (int64_t c = 0; c < width; ++c)
-          total[size_t(c)] += partial[g][size_t(part * width + c)];
-      }
-      store(g, total.data(), grads[g]);
+    T* total = partial[g].data();
+    for (int64_t part = 1; part < parts; ++part) {
+      const T* p = partial[g].data() + part * width;
+      for (int64_t c = 0; c < width; ++c) total[c] += p[c];
     }
+    if (g == int(TpSlot::Weight)) to_e3nn_weight_order(kp, total);
+    store(g, total, grads[g]);
   }
 }
 

@@ -84,6 +84,18 @@ inline const int64_t* weight_row_offsets(const TpPath& p, int64_t v, int64_t nu,
   return rows;
 }
 
+// A shared weights' gradient is summed with the rows of a "uvw" path's step v next to each other
+// ([v][u][w]): in e3nn's order [u][v][w] the rows u of one step lie mul2 * mul_out apart (16 KB
+// at 64 channels), in the same few cache sets, and each block of samples reloaded them from L2.
+// to_e3nn_weight_order puts the sum back in e3nn's order.
+inline bool sums_step_major(const TpPath& p) { return p.mode == ConnectionMode::UVW; }
+
+// Offsets of the rows u < nu of step v in the step-major order of sums_step_major.
+inline const int64_t* step_major_rows(const TpPath& p, int64_t v, int64_t nu, int64_t* rows) {
+  for (int64_t u = 0; u < nu; ++u) rows[u] = (v * p.mul1 + u) * p.mul_out;
+  return rows;
+}
+
 // A "uvv" path as the "uvu" path of x2 x x1 (see KernelPath::exchanged).
 inline std::unique_ptr<const TpPath> exchange_inputs(const TpPath& path) {
   auto e = std::make_unique<TpPath>(path);
@@ -187,6 +199,24 @@ struct KernelPlan {
     return wt;
   }
 };
+
+// A shared weights' gradient summed as sums_step_major says, in e3nn's order.
+template <typename T>
+void to_e3nn_weight_order(const KernelPlan<T>& kp, T* gw) {
+  std::vector<T> step_major;
+  for (const KernelPath<T>& path : kp.paths) {
+    const TpPath& p = *path.p;
+    if (!sums_step_major(p)) continue;
+    T* w = gw + p.weight_offset;
+    step_major.assign(w, w + p.weight_numel);
+    for (int64_t v = 0; v < p.mul2; ++v) {
+      for (int64_t u = 0; u < p.mul1; ++u) {
+        const T* from = step_major.data() + (v * p.mul1 + u) * p.mul_out;
+        std::copy(from, from + p.mul_out, w + (u * p.mul2 + v) * p.mul_out);
+      }
+    }
+  }
+}
 
 // Per-call scratch of one task.
 template <typename T>

@@ -555,10 +555,11 @@ E3CORE_ALWAYS_INLINE inline void backward_block(const KernelPlan<T>& kp, const S
       }
     }
     if (gw[0] != nullptr) {
-      // gw[u, v][w] += sum over (b, k) of z[(b, k)][u] g[(b, k)][w]
+      // gw[u, v][w] += sum over (b, k) of z[(b, k)][u] g[(b, k)][w] (shared: see sums_step_major)
       T* z = sc.z_block.data();
       store_z_block(path, rows, m, v, nu, sc, z);
-      const int64_t* wr = weight_row_offsets(p, v, nu, sc.w_rows.data());
+      const int64_t* wr = sums_step_major(p) ? step_major_rows(p, v, nu, sc.w_rows.data())
+                                             : weight_row_offsets(p, v, nu, sc.w_rows.data());
       T* gwp = gw[0] + p.weight_offset;
       rank_update<T>(
           nu, m3, m * dk, [&](int64_t u, int64_t q) E3CORE_ALWAYS_INLINE { return z[q * m1 + u]; },
