@@ -483,6 +483,8 @@ void tensor_product(const TpCpuPlan& plan, TpSlot result, int64_t samples, TpArr
     case TpSlot::Out:
       return run<T, TpSlot::Out>(plan, samples, arrays, exec);
   }
+  throw std::invalid_argument("result is " + std::to_string(int(result)) +
+                              ", not a TpSlot (In1, In2, Weight or Out)");
 }
 
 // The calls given a TpPlan borrow it (an aliasing pointer that owns nothing) for their tables.

@@ -462,4 +462,16 @@ TEST(TensorProduct, IndexOutOfRangeThrows) {
                std::invalid_argument);
 }
 
+TEST(TensorProduct, ResultThatIsNoSlotThrows) {
+  const TpPlan plan = TpPlan::build(spec("1x0e", "1x0e", "1x0e", {{0, 0, 0, ConnectionMode::UVW}}));
+  Vec x = {1.0}, w = {1.0}, out(1);
+  try {
+    e3core::tensor_product<double>(plan, TpSlot(7), 1, {x.data(), 1}, {x.data(), 1},
+                                   {w.data(), 1, TpRows::Shared, nullptr}, {out.data(), 1});
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("not a TpSlot"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
