@@ -21,10 +21,9 @@ Example (a small run)::
 import argparse
 import time
 
+import bench_models as bm
 import torch
 from torch.profiler import ProfilerActivity, profile
-
-import bench_models as bm
 
 
 def main() -> None:
