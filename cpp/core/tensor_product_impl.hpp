@@ -147,9 +147,9 @@ const KernelPlan<T>& kernel_plan(const TpCpuPlan& plan) {
 // The call's transposed shared weights (empty unless the weights are shared and one of x1's or
 // x2's gradients is computed).
 template <typename T>
-std::vector<T> call_transposed_weights(const KernelPlan<T>& kp, const TpPlan& plan,
-                                       const TpArray<T>* arrays, bool input_gradient) {
-  if (!input_gradient || arrays[2].mode != TpRows::Shared || plan.weight_numel == 0) return {};
+std::vector<T> call_transposed_weights(const KernelPlan<T>& kp, const TpArray<T>* arrays,
+                                       bool input_gradient) {
+  if (!input_gradient || arrays[2].mode != TpRows::Shared || kp.wt_size == 0) return {};
   return kp.transpose_shared_weights(arrays[2].data);
 }
 
@@ -170,8 +170,7 @@ void run(const TpCpuPlan& cpu_plan, int64_t samples, const TpArray<T>* arrays,
          const Executor& exec) {
   // With shared weights, the weights' gradient and the per-sample gradients of x1 and x2 go
   // through the backward's blocked rank updates, where each pass over the weights (or their
-  // gradient) serves a block of samples, not one sample: one pass per sample over 1 M shared
-  // weights (a fully connected self-connection) made x2's gradient 4x e3nn's.
+  // gradient) serves a block of samples, not one sample.
   if constexpr (kSlot != TpSlot::Out) {
     const TpArray<T>& res = arrays[int(kSlot)];
     if (arrays[2].mode == TpRows::Shared &&
@@ -191,7 +190,7 @@ void run(const TpCpuPlan& cpu_plan, int64_t samples, const TpArray<T>* arrays,
   for (int a = 0; a < 4; ++a) check_array(arrays[a], TpSlot(a), samples, widths[a]);
   const KernelPlan<T>& kp = kernel_plan<T>(cpu_plan);
   const std::vector<T> wt =
-      call_transposed_weights(kp, plan, arrays, kSlot == TpSlot::In1 || kSlot == TpSlot::In2);
+      call_transposed_weights(kp, arrays, kSlot == TpSlot::In1 || kSlot == TpSlot::In2);
   const T* wt_data = wt.empty() ? nullptr : wt.data();
 
   // The three inputs (the result's slot gets an empty reader).
@@ -344,7 +343,7 @@ void run_backward(const TpCpuPlan& cpu_plan, int64_t samples, const TpArray<T>* 
   for (int a = 0; a < 4; ++a) check_array(arrays[a], TpSlot(a), samples, widths[a]);
   const KernelPlan<T>& kp = kernel_plan<T>(cpu_plan);
   const std::vector<T> wt =
-      call_transposed_weights(kp, plan, arrays, grads[0] != nullptr || grads[1] != nullptr);
+      call_transposed_weights(kp, arrays, grads[0] != nullptr || grads[1] != nullptr);
   // The inputs read: grad_out, and each input that a requested gradient pairs with (the
   // weights' own gradient does not read them: 88 MB of rows per call at NequIP's shape).
   unsigned read = 1u << 3;

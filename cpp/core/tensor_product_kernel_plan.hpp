@@ -138,6 +138,7 @@ struct KernelPlan {
       kp.p = &path;
       kp.pairing = pairing_of(path.mode);
       kp.mixing = is_mixing(path.mode);
+      const int64_t steps = kp.pairing == Pairing::Diagonal ? 1 : path.mul2;
       kp.weight_per_u = path.mode == ConnectionMode::UVU || path.mode == ConnectionMode::UUU;
       kp.dense = kp.pairing != Pairing::Diagonal && path.dim1 <= kDenseMaxDim &&
                  path.dim_out <= kDenseMaxDim &&
@@ -159,18 +160,16 @@ struct KernelPlan {
       }
       if (kp.mixing && path.has_weight) {
         kp.wt_offset = wt_size;
-        const int64_t steps = kp.pairing == Pairing::Diagonal ? 1 : path.mul2;
         wt_size += steps * path.mul_out * path.mul1;
       }
+      work += steps * (int64_t(path.cg.size()) + path.dim_out) * path.mul1 *
+              (kp.mixing ? path.mul_out : 1);
       paths.push_back(std::move(kp));
       ones_size = std::max(ones_size, path.mul1 * path.mul2 * std::max<int64_t>(path.mul_out, 1));
       scratch = std::max(scratch, path.dim_out * path.mul1);
       entries = std::max(entries, int64_t(path.cg.size()));
       max_dim_out = std::max(max_dim_out, path.dim_out);
       max_mul1 = std::max(max_mul1, path.mul1);
-      const int64_t steps = pairing_of(path.mode) == Pairing::Diagonal ? 1 : path.mul2;
-      work += steps * (int64_t(path.cg.size()) + path.dim_out) * path.mul1 *
-              (is_mixing(path.mode) ? path.mul_out : 1);
     }
     ones.assign(size_t(ones_size), T(1));
   }

@@ -3,8 +3,6 @@
 #include <torch/library.h>
 
 #include <memory>
-#include <mutex>
-#include <vector>
 
 #include "cuda_support.hpp"
 #include "e3core/cuda.hpp"

@@ -31,10 +31,9 @@ inline TpPlan decode_plan(const at::Tensor& plan, const std::string& op) {
 }
 
 // What a backend builds from a plan tensor (a shared_ptr from `build(decoded plan)`: tables the
-// kernels read), kept
-// per tensor while its storage is alive and unchanged, and per device (-1 for the CPU): building
-// it on every call cost more than a small batch's products, and a plan on the GPU would be
-// copied back to be decoded.
+// kernels read), kept per tensor while its storage is alive and unchanged, and per device (-1
+// for the CPU): building it on every call cost more than a small batch's products, and a plan
+// on the GPU would be copied back to be decoded.
 template <typename Value, typename Build>
 std::shared_ptr<const Value> cached_plan(const at::Tensor& plan, int device, const std::string& op,
                                          Build&& build) {
