@@ -40,4 +40,12 @@ TORCH_LIBRARY(e3core, m) {
   m.def(
       "tensor_product_backward(Tensor x1, Tensor x2, Tensor weight, Tensor grad_out, Tensor plan, "
       "Tensor? src, Tensor? dst, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
+  // SiLU, x * sigmoid(x), with the values of torch's: the radial networks' activation. Its
+  // second derivative (training on forces) is one fused pass instead of autograd's dozen
+  // elementwise ops over a (edges, hidden) tensor.
+  m.def("silu(Tensor x) -> Tensor");
+  m.def("silu_backward(Tensor grad, Tensor x) -> Tensor");
+  m.def(
+      "silu_double_backward(Tensor grad_grad_x, Tensor grad, Tensor x) -> (Tensor grad_grad, "
+      "Tensor grad_x)");
 }

@@ -105,7 +105,9 @@ class TpFunction : public torch::autograd::Function<TpFunction<kResult>> {
 
 // tensor_product_backward's own derivatives: each of its results is one transpose op, so the
 // derivative of result Y with respect to slot Z, given the incoming gradient h, is op_Z with h
-// in slot Y (as in TpFunction), summed over the results.
+// in slot Y (as in TpFunction), summed over the results. For the input slots Z those are the
+// gradients of tensor_product_backward itself with h in slot Y: one pass over the samples per
+// result instead of one per result and slot.
 class TpBackwardFunction : public torch::autograd::Function<TpBackwardFunction> {
  public:
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x1, const at::Tensor& x2,
@@ -127,18 +129,24 @@ class TpBackwardFunction : public torch::autograd::Function<TpBackwardFunction> 
     const c10::optional<at::Tensor> dst = conv ? c10::optional<at::Tensor>(saved[6]) : c10::nullopt;
     const c10::List<bool> mask = ctx->saved_data["mask"].toBoolList();
     variable_list out(8);
+    const auto add = [&](size_t z, const at::Tensor& term) {
+      out[z] = out[z].defined() ? out[z] + term : term;
+    };
     for (size_t y = 0; y < 3; ++y) {
       if (!mask[y] || !grads[y].defined()) continue;
-      for (size_t z = 0; z < 4; ++z) {
-        if (z == y || !ctx->needs_input_grad(z)) continue;
-        std::array<at::Tensor, 3> args;
-        const std::array<TpSlot, 3> z_inputs = tp_inputs(TpSlot(z));
-        for (size_t j = 0; j < 3; ++j) {
-          const size_t s = size_t(z_inputs[j]);
-          args[j] = s == y ? grads[y] : saved[s];
+      std::array<at::Tensor, 4> slot = {saved[0], saved[1], saved[2], saved[3]};
+      slot[y] = grads[y];
+      std::array<bool, 3> inputs = {false, false, false};
+      for (size_t z = 0; z < 3; ++z) inputs[z] = z != y && ctx->needs_input_grad(z);
+      if (inputs[0] || inputs[1] || inputs[2]) {
+        const variable_list g = call_tp_backward(slot, saved[4], src, dst, inputs);
+        for (size_t z = 0; z < 3; ++z) {
+          if (inputs[z]) add(z, g[z]);
         }
-        const at::Tensor term = call_tp(TpSlot(z), args, saved[4], src, dst, saved[z].sym_sizes());
-        out[z] = out[z].defined() ? out[z] + term : term;
+      }
+      if (ctx->needs_input_grad(3)) {
+        add(3, call_tp(TpSlot::Out, {slot[0], slot[1], slot[2]}, saved[4], src, dst,
+                       saved[3].sym_sizes()));
       }
     }
     return out;

@@ -27,6 +27,9 @@ OPS = [
     "tensor_product_grad_x2",
     "tensor_product_grad_weight",
     "tensor_product_backward",
+    "silu",
+    "silu_backward",
+    "silu_double_backward",
 ]
 DTYPES = [torch.float32, torch.float64]
 TOL = {torch.float32: dict(rtol=1e-4, atol=1e-4), torch.float64: dict(rtol=1e-10, atol=1e-10)}
@@ -35,8 +38,12 @@ gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU
 
 @pytest.mark.parametrize("name", OPS)
 def test_every_op_has_a_cuda_entry(name):
-    # A kernel where e3core was built with CUDA, else an entry that says how to get one.
-    assert torch._C._dispatch_has_kernel_for_dispatch_key(f"e3core::{name}", "CUDA")
+    # A kernel where e3core was built with CUDA, else an entry that says how to get one; the
+    # SiLU ops are ATen compositions on every device but the CPU's fused second derivative.
+    has = torch._C._dispatch_has_kernel_for_dispatch_key
+    assert has(f"e3core::{name}", "CUDA") or has(
+        f"e3core::{name}", "CompositeExplicitAutograd"
+    )
 
 
 @pytest.mark.skipif(
@@ -103,6 +110,28 @@ def test_spherical_harmonics_derivatives_on_the_gpu():
     assert torch.autograd.gradgradcheck(sh, (x,))
     empty = torch.zeros(0, 3, device="cuda")
     assert sh(empty).shape == (0, 16)
+
+
+@gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_silu_matches_the_cpu(dtype):
+    x, g, gg = (torch.randn(301, 70, dtype=dtype) * 3 for _ in range(3))
+    for op, inputs in [
+        (ops.silu, (x,)),
+        (ops.silu_backward, (g, x)),
+        (ops.silu_double_backward, (gg, g, x)),
+    ]:
+        expected = op(*inputs)
+        got = op(*[t.cuda() for t in inputs])
+        for a, b in zip(
+            expected if isinstance(expected, tuple) else [expected],
+            got if isinstance(got, tuple) else [got],
+            strict=True,
+        ):
+            torch.testing.assert_close(b.cpu(), a, **TOL[dtype])
+    xg = x[:9, :4].double().cuda().requires_grad_()
+    assert torch.autograd.gradgradcheck(ops.silu, (xg,))
+    torch.library.opcheck(ops.silu_double_backward, (xg.detach(), xg.detach(), xg.detach()))
 
 
 # --- tensor products -------------------------------------------------------------------------

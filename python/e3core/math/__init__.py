@@ -1,5 +1,6 @@
 """Scalar functions for equivariant networks, with e3nn.math's names: soft one-hot encodings,
-the smooth unit step and normalised activations, plus NequIP's radial basis.
+the smooth unit step and normalised activations, plus NequIP's radial basis and SiLU
+with a fused second derivative.
 
 Example::
 
@@ -11,6 +12,7 @@ Example::
 
 from e3core.math._normalize_activation import moment, normalize2mom
 from e3core.math._radial import BesselBasis, PolynomialCutoff, RadialBasis
+from e3core.math._silu import silu
 from e3core.math._soft_one_hot_linspace import soft_one_hot_linspace, soft_unit_step
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "RadialBasis",
     "moment",
     "normalize2mom",
+    "silu",
     "soft_one_hot_linspace",
     "soft_unit_step",
 ]

@@ -4,6 +4,8 @@ from collections.abc import Callable
 
 import torch
 
+from e3core.math._silu import silu
+
 
 def dtype_and_device(f: Callable) -> tuple[torch.dtype, torch.device]:
     # A module with parameters is evaluated in its own dtype and device (e3nn evaluates it in
@@ -43,7 +45,8 @@ class normalize2mom(torch.nn.Module):
 
     The constant is left out (``_is_id``) when it is within 1e-4 of 1, as in e3nn. ``f`` is a
     function, a builtin such as ``torch.tanh`` or a module; under TorchScript it must be
-    scriptable (lambdas are not).
+    scriptable (lambdas are not). ``torch.nn.functional.silu`` is replaced by
+    ``e3core.math.silu``: the same values, a faster second derivative.
 
     Example::
 
@@ -69,7 +72,7 @@ class normalize2mom(torch.nn.Module):
             second = moment(f, 2, dtype=dtype or own_dtype, device=device or own_device)
             self.cst = second.pow(-0.5).item()
         self._is_id = abs(self.cst - 1) < 1e-4
-        self.f = f
+        self.f = silu if f is torch.nn.functional.silu else f
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``f(x)``, times the constant unless it is 1."""
