@@ -5,6 +5,7 @@
 //   tensor_product_kernel_plan.hpp    what the kernels derive from a plan, and their scratch
 //   tensor_product_micro_kernels.hpp  the inner loops over blocks of channels
 //   tensor_product_path_kernels.hpp   one path at one step, for a sample or a block of samples
+//   tensor_product_gemm_paths.hpp     the paths that run as matrix products lent by the host
 #pragma once
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include "cpu_dispatch.hpp"
 #include "e3core/parallel.hpp"
 #include "e3core/tensor_product.hpp"
+#include "tensor_product_gemm_paths.hpp"
 #include "tensor_product_kernel_plan.hpp"
 #include "tensor_product_path_kernels.hpp"
 #include "tensor_product_rows.hpp"
@@ -189,6 +191,21 @@ void run(const TpCpuPlan& cpu_plan, int64_t samples, const TpArray<T>* arrays,
   constexpr unsigned kRead = 15u & ~(1u << kResult);
   for (int a = 0; a < 4; ++a) check_array(arrays[a], TpSlot(a), samples, widths[a]);
   const KernelPlan<T>& kp = kernel_plan<T>(cpu_plan);
+  if constexpr (kSlot == TpSlot::Out) {
+    if (const TpGemm<T> gemm = gemm_for_call(kp, arrays)) {
+      // The kernels' paths, then the products' (see tensor_product_gemm_paths.hpp).
+      T* out = arrays[3].data;
+      if (kp.rest->plan().paths.empty()) {
+        std::fill(out, out + samples * plan.dim_out, T(0));
+      } else {
+        run<T, TpSlot::Out>(*kp.rest, samples, arrays, exec);
+      }
+      for (const GemmPath<T>& gp : kp.gemm_paths) {
+        run_gemm_path<T>(gp, gemm, plan, samples, arrays, out, nullptr, nullptr, nullptr, exec);
+      }
+      return;
+    }
+  }
   const std::vector<T> wt =
       call_transposed_weights(kp, arrays, kSlot == TpSlot::In1 || kSlot == TpSlot::In2);
   const T* wt_data = wt.empty() ? nullptr : wt.data();
@@ -342,6 +359,22 @@ void run_backward(const TpCpuPlan& cpu_plan, int64_t samples, const TpArray<T>* 
   const Terms* layouts[4] = {&plan.terms1, &plan.terms2, nullptr, &plan.terms_out};
   for (int a = 0; a < 4; ++a) check_array(arrays[a], TpSlot(a), samples, widths[a]);
   const KernelPlan<T>& kp = kernel_plan<T>(cpu_plan);
+  if (const TpGemm<T> gemm = gemm_for_call(kp, arrays)) {
+    // The kernels' paths, then the products' (see tensor_product_gemm_paths.hpp).
+    if (kp.rest->plan().paths.empty()) {
+      const int64_t rows[3] = {samples, samples, 1};
+      for (int g = 0; g < 3; ++g) {
+        if (grads[g] != nullptr) std::fill(grads[g], grads[g] + rows[g] * widths[g], T(0));
+      }
+    } else {
+      run_backward(*kp.rest, samples, arrays, grads, exec);
+    }
+    for (const GemmPath<T>& gp : kp.gemm_paths) {
+      run_gemm_path<T>(gp, gemm, plan, samples, arrays, nullptr, grads[0], grads[1], grads[2],
+                       exec);
+    }
+    return;
+  }
   const std::vector<T> wt =
       call_transposed_weights(kp, arrays, grads[0] != nullptr || grads[1] != nullptr);
   // The inputs read: grad_out, and each input that a requested gradient pairs with (the

@@ -114,6 +114,31 @@ PairIndex pair_index(const KernelPath<T>& kp) {
   return PairIndex{p.mode, p.mul1, p.mul2, p.mul_out, kp.exchanged != nullptr};
 }
 
+// A path that runs as matrix products when the host lends one (see set_tensor_product_gemm):
+// "uvw" with weights, x2 a scalar of at least 8 channels and at least 32^3 weights, so that its
+// Clebsch-Gordan entries lie on the diagonal i = k (c[i], times the path's normalization).
+template <typename T>
+struct GemmPath {
+  const TpPath* p;
+  std::vector<T> c;
+};
+
+inline bool runs_as_gemm(const TpPath& p) {
+  if (p.mode != ConnectionMode::UVW || !p.has_weight || p.dim2 != 1 || p.mul2 < 8 ||
+      p.mul1 * p.mul2 * p.mul_out < 32768 || p.dim1 != p.dim_out ||
+      int64_t(p.cg.size()) != p.dim1) {
+    return false;
+  }
+  std::vector<bool> seen(size_t(p.dim1), false);
+  for (const CgEntry& e : p.cg) {
+    if (e.j != 0 || e.i != e.k || e.i < 0 || e.i >= p.dim1 || seen[size_t(e.i)]) {
+      return false;
+    }
+    seen[size_t(e.i)] = true;
+  }
+  return true;
+}
+
 // What the kernels derive from a plan, built once per plan and scalar type (TpCpuPlan keeps it)
 // and only read by the calls.
 template <typename T>
@@ -126,6 +151,11 @@ struct KernelPlan {
   int64_t max_mul1 = 1;
   int64_t work = 1;     // rough multiply-adds per sample, to size parallel tasks
   int64_t wt_size = 0;  // values of the transposed shared weights of every path
+  // The paths that runs_as_gemm, and the plan without them (null when there are none): where
+  // the host lends a matrix product and the rows allow, the kernels run `rest` and these paths
+  // go through the product.
+  std::vector<GemmPath<T>> gemm_paths;
+  std::unique_ptr<const TpCpuPlan> rest;
 
   explicit KernelPlan(const TpPlan& p) {
     int64_t ones_size = 1;
@@ -172,6 +202,18 @@ struct KernelPlan {
       max_mul1 = std::max(max_mul1, path.mul1);
     }
     ones.assign(size_t(ones_size), T(1));
+    TpPlan without = p;
+    without.paths.clear();
+    for (const TpPath& path : p.paths) {
+      if (runs_as_gemm(path)) {
+        std::vector<T> c(size_t(path.dim1));
+        for (const CgEntry& e : path.cg) c[size_t(e.i)] = T(e.value);
+        gemm_paths.push_back({&path, std::move(c)});
+      } else {
+        without.paths.push_back(path);
+      }
+    }
+    if (!gemm_paths.empty()) rest = std::make_unique<const TpCpuPlan>(std::move(without));
   }
 
   // With weights shared by every sample, those of the mixing paths transposed once per call

@@ -177,6 +177,26 @@ void tensor_product(const TpCpuPlan& plan, TpSlot result, int64_t samples, TpArr
                     TpArray<T> x2, TpArray<T> weight, TpArray<T> out,
                     const Executor& exec = parallel_for);
 
+/// A matrix product lent by the host: C = alpha op(A) op(B) + beta C on row-major matrices with
+/// leading dimensions lda, ldb, ldc (BLAS's gemm; op transposes when trans_a or trans_b is set,
+/// A is m x k and B k x n after op). beta = 0 must ignore what C holds (NaN included).
+template <typename T>
+using TpGemm = void (*)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
+                        const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c,
+                        int64_t ldc);
+
+/// Lends the kernels a matrix product for the "uvw" paths with shared weights, a scalar x2
+/// (l = 0) of at least 8 channels and at least 32^3 weights (a fully connected product with an
+/// embedding, nequip's self-connection): over the per-sample rows of x1, x2 and out, such a path
+/// is one product of x2 with the weights per block of samples, and its gradients two more, which
+/// a tuned matrix product runs several times faster than the kernels' loops over the weights of
+/// each sample. The torch op library lends torch's (oneMKL on x86). Without one (the default, or
+/// after passing null) every path runs in the kernels. Blocks of samples are fixed by the shapes
+/// and the weights' gradient sums them in order, so it keeps its bits on any number of threads
+/// when the lent product does for a given shape (calls come from the executor's tasks).
+/// Not synchronised with running products: set it before the first call.
+void set_tensor_product_gemm(TpGemm<float> gemm_float, TpGemm<double> gemm_double);
+
 /// tensor_product with the plan's tables built for this call only.
 template <typename T>
 void tensor_product(const TpPlan& plan, TpSlot result, int64_t samples, TpArray<T> x1,

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
@@ -9,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "e3core/parallel.hpp"
 #include "e3core/tensor_product.hpp"
 #include "e3core/wigner.hpp"
 #include "tensor_product_cases.hpp"
@@ -291,6 +293,80 @@ TEST(TensorProduct, KeptTablesGiveTheSameBits) {
                                           {1, 2, 1, ConnectionMode::UVU}}));
   check_kept_tables<float>(plan);
   check_kept_tables<double>(plan);
+}
+
+// A plain matrix product, lent as a host would lend its own (beta 0 ignores C).
+template <typename T>
+void loop_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+               int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      T sum = T(0);
+      for (int64_t q = 0; q < k; ++q) {
+        sum += (trans_a ? a[q * lda + i] : a[i * lda + q]) *
+               (trans_b ? b[j * ldb + q] : b[q * ldb + j]);
+      }
+      c[i * ldc + j] = alpha * sum + (beta == T(0) ? T(0) : beta * c[i * ldc + j]);
+    }
+  }
+}
+
+// The forward and the three gradients (shared weights) of n samples, on `threads` threads.
+template <typename T>
+std::array<std::vector<T>, 4> products(const TpPlan& plan, int64_t n, int threads) {
+  std::mt19937_64 gen(5);
+  const auto values = [&](int64_t count) {
+    const Vec d = randn(size_t(count), gen);
+    return std::vector<T>(d.begin(), d.end());
+  };
+  std::vector<T> x1 = values(n * plan.dim1), x2 = values(n * plan.dim2);
+  std::vector<T> w = values(plan.weight_numel), g = values(n * plan.dim_out);
+  std::array<std::vector<T>, 4> r = {std::vector<T>(x1.size(), T(7)), std::vector<T>(x2.size()),
+                                     std::vector<T>(w.size()), std::vector<T>(g.size(), T(7))};
+  e3core::set_num_threads(threads);
+  const TpArray<T> a1{x1.data(), n}, a2{x2.data(), n}, aw{w.data(), 1, TpRows::Shared};
+  e3core::tensor_product<T>(plan, TpSlot::Out, n, a1, a2, aw, TpArray<T>{r[3].data(), n});
+  e3core::tensor_product_backward<T>(plan, n, a1, a2, aw, TpArray<T>{g.data(), n}, r[0].data(),
+                                     r[1].data(), r[2].data());
+  e3core::set_num_threads(0);
+  return r;
+}
+
+// With a lent matrix product, "uvw" paths of a scalar x2 with many channels run as products
+// (alone, and beside paths the kernels run): the kernels' results, over several blocks and
+// parts of samples, and the weights' gradient has the same bits on any number of threads.
+template <typename T>
+void check_lent_gemm(double tol) {
+  const TpPlan mixed = TpPlan::build(spec("48x0e+48x1o", "16x0e+3x1o", "48x0e+48x1o",
+                                          {{0, 0, 0, ConnectionMode::UVW},
+                                           {1, 0, 1, ConnectionMode::UVW},
+                                           {1, 1, 0, ConnectionMode::UVW}}));
+  const TpPlan alone =
+      TpPlan::build(spec("40x1e", "24x0e", "36x1e", {{0, 0, 0, ConnectionMode::UVW}}));
+  for (const TpPlan* plan : {&mixed, &alone}) {
+    for (int64_t n : {int64_t(0), int64_t(5), int64_t(301)}) {
+      e3core::set_tensor_product_gemm(nullptr, nullptr);
+      const auto expected = products<T>(*plan, n, 1);
+      e3core::set_tensor_product_gemm(&loop_gemm<float>, &loop_gemm<double>);
+      const auto got = products<T>(*plan, n, 3);
+      const auto again = products<T>(*plan, n, 1);
+      e3core::set_tensor_product_gemm(nullptr, nullptr);
+      for (int s = 0; s < 4; ++s) {
+        double scale = 1.0;
+        for (T v : expected[size_t(s)]) scale = std::max(scale, double(std::abs(v)));
+        for (size_t i = 0; i < got[size_t(s)].size(); ++i) {
+          ASSERT_NEAR(got[size_t(s)][i], expected[size_t(s)][i], tol * scale)
+              << "slot " << s << " entry " << i << " of " << n << " samples";
+        }
+      }
+      EXPECT_EQ(got[2], again[2]);
+    }
+  }
+}
+
+TEST(TensorProduct, LentMatrixProductGivesTheKernelsResults) {
+  check_lent_gemm<double>(1e-12);
+  check_lent_gemm<float>(1e-5);
 }
 
 TEST(TensorProduct, PlanRoundTripsThroughItsEncoding) {

@@ -202,6 +202,39 @@ def test_uvv_in_both_orientations_matches_e3nn(muls, shared, dtype, e3nn_dtype):
         torch.testing.assert_close(b, a, **TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", [3, 150])
+def test_uvw_paths_of_a_scalar_x2_as_matrix_products_match_e3nn(batch, dtype, e3nn_dtype):
+    """Paths "uvw" with shared weights and a scalar x2 of many channels (a fully connected
+    product with an embedding, nequip's self-connection) run as torch's matrix products, beside
+    paths the kernels run: outputs, every gradient and the double backward stay e3nn's."""
+    e3nn_dtype(dtype)
+    args = ("48x0e+48x1o+3x2e", "16x0e+2x1o", "48x0e+48x1o+3x2e")
+    ref = e3nn.o3.FullyConnectedTensorProduct(*args)
+    ours = o3.FullyConnectedTensorProduct(*args).to(dtype)
+    with torch.no_grad():
+        ours.weight.copy_(ref.weight)
+    torch.manual_seed(2)
+    x = torch.randn(batch, ref.irreps_in1.dim, dtype=dtype, requires_grad=True)
+    y = torch.randn(batch, ref.irreps_in2.dim, dtype=dtype, requires_grad=True)
+    expected, got = ref(x, y), ours(x, y)
+    torch.testing.assert_close(got, expected, **TOL[dtype])
+    g = torch.randn_like(expected)
+    wrt = [[x, y, ref.weight], [x, y, ours.weight]]
+    grads = [
+        torch.autograd.grad(o, w, g, create_graph=True)
+        for o, w in zip((expected, got), wrt, strict=True)
+    ]
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(b, a, **TOL[dtype])
+    # Forces-like: y's gradient differentiated again, into x and the weights.
+    second = [
+        torch.autograd.grad(gr[1].square().sum(), w[::2]) for gr, w in zip(grads, wrt, strict=True)
+    ]
+    for a, b in zip(*second, strict=True):
+        torch.testing.assert_close(b, a, **TOL[dtype])
+
+
 @pytest.mark.parametrize("irrep_normalization", ["component", "norm", "none"])
 @pytest.mark.parametrize("path_normalization", ["element", "path", "none"])
 def test_normalizations_match_e3nn(irrep_normalization, path_normalization, e3nn_dtype):
