@@ -228,16 +228,24 @@ OPS_MODES = {
     "uvu<v": (16, 16, 120),
     "u<vw": (8, 8, 16),
 }
+# Rows beside one per mode: (label, mode, mul1, irreps of x2, mul_out). nequip's self-connection
+# at 64 features: a "uvw" product with an embedding of 64 scalars, 786,432 shared weights.
+OPS_EXTRA = {"uvw x 64x0e": ("uvw", 64, "64x0e", 64)}
 OPS_STEPS = ("forward", "forward+backward", "double backward")
 
 
-def ops_modules(mode: str, per_sample: bool) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """e3nn's and e3core's TensorProduct of one mode, built from the same instructions (every
-    path of x1 x x2 into an output irrep, weighted), with e3nn's weights in e3core's module."""
+def ops_modules(row: str, per_sample: bool) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """e3nn's and e3core's TensorProduct of a row (a mode of OPS_MODES or a label of OPS_EXTRA),
+    built from the same instructions (every path of x1 x x2 into an output irrep, weighted),
+    with e3nn's weights in e3core's module."""
     import e3nn.o3
 
-    mul1, mul2, mul_out = OPS_MODES[mode]
-    irreps1, irreps2 = o3.Irreps(_irreps(mul1)), o3.Irreps(_irreps(mul2))
+    if row in OPS_EXTRA:
+        mode, mul1, irreps2, mul_out = OPS_EXTRA[row]
+    else:
+        mode, (mul1, mul2, mul_out) = row, OPS_MODES[row]
+        irreps2 = _irreps(mul2)
+    irreps1, irreps2 = o3.Irreps(_irreps(mul1)), o3.Irreps(irreps2)
     ins = []
     for i1, (_, ir1) in enumerate(irreps1):
         for i2, (_, ir2) in enumerate(irreps2):
@@ -323,8 +331,9 @@ def run_ops(batch: int, rounds: int) -> None:
         header += [f"{kind} e3nn (ms)", f"{kind} e3core (ms)", "e3nn / e3core"]
     print("| " + " | ".join(header) + " |")
     print("|---|---|" + "---:|" * (len(header) - 2))
-    for mode in OPS_MODES:
-        for per_sample in (False, True):
+    for mode in [*OPS_MODES, *OPS_EXTRA]:
+        # The extra rows' weights are shared (per sample: 13 GB at 4,096 samples).
+        for per_sample in (False, True) if mode in OPS_MODES else (False,):
             setup = OpsSetup(mode, per_sample, batch)
             cells = [f"`{mode}`", "per-sample" if per_sample else "shared"]
             for kind in OPS_STEPS:
@@ -387,6 +396,8 @@ def main() -> None:
         print(f"- ops: {ops_batch} samples, medians of {ops_rounds} alternating rounds")
         for mode, (mul1, mul2, mul_out) in OPS_MODES.items():
             print(f"  - `{mode}`: {_irreps(mul1)} x {_irreps(mul2)} -> {_irreps(mul_out)}")
+        for label, (mode, mul1, irreps2, mul_out) in OPS_EXTRA.items():
+            print(f"  - `{label}`: {mode}, {_irreps(mul1)} x {irreps2} -> {_irreps(mul_out)}")
     table_cases = [case for case in args.cases if case != "ops"]
     if table_cases:
         print()
