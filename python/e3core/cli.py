@@ -40,6 +40,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _close_process_group() -> None:
+    """Destroys the process group a run under torchrun started, after it finished: one left to
+    the interpreter's exit can abort the process ("terminate called without an active
+    exception", gloo's threads; pytorch issue 190489). Not after an error, where the other
+    processes may still wait in a collective."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs one command; returns the exit status (errors are printed as one line, status 2).
 
@@ -56,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from e3core.train._run import train_from_config
 
             train_from_config(load_config(args.config, args.overrides), resume=args.resume)
+            _close_process_group()
         elif args.command == "evaluate":
             from e3core.train._run import evaluate_checkpoint
 
