@@ -40,6 +40,10 @@ product), F for the forward, 3 F for energy + forces (the backward costs about 2
 training step (the backward of that graph costs about twice it again), divided by the float32
 matrix-product rate measured in the same run (``timing.matmul_rate``).
 
+Memory: every contender allocates through torch's CPU allocator, which ``import e3core`` makes
+e3core's caching allocator (``e3core.memory``); ``--no-cpu-cache`` restores torch's own for the
+whole run, to see what the page faults of fresh allocations cost each package.
+
 Output: markdown for docs/benchmarks.md, preceded by the machine, its load average before and
 after, the date and the versions. Progress goes to stderr. Run it on a quiet machine: with other
 processes on the cores, torch's OpenMP threads spin for each other and every time grows several
@@ -702,6 +706,10 @@ def main() -> None:
         "--nequip-aoti", action="store_true", help="also compile nequip with AOTInductor (slow)"
     )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument(
+        "--no-cpu-cache", action="store_true",
+        help="run with torch's own CPU allocator instead of e3core.memory's cache",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.configs, args.sizes, args.rounds = ["1x32"], [4], 3
@@ -715,6 +723,7 @@ def main() -> None:
     # e3core first, before nequip's global state exists (see nequip_global_state).
     import e3core
 
+    cpu_cache = e3core.memory.set_cpu_cache(not args.no_cpu_cache)
     boxes = [Box(n) for n in args.sizes]
     potentials = {}
     for config in configs:
@@ -743,6 +752,10 @@ def main() -> None:
     ]
     if env:
         print(f"- environment: {', '.join(env)}")
+    print(
+        f"- e3core's CPU memory cache (e3core.memory) {'on' if cpu_cache else 'off'}: torch's CPU "
+        "allocator, the same for every contender"
+    )
     print(
         f"- versions: e3core {e3core.__version__}, nequip {nequip.__version__}, e3nn "
         f"{e3nn.__version__}, torch {torch.__version__}, python {platform.python_version()}"

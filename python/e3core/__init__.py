@@ -14,7 +14,7 @@ __version__: str = _core.__version__
 
 load_ops()
 
-from e3core import data, graph, math, models, nn, o3  # noqa: E402
+from e3core import data, graph, math, memory, models, nn, o3  # noqa: E402
 from e3core._from_e3nn import from_e3nn  # noqa: E402
 
-__all__ = ["data", "from_e3nn", "graph", "math", "models", "nn", "o3", "__version__"]
+__all__ = ["data", "from_e3nn", "graph", "math", "memory", "models", "nn", "o3", "__version__"]

@@ -174,6 +174,7 @@ def test_exported_model_equals_eager(name, format, dtype, tol, evaluator, tmp_pa
         got = potential.compute(positions, numbers, cell, cell is not None)
         assert_same(got, want, tol, "Python: " + what)
         assert_same(from_cpp, want, tol, "C++: " + what)
+        assert from_cpp["cpu_memory_cache"] == 1, "e3core::Model runs without the memory cache"
 
 
 def test_first_call_of_a_fresh_process_is_reproducible(evaluator, tmp_path):

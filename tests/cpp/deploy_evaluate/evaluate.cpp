@@ -7,11 +7,12 @@
 //   cell: 9 numbers           (rows the lattice vectors)
 //   n_atoms lines: type x y z
 // OUTPUT holds, per structure, lines "name values...": energy, atomic_energies, forces, virial,
-// then "end". Errors go to stderr with exit status 1.
-#include <e3core/deploy/model.hpp>
-
+// "cpu_memory_cache" (1 when libe3core_torch's cache is torch's CPU allocator), then "end".
+// Errors go to stderr with exit status 1.
 #include <array>
 #include <cstdio>
+#include <e3core/deploy/model.hpp>
+#include <e3core/torch/cpu_memory_cache.hpp>
 #include <fstream>
 #include <iostream>
 #include <stdexcept>
@@ -63,6 +64,9 @@ int main(int argc, char** argv) {
       write(out, "atomic_energies", r.atomic_energies.data(), r.atomic_energies.size());
       write(out, "forces", r.forces.data(), r.forces.size());
       write(out, "virial", r.virial.data(), r.virial.size());
+      e3core_cpu_memory_cache_stats cache{};
+      e3core_cpu_memory_cache_get_stats(&cache);
+      out << "cpu_memory_cache " << cache.enabled << "\n";
       out << "end\n";
     }
   } catch (const std::exception& error) {
