@@ -14,7 +14,25 @@ __version__: str = _core.__version__
 
 load_ops()
 
-from e3core import data, graph, math, memory, models, nn, o3  # noqa: E402
+from e3core import data, graph, math, memory, models, nn, o3, util  # noqa: E402
+from e3core._errors import ArgumentError, MissingWeightError, ShapeError  # noqa: E402
 from e3core._from_e3nn import from_e3nn  # noqa: E402
+from e3core._optimization import get_optimization_defaults, set_optimization_defaults  # noqa: E402
 
-__all__ = ["data", "from_e3nn", "graph", "math", "memory", "models", "nn", "o3", "__version__"]
+__all__ = [
+    "ArgumentError",
+    "MissingWeightError",
+    "ShapeError",
+    "data",
+    "from_e3nn",
+    "get_optimization_defaults",
+    "graph",
+    "math",
+    "memory",
+    "models",
+    "nn",
+    "o3",
+    "set_optimization_defaults",
+    "util",
+    "__version__",
+]

@@ -5,24 +5,27 @@ import operator
 
 import torch
 
+from e3core._errors import ArgumentError, ShapeError
+
 
 def check_columns(module: str, x: torch.Tensor, expected: int, name: str, dim: int = -1) -> None:
-    """Raises ValueError unless ``x.shape[dim] == expected``, naming the module and the argument.
+    """Raises ShapeError (a ValueError) unless ``x.shape[dim] == expected``, naming the module
+    and the argument.
 
     Example::
 
         >>> check_columns("Gate", torch.zeros(2, 12), 14, "irreps_in.dim")
         Traceback (most recent call last):
         ...
-        ValueError: Gate: input has 12 columns but irreps_in.dim = 14
+        e3core.ShapeError: Gate: input has 12 columns but irreps_in.dim = 14
     """
     if x.dim() == 0:
-        raise ValueError(f"{module}: input is 0-dimensional but {name} = {expected}")
+        raise ShapeError(f"{module}: input is 0-dimensional but {name} = {expected}")
     size = x.shape[dim]
     if size != expected:
         if dim == -1:
-            raise ValueError(f"{module}: input has {size} columns but {name} = {expected}")
-        raise ValueError(f"{module}: input has size {size} in dim {dim} but {name} = {expected}")
+            raise ShapeError(f"{module}: input has {size} columns but {name} = {expected}")
+        raise ShapeError(f"{module}: input has size {size} in dim {dim} but {name} = {expected}")
 
 
 def check_degree(function: str, name: str, value: object) -> int:
@@ -45,5 +48,5 @@ def check_degree(function: str, name: str, value: object) -> int:
             f"{function}: {name} is {value!r} ({type(value).__name__}), expected an int >= 0"
         ) from None
     if degree < 0:
-        raise ValueError(f"{function}: {name} is {degree}, expected an int >= 0")
+        raise ArgumentError(f"{function}: {name} is {degree}, expected an int >= 0")
     return degree

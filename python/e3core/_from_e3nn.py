@@ -7,6 +7,7 @@ import copy
 import functools
 import itertools
 import math
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -26,13 +27,13 @@ _NORMALIZATIONS = [
 _IRREPS_ATTRIBUTES = ("irreps_in", "irreps_in1", "irreps_in2", "irreps_out")
 
 
-def from_e3nn(module: torch.nn.Module) -> torch.nn.Module:
+def from_e3nn(module: torch.nn.Module, strict: bool = False) -> torch.nn.Module:
     """A copy of ``module`` in which every e3nn module is replaced by its e3core equivalent.
 
     Each e3nn module (the tensor products, ``o3.Linear``, ``o3.SphericalHarmonics``,
     ``o3.Norm`` and ``nn.Gate``, ``Activation``, ``NormActivation``, ``FullyConnectedNet``,
-    ``BatchNorm``, ``Dropout``, ``Extract``, ``ExtractIr``) is rebuilt in e3core from its own
-    configuration, with e3nn's state (``load_state_dict(strict=True)``), device, dtype,
+    ``BatchNorm``, ``Dropout``, ``Extract``, ``ExtractIr``, ``Identity``) is rebuilt in e3core
+    from its own configuration, with e3nn's state (``load_state_dict(strict=True)``), device, dtype,
     training mode and ``requires_grad`` flags, so it computes the same outputs. Other modules
     (``torch.nn.Sequential``, your own modules, ...) are deep-copied and keep calling their
     children, now e3core's; ``module`` itself is left unchanged. Activation functions are kept
@@ -42,8 +43,11 @@ def from_e3nn(module: torch.nn.Module) -> torch.nn.Module:
     ``e3core.o3.TensorProduct`` with the same paths and coefficients (a ``TensorSquare`` cannot
     and raises ``ValueError``, as does a ``Linear`` with ``f_in``/``f_out``).
 
-    Raises ``TypeError`` naming the module's path in the tree for an e3nn module e3core does not
-    provide, or for a subclass of an e3nn module (its changes would be lost).
+    An e3nn module that e3core does not provide, and a subclass of an e3nn module (its changes
+    would be lost; MACE's symmetric contraction, for example, subclasses e3nn's code-generation
+    mixin), is kept as it is, with everything under it, and computes as before; a UserWarning
+    lists what was kept, by path in the tree. With ``strict`` such a module raises
+    ``TypeError`` instead.
 
     Example::
 
@@ -57,37 +61,56 @@ def from_e3nn(module: torch.nn.Module) -> torch.nn.Module:
         True
     """
     converted: dict[int, torch.nn.Module] = {}
+    kept: list[str] | None = None if strict else []
     # Building e3core modules draws initial weights that e3nn's then overwrite: leave the
     # caller's random stream as it was.
     with torch.random.fork_rng(devices=[]):
-        _convert_tree(module, "", converted, _placement(module, (None, None)))
+        _convert_tree(module, "", converted, _placement(module, (None, None)), kept)
+    if kept:
+        warnings.warn(
+            f"from_e3nn kept {len(kept)} e3nn module(s) as they are: " + "; ".join(kept),
+            UserWarning,
+            stacklevel=2,
+        )
     # The converted modules in deepcopy's memo take the place of their originals wherever the
     # tree refers to them: shared modules stay shared, and no e3nn module is copied.
     return copy.deepcopy(module, memo=dict(converted))
 
 
 def _convert_tree(
-    module: torch.nn.Module, path: str, converted: dict[int, torch.nn.Module], default: _Placement
+    module: torch.nn.Module,
+    path: str,
+    converted: dict[int, torch.nn.Module],
+    default: _Placement,
+    kept: list[str] | None,
 ) -> None:
+    """Converts the e3nn modules under ``module``; those it cannot are listed in ``kept`` (or
+    raise TypeError when ``kept`` is None)."""
     if id(module) in converted:
         return
     e3nn_class = _e3nn_class(type(module))
     if e3nn_class is None:
         for name, child in module.named_children():
-            _convert_tree(child, f"{path}.{name}" if path else name, converted, default)
+            _convert_tree(child, f"{path}.{name}" if path else name, converted, default, kept)
         return
     where = path or "the module"
-    if e3nn_class is not type(module):
-        raise TypeError(
-            f"from_e3nn: {where} is {type(module).__module__}.{type(module).__qualname__}, a "
-            f"subclass of {_public_name(e3nn_class)}; from_e3nn converts e3nn's own classes "
-            "only, since a subclass may change what they compute"
-        )
     convert = _converters().get(e3nn_class)
-    if convert is None:
-        raise TypeError(
-            f"from_e3nn: {where} is {_public_name(e3nn_class)}, which e3core does not provide"
+    if e3nn_class is not type(module):
+        reason = (
+            f"{type(module).__module__}.{type(module).__qualname__}, a subclass of "
+            f"{_public_name(e3nn_class)}"
         )
+    elif convert is None:
+        reason = f"{_public_name(e3nn_class)}, which e3core does not provide"
+    else:
+        reason = None
+    if reason is not None:
+        if kept is None:
+            raise TypeError(
+                f"from_e3nn: {where} is {reason}; from_e3nn(strict=False) keeps it as it is"
+            )
+        kept.append(f"{where} ({reason})")
+        return
     try:
         new = convert(module)
     except ValueError as exc:
@@ -205,6 +228,7 @@ def _converters() -> dict[type, _Converter]:
             normalization=m.normalization,
         ),
         e3nn.nn.Dropout: lambda m: nn.Dropout(m.irreps, m.p),
+        e3nn.nn.Identity: lambda m: nn.Identity(m.irreps_in, m.irreps_out),
         e3nn.nn.Extract: _extract,
         e3nn.nn.ExtractIr: _extract_ir,
     }

@@ -41,9 +41,7 @@ def test_every_op_has_a_cuda_entry(name):
     # A kernel where e3core was built with CUDA, else an entry that says how to get one; the
     # SiLU ops are ATen compositions on every device but the CPU's fused second derivative.
     has = torch._C._dispatch_has_kernel_for_dispatch_key
-    assert has(f"e3core::{name}", "CUDA") or has(
-        f"e3core::{name}", "CompositeExplicitAutograd"
-    )
+    assert has(f"e3core::{name}", "CUDA") or has(f"e3core::{name}", "CompositeExplicitAutograd")
 
 
 @pytest.mark.skipif(

@@ -4,9 +4,11 @@ e3nn's energies, forces and force-training gradients, also under TorchScript; th
 unchanged; state, placement and sharing carry over; unsupported modules raise."""
 
 import copy
+import warnings
 
 import e3nn.nn
 import e3nn.o3
+import e3nn.util.codegen
 import pytest
 import torch
 import torch.nn.functional as F
@@ -541,12 +543,13 @@ class MyLinear(e3nn.o3.Linear):
         (
             lambda: Holder(e3nn.o3.ReducedTensorProducts("ij=ji", i="1o")),
             TypeError,
-            "from_e3nn: layers.2 is e3nn.o3.ReducedTensorProducts, which e3core does not provide",
+            "from_e3nn: layers.2 is e3nn.o3.ReducedTensorProducts, which e3core does not provide;"
+            " from_e3nn(strict=False) keeps it as it is",
         ),
         (
-            lambda: e3nn.nn.Identity("1o", "1o"),
+            lambda: e3nn.o3.ReducedTensorProducts("ij=ji", i="1o"),
             TypeError,
-            "from_e3nn: the module is e3nn.nn.Identity, which e3core does not provide",
+            "from_e3nn: the module is e3nn.o3.ReducedTensorProducts, which e3core does not",
         ),
         (
             lambda: Holder(MyLinear("1o", "1o")),
@@ -568,5 +571,44 @@ class MyLinear(e3nn.o3.Linear):
 )
 def test_errors(model, error, message):
     with pytest.raises(error) as info:
-        from_e3nn(model())
+        from_e3nn(model(), strict=True)
     assert str(info.value).startswith(message)
+
+
+class Contraction(e3nn.util.codegen.CodeGenMixin, torch.nn.Module):
+    """A module of e3nn's code-generation mixin, as MACE's symmetric contraction is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = e3nn.o3.Linear("1o", "1o")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x) * 2
+
+
+def test_what_e3core_lacks_is_kept_and_reported():
+    model = torch.nn.Sequential(
+        e3nn.o3.Linear("2x1o", "1o"),
+        MyLinear("1o", "1o"),
+        Contraction(),
+        e3nn.o3.TensorSquare("1o", "0e"),
+    )
+    with pytest.warns(UserWarning) as warned:
+        converted = from_e3nn(model)
+    message = str(warned[0].message)
+    assert message.startswith("from_e3nn kept 2 e3nn module(s) as they are: ")
+    assert f"1 ({__name__}.MyLinear, a subclass of e3nn.o3.Linear)" in message
+    assert "2 (" in message and "a subclass of e3nn.util.codegen.CodeGenMixin" in message
+    assert isinstance(converted[0], o3.Linear)
+    assert type(converted[1]) is MyLinear
+    assert type(converted[2].linear) is e3nn.o3.Linear
+    assert isinstance(converted[3], o3.TensorSquare)
+    x = torch.randn(5, 6)
+    torch.testing.assert_close(converted(x), model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_nothing_kept_nothing_reported():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        converted = from_e3nn(e3nn.nn.Identity("2x0e+1o", "2x0e+1o"))
+    assert isinstance(converted, nn.Identity)

@@ -1,6 +1,6 @@
 """Scalar functions for equivariant networks, with e3nn.math's names: soft one-hot encodings,
-the smooth unit step and normalised activations, plus NequIP's radial basis and SiLU
-with a fused second derivative.
+the smooth unit step, normalised activations, Bessel functions and Gram-Schmidt bases; plus
+NequIP's radial basis and SiLU with a fused second derivative.
 
 Example::
 
@@ -10,8 +10,9 @@ Example::
     torch.Size([5, 8])
 """
 
+from e3core.math._linalg import complete_basis, direct_sum, orthonormalize
 from e3core.math._normalize_activation import moment, normalize2mom
-from e3core.math._radial import BesselBasis, PolynomialCutoff, RadialBasis
+from e3core.math._radial import BesselBasis, PolynomialCutoff, RadialBasis, bessel
 from e3core.math._silu import silu
 from e3core.math._soft_one_hot_linspace import soft_one_hot_linspace, soft_unit_step
 
@@ -19,8 +20,12 @@ __all__ = [
     "BesselBasis",
     "PolynomialCutoff",
     "RadialBasis",
+    "bessel",
+    "complete_basis",
+    "direct_sum",
     "moment",
     "normalize2mom",
+    "orthonormalize",
     "silu",
     "soft_one_hot_linspace",
     "soft_unit_step",

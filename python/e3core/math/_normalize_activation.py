@@ -5,6 +5,7 @@ from collections.abc import Callable
 import torch
 
 from e3core.math._silu import silu
+from e3core.util.jit import compile_mode
 
 
 def dtype_and_device(f: Callable) -> tuple[torch.dtype, torch.device]:
@@ -40,6 +41,7 @@ def moment(
     return f(z.to(dtype)).pow(n).mean()
 
 
+@compile_mode("script")
 class normalize2mom(torch.nn.Module):
     r"""``f`` times the constant that gives :math:`\langle f(z)^2 \rangle = 1` for z ~ N(0, 1).
 

@@ -4,6 +4,9 @@ import math
 
 import torch
 
+from e3core._errors import ArgumentError
+from e3core.util.jit import compile_mode
+
 
 def sin_over_r(
     r: torch.Tensor, frequencies: torch.Tensor, r_max: float, prefactor: float
@@ -27,6 +30,23 @@ def sin_over_r(
     return torch.where(at_zero, prefactor * frequencies / r_max, out)
 
 
+def bessel(x: torch.Tensor, n: int, x_max: float = 1.0) -> torch.Tensor:
+    r"""e3nn's Bessel basis :math:`\sqrt{2 / x_{max}} \sin(k \pi x / x_{max}) / x`, k = 1 .. n,
+    shape (..., n), orthonormal with the weight :math:`x^2` on [0, x_max]; x = 0 gives the limit.
+
+    Example::
+
+        >>> bessel(torch.tensor([0.0, 0.25]), 2)
+        tensor([[4.4429, 8.8858],
+                [4.0000, 5.6569]])
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ArgumentError(f"bessel: n is {n!r}, expected an int >= 1")
+    frequencies = torch.arange(1, n + 1, dtype=x.dtype, device=x.device) * math.pi
+    return sin_over_r(x, frequencies, x_max, math.sqrt(2.0 / x_max))
+
+
+@compile_mode("script")
 class BesselBasis(torch.nn.Module):
     r"""NequIP's radial Bessel basis :math:`\frac{2}{r_{max}} \frac{\sin(w_n r / r_{max})}{r}`.
 
@@ -54,9 +74,9 @@ class BesselBasis(torch.nn.Module):
     def __init__(self, r_max: float, num_basis: int = 8, trainable: bool = True) -> None:
         super().__init__()
         if not r_max > 0:
-            raise ValueError(f"BesselBasis: r_max must be positive, got {r_max}")
+            raise ArgumentError(f"BesselBasis: r_max must be positive, got {r_max}")
         if num_basis < 1:
-            raise ValueError(f"BesselBasis: num_basis must be at least 1, got {num_basis}")
+            raise ArgumentError(f"BesselBasis: num_basis must be at least 1, got {num_basis}")
         self.r_max = float(r_max)
         self.num_basis = num_basis
         self.trainable = trainable
@@ -76,6 +96,7 @@ class BesselBasis(torch.nn.Module):
         return f"r_max={self.r_max}, num_basis={self.num_basis}, trainable={self.trainable}"
 
 
+@compile_mode("script")
 class PolynomialCutoff(torch.nn.Module):
     r"""NequIP's polynomial envelope of order p, 1 at r = 0 and 0 from r_max on.
 
@@ -95,9 +116,9 @@ class PolynomialCutoff(torch.nn.Module):
     def __init__(self, r_max: float, p: float = 6) -> None:
         super().__init__()
         if not r_max > 0:
-            raise ValueError(f"PolynomialCutoff: r_max must be positive, got {r_max}")
+            raise ArgumentError(f"PolynomialCutoff: r_max must be positive, got {r_max}")
         if not p >= 2:
-            raise ValueError(f"PolynomialCutoff: p must be at least 2, got {p}")
+            raise ArgumentError(f"PolynomialCutoff: p must be at least 2, got {p}")
         self.p = float(p)
         self._factor = 1.0 / float(r_max)
 
@@ -115,6 +136,7 @@ class PolynomialCutoff(torch.nn.Module):
         return f"r_max={1.0 / self._factor}, p={self.p}"
 
 
+@compile_mode("script")
 class RadialBasis(torch.nn.Module):
     """Bessel basis times polynomial cutoff: NequIP's radial edge embedding.
 

@@ -4,6 +4,7 @@ import math
 
 import torch
 
+from e3core._errors import ArgumentError
 from e3core.math._radial import sin_over_r
 
 
@@ -44,15 +45,15 @@ def soft_one_hot_linspace(
         tensor([[0.3285, 0.8929, 0.3285]])
     """
     if cutoff is None:
-        raise ValueError("cutoff must be specified")
+        raise ArgumentError("cutoff must be specified")
     # A literal list: TorchScript cannot read a global one.
     if basis is None or basis not in ["gaussian", "cosine", "smooth_finite", "fourier", "bessel"]:
-        raise ValueError(
+        raise ArgumentError(
             f'basis="{basis}" is not a valid entry; expected one of gaussian, cosine, '
             "smooth_finite, fourier, bessel"
         )
     if number < 1:
-        raise ValueError(f"soft_one_hot_linspace: number must be at least 1, got {number}")
+        raise ArgumentError(f"soft_one_hot_linspace: number must be at least 1, got {number}")
 
     if basis == "fourier":
         u = (x[..., None] - start) / (end - start)
@@ -73,7 +74,9 @@ def soft_one_hot_linspace(
 
     # The grid: with a cutoff, its two end points carry no function.
     if not cutoff and number < 2:
-        raise ValueError(f'soft_one_hot_linspace: basis="{basis}" without cutoff needs number >= 2')
+        raise ArgumentError(
+            f'soft_one_hot_linspace: basis="{basis}" without cutoff needs number >= 2'
+        )
     values = torch.linspace(
         start, end, number + 2 if cutoff else number, dtype=x.dtype, device=x.device
     )

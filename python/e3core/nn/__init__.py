@@ -17,6 +17,7 @@ from e3core.nn._dropout import Dropout
 from e3core.nn._extract import Extract, ExtractIr
 from e3core.nn._fc import FullyConnectedNet
 from e3core.nn._gate import Gate
+from e3core.nn._identity import Identity
 from e3core.nn._normact import NormActivation
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "ExtractIr",
     "FullyConnectedNet",
     "Gate",
+    "Identity",
     "NormActivation",
 ]

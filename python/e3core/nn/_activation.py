@@ -5,8 +5,10 @@ from collections.abc import Callable, Sequence
 import torch
 
 from e3core._checks import check_columns
+from e3core._errors import ArgumentError
 from e3core.math._normalize_activation import dtype_and_device, normalize2mom
 from e3core.o3._irreps import Irreps
+from e3core.util.jit import compile_mode
 
 
 def _parity(act: torch.nn.Module) -> int:
@@ -21,6 +23,7 @@ def _parity(act: torch.nn.Module) -> int:
     return 0
 
 
+@compile_mode("script")
 class Activation(torch.nn.Module):
     """Scalar activations on the scalar terms of the input, as ``e3nn.nn.Activation``.
 
@@ -54,7 +57,7 @@ class Activation(torch.nn.Module):
         super().__init__()
         irreps_in = Irreps(irreps_in)
         if len(irreps_in) != len(acts):
-            raise ValueError(
+            raise ArgumentError(
                 f"Activation: irreps_in {irreps_in} has {len(irreps_in)} terms but acts has "
                 f"{len(acts)} entries; give one function (or None) per term"
             )
@@ -68,7 +71,7 @@ class Activation(torch.nn.Module):
                 irreps_out.append((mul, (l, p)))
                 continue
             if l != 0:
-                raise ValueError(
+                raise ArgumentError(
                     f"Activation: acts gives a function for {mul_ir}, but only scalars (l = 0) "
                     "take an activation; give None for it"
                 )
@@ -76,7 +79,7 @@ class Activation(torch.nn.Module):
             p_act = _parity(act)
             p_out = p_act if p == -1 else p
             if p_out == 0:
-                raise ValueError(
+                raise ArgumentError(
                     f"Activation: the parity is violated! The input {mul_ir} is odd but its "
                     "activation is neither even nor odd."
                 )

@@ -3,9 +3,12 @@
 import torch
 
 from e3core._checks import check_columns
+from e3core._errors import ArgumentError, ShapeError
 from e3core.o3._irreps import Irreps
+from e3core.util.jit import compile_mode
 
 
+@compile_mode("script")
 class BatchNorm(torch.nn.Module):
     """Batch (or instance) normalization of irreps features, as ``e3nn.nn.BatchNorm``.
 
@@ -56,9 +59,9 @@ class BatchNorm(torch.nn.Module):
     ) -> None:
         super().__init__()
         if reduce not in ("mean", "max"):
-            raise ValueError(f"BatchNorm: reduce is {reduce!r}, expected 'mean' or 'max'")
+            raise ArgumentError(f"BatchNorm: reduce is {reduce!r}, expected 'mean' or 'max'")
         if normalization not in ("norm", "component"):
-            raise ValueError(
+            raise ArgumentError(
                 f"BatchNorm: normalization is {normalization!r}, expected 'norm' or 'component'"
             )
         self.irreps = Irreps(irreps)
@@ -104,7 +107,7 @@ class BatchNorm(torch.nn.Module):
         check_columns("BatchNorm", input, self._dim, "irreps.dim")
         if input.dim() < 2:
             shape = list(input.shape)
-            raise ValueError(
+            raise ShapeError(
                 f"BatchNorm: input has shape {shape}, expected (batch, ..., irreps.dim)"
             )
         running_mean, running_var = self.running_mean, self.running_var

@@ -5,8 +5,10 @@ import torch
 from e3core._checks import check_columns
 from e3core.o3._irreps import Irreps
 from e3core.o3._norm import irrep_copy_index
+from e3core.util.jit import compile_mode
 
 
+@compile_mode("script")
 class Dropout(torch.nn.Module):
     r"""Equivariant dropout, as ``e3nn.nn.Dropout``: drops whole irrep copies.
 

@@ -6,7 +6,9 @@ from typing import Any
 import torch
 
 from e3core._checks import check_columns
+from e3core._errors import ArgumentError
 from e3core.o3._irreps import Irrep, Irreps
+from e3core.util.jit import compile_mode
 
 
 def extract_ranges(
@@ -23,7 +25,7 @@ def extract_ranges(
         [[(3, 2)]]
     """
     if len(irreps_outs) != len(instructions):
-        raise ValueError(
+        raise ArgumentError(
             f"Extract: {len(irreps_outs)} irreps_outs but {len(instructions)} instructions; "
             "give one instruction (a tuple of input term indices) per output"
         )
@@ -31,19 +33,19 @@ def extract_ranges(
     all_ranges = []
     for irreps_out, ins in zip(irreps_outs, instructions, strict=True):
         if len(irreps_out) != len(ins):
-            raise ValueError(
+            raise ArgumentError(
                 f"Extract: instruction {tuple(ins)} has {len(ins)} input terms but irreps_out "
                 f"{irreps_out} has {len(irreps_out)} terms"
             )
         ranges: list[tuple[int, int]] = []
         for mul_ir, i_in in zip(irreps_out, ins, strict=True):
             if not 0 <= i_in < len(irreps_in):
-                raise ValueError(
+                raise ArgumentError(
                     f"Extract: instruction index {i_in} is out of range for irreps_in {irreps_in} "
                     f"({len(irreps_in)} terms)"
                 )
             if mul_ir.dim != irreps_in[i_in].dim:
-                raise ValueError(
+                raise ArgumentError(
                     f"Extract: output term {mul_ir} cannot hold input term {i_in} "
                     f"({irreps_in[i_in]}) of irreps_in {irreps_in}"
                 )
@@ -73,6 +75,7 @@ def extract(x: torch.Tensor, ranges: list[list[tuple[int, int]]]) -> list[torch.
     return outs
 
 
+@compile_mode("script")
 class Extract(torch.nn.Module):
     """Splits features into several irreps feature vectors, as ``e3nn.nn.Extract``.
 

@@ -5,9 +5,12 @@ from collections.abc import Callable, Sequence
 import torch
 
 from e3core._checks import check_columns
+from e3core._errors import ArgumentError
 from e3core.math._normalize_activation import normalize2mom
+from e3core.util.jit import compile_mode
 
 
+@compile_mode("script")
 class _Layer(torch.nn.Module):
     """One layer of FullyConnectedNet: x @ (weight / sqrt(h_in * var_in)), then act (e3nn's)."""
 
@@ -45,6 +48,7 @@ class _Layer(torch.nn.Module):
         return x @ w, 1.0
 
 
+@compile_mode("script")
 class FullyConnectedNet(torch.nn.Sequential):
     r"""Multilayer perceptron on scalars, as ``e3nn.nn.FullyConnectedNet``.
 
@@ -75,7 +79,9 @@ class FullyConnectedNet(torch.nn.Sequential):
         super().__init__()
         self.hs = list(hs)
         if not self.hs or min(self.hs) < 0:
-            raise ValueError(f"FullyConnectedNet: hs must be a non-empty list of sizes, got {hs}")
+            raise ArgumentError(
+                f"FullyConnectedNet: hs must be a non-empty list of sizes, got {hs}"
+            )
         normalized = normalize2mom(act) if act is not None else None
         var_in = variance_in
         for i, (h1, h2) in enumerate(zip(self.hs, self.hs[1:], strict=False)):

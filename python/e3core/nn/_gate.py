@@ -6,10 +6,12 @@ import torch
 
 from e3core._checks import check_columns
 from e3core._e3nn_compat import ignore_e3nn_tensor_product_entries
+from e3core._errors import ArgumentError
 from e3core.nn._activation import Activation
 from e3core.nn._extract import extract, extract_ranges
 from e3core.o3._irreps import Irreps
 from e3core.o3._norm import irrep_copy_index
+from e3core.util.jit import compile_mode
 
 _Act = Callable[[torch.Tensor], torch.Tensor] | None
 
@@ -43,12 +45,13 @@ def gated_irreps_out(irreps_gated: Irreps, irreps_gates: Irreps) -> Irreps:
 def _check_scalars(name: str, irreps: Irreps) -> None:
     non_scalars = [mul_ir for mul_ir in irreps if mul_ir.ir.l > 0]
     if non_scalars:
-        raise ValueError(
+        raise ArgumentError(
             f"Gate: {name} must hold scalars (l = 0) only, got {irreps} "
             f"(not scalars: {Irreps(non_scalars)})"
         )
 
 
+@compile_mode("script")
 class Gate(torch.nn.Module):
     r"""Gate nonlinearity, as ``e3nn.nn.Gate``.
 
@@ -91,7 +94,7 @@ class Gate(torch.nn.Module):
         _check_scalars("irreps_scalars", irreps_scalars)
         _check_scalars("irreps_gates", irreps_gates)
         if irreps_gates.num_irreps != irreps_gated.num_irreps:
-            raise ValueError(
+            raise ArgumentError(
                 f"Gate: irreps_gates {irreps_gates} has {irreps_gates.num_irreps} gate scalars "
                 f"but irreps_gated {irreps_gated} has {irreps_gated.num_irreps} irreps; "
                 "each gated irrep needs one gate"
@@ -101,7 +104,7 @@ class Gate(torch.nn.Module):
             ("act_gates", irreps_gates, act_gates),
         ]:
             if len(acts) != len(irreps):
-                raise ValueError(
+                raise ArgumentError(
                     f"Gate: {name} has {len(acts)} entries but its irreps {irreps} have "
                     f"{len(irreps)} terms; give one function (or None) per term"
                 )

@@ -6,10 +6,13 @@ import torch
 
 from e3core._checks import check_columns
 from e3core._e3nn_compat import ignore_e3nn_tensor_product_entries
+from e3core._errors import ArgumentError
 from e3core.o3._irreps import Irreps
 from e3core.o3._norm import Norm, irrep_copy_index
+from e3core.util.jit import compile_mode
 
 
+@compile_mode("script")
 class NormActivation(torch.nn.Module):
     r"""Norm-based activation, as ``e3nn.nn.NormActivation``.
 
@@ -48,11 +51,11 @@ class NormActivation(torch.nn.Module):
         self.irreps_in = Irreps(irreps_in)
         self.irreps_out = Irreps(irreps_in)
         if epsilon is not None and not normalize:
-            raise ValueError("NormActivation: epsilon is only used with normalize=True; drop it")
+            raise ArgumentError("NormActivation: epsilon is only used with normalize=True; drop it")
         if epsilon is None and normalize:
             epsilon = 1e-8
         if epsilon is not None and not epsilon > 0:
-            raise ValueError(f"NormActivation: epsilon must be strictly positive, got {epsilon}")
+            raise ArgumentError(f"NormActivation: epsilon must be strictly positive, got {epsilon}")
         self.epsilon = epsilon
         self._eps_squared = epsilon * epsilon if epsilon is not None else 0.0
         # With an epsilon, take squared norms and do the clamp and the sqrt here.

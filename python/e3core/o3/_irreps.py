@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from e3core import _core
+from e3core._errors import ArgumentError
 
 _Sort = collections.namedtuple("sort", ["irreps", "p", "inv"])
 
@@ -35,7 +36,7 @@ def _as_int(value: Any, what: str) -> int:
     try:
         return operator.index(value)
     except TypeError:
-        raise ValueError(f"{what} must be an integer, got {value!r}") from None
+        raise ArgumentError(f"{what} must be an integer, got {value!r}") from None
 
 
 def _ascii(text: str, what: str) -> str:
@@ -43,7 +44,7 @@ def _ascii(text: str, what: str) -> str:
     (lone surrogates included, which could not reach the C++ parser)."""
     if not text.isascii():
         i, ch = next((i, ch) for i, ch in enumerate(text) if not ch.isascii())
-        raise ValueError(
+        raise ArgumentError(
             f"{what}({text!r}): character {ch!r} at position {i} is not ASCII; irreps strings "
             'are made of digits, "x", "e", "o", "y", "+" and spaces ("16x0e+8x1o")'
         )
@@ -327,7 +328,7 @@ class Irreps(tuple):
             elif _is_mul_ir(mul_ir) or len(mul_ir) == 2:
                 terms.append(_MulIr(*mul_ir))
             else:
-                raise ValueError(f'Unable to interpret "{mul_ir}" as an irrep.')
+                raise ArgumentError(f'Unable to interpret "{mul_ir}" as an irrep.')
         return tuple.__new__(cls, terms)
 
     @staticmethod
@@ -369,7 +370,7 @@ class Irreps(tuple):
         if normalization == "component":
             return torch.randn(*lsize, self.dim, *rsize, requires_grad=requires_grad, **kwargs)
         if normalization != "norm":
-            raise ValueError("Normalization needs to be 'norm' or 'component'")
+            raise ArgumentError("Normalization needs to be 'norm' or 'component'")
         x = torch.zeros(*lsize, self.dim, *rsize, requires_grad=requires_grad, **kwargs)
         with torch.no_grad():
             for s, (mul, ir) in zip(self.slices(), self, strict=True):
@@ -483,7 +484,7 @@ class Irreps(tuple):
         if not given:
             return self
         if len(given) > 1:
-            raise ValueError(f"Cannot specify both {given[0]} and {given[1]}")
+            raise ArgumentError(f"Cannot specify both {given[0]} and {given[1]}")
         if lmax is not None:
             return _irreps(_core.irreps_filter_lmax(self, lmax))
         selector = keep if keep is not None else drop

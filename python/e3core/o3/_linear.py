@@ -12,8 +12,10 @@ import torch
 
 from e3core import _core
 from e3core._e3nn_compat import ignore_e3nn_generated_constants
+from e3core._errors import ArgumentError, MissingWeightError, ShapeError, refused_as_argument_error
 from e3core.o3._irreps import Irreps
 from e3core.o3._tensor_product import _as_rows, _broadcast, _check_columns
+from e3core.util.jit import compile_mode
 
 
 class LinearInstruction(NamedTuple):
@@ -31,6 +33,7 @@ class LinearInstruction(NamedTuple):
     path_weight: float
 
 
+@compile_mode("script")
 class Linear(torch.nn.Module):
     r"""Equivariant linear map between irreps features, as ``e3nn.o3.Linear``.
 
@@ -73,7 +76,7 @@ class Linear(torch.nn.Module):
         if f_in is not None or f_out is not None:
             raise NotImplementedError("Linear with f_in/f_out (feature batches) is not supported")
         if path_normalization not in ("element", "path"):
-            raise ValueError(
+            raise ArgumentError(
                 f"path_normalization is {path_normalization!r}, expected 'element' or 'path'"
             )
         self.irreps_in = Irreps(irreps_in)
@@ -91,16 +94,17 @@ class Linear(torch.nn.Module):
             if not 0 <= i_out < len(self.irreps_out):
                 raise IndexError(f"{i_out} is not a valid index for irreps_out")
             if self.irreps_in[i_in].ir != self.irreps_out[i_out].ir:
-                raise ValueError(f"{i_in} and {i_out} do not have the same irrep")
+                raise ArgumentError(f"{i_in} and {i_out} do not have the same irrep")
 
-        plan, weight_numel, coefficients = _core.tensor_product_plan(
-            str(self.irreps_in),
-            "1x0e",
-            str(self.irreps_out),
-            [(i_in, 0, i_out, "uvw", True, 1.0) for i_in, i_out in instructions],
-            "component",
-            path_normalization,
-        )
+        with refused_as_argument_error():
+            plan, weight_numel, coefficients = _core.tensor_product_plan(
+                str(self.irreps_in),
+                "1x0e",
+                str(self.irreps_out),
+                [(i_in, 0, i_out, "uvw", True, 1.0) for i_in, i_out in instructions],
+                "component",
+                path_normalization,
+            )
         # The plan's coefficient also cancels the Clebsch-Gordan 1/sqrt(2l+1); e3nn lists the
         # rest, 1/sqrt(fan-in).
         self.instructions = [
@@ -118,7 +122,7 @@ class Linear(torch.nn.Module):
         if isinstance(biases, bool):
             biases = [biases and ir.is_scalar() for _, ir in self.irreps_out]
         if len(biases) != len(self.irreps_out):
-            raise ValueError(
+            raise ArgumentError(
                 f"biases has {len(biases)} entries but irreps_out has {len(self.irreps_out)} terms"
             )
         bias_columns: list[int] = []
@@ -128,7 +132,7 @@ class Linear(torch.nn.Module):
             if not bias:
                 continue
             if not ir.is_scalar():
-                raise ValueError(f"biases asks for a bias on {mul}x{ir}; only 0e can have one")
+                raise ArgumentError(f"biases asks for a bias on {mul}x{ir}; only 0e can have one")
             self.instructions.append(LinearInstruction(-1, i_out, (mul * ir.dim,), 1.0))
             bias_columns.extend(range(slice_.start, slice_.stop))
 
@@ -139,7 +143,7 @@ class Linear(torch.nn.Module):
         if internal_weights is None:
             internal_weights = True
         if internal_weights and not shared_weights:
-            raise ValueError("internal_weights=True needs shared_weights=True")
+            raise ArgumentError("internal_weights=True needs shared_weights=True")
         self.internal_weights = bool(internal_weights)
         self.shared_weights = bool(shared_weights)
         self.weight_numel = int(weight_numel)
@@ -189,14 +193,14 @@ class Linear(torch.nn.Module):
         _check_columns(features, "features", "irreps_in", self._in_dim)
         if weight is None:
             if self.weight_numel > 0 and not self.internal_weights:
-                raise ValueError("weight is required when internal_weights=False")
+                raise MissingWeightError("weight is required when internal_weights=False")
             weight = self.weight
         if bias is None:
             if self.bias_numel > 0 and not self.internal_weights:
-                raise ValueError("bias is required when internal_weights=False")
+                raise MissingWeightError("bias is required when internal_weights=False")
             bias = self.bias
         if weight.shape[-1] != self.weight_numel:
-            raise ValueError(
+            raise ShapeError(
                 "weight has shape "
                 + str(list(weight.shape))
                 + ", expected (..., "
@@ -215,7 +219,7 @@ class Linear(torch.nn.Module):
         ).reshape(batch + [self._out_dim])
         if self.bias_numel > 0:
             if bias.shape[-1] != self.bias_numel:
-                raise ValueError(
+                raise ShapeError(
                     "bias has shape "
                     + str(list(bias.shape))
                     + ", expected (..., "
@@ -237,7 +241,7 @@ class Linear(torch.nn.Module):
         """
         if weight is None:
             if not self.internal_weights:
-                raise ValueError("weight is required when internal_weights=False")
+                raise MissingWeightError("weight is required when internal_weights=False")
             weight = self.weight
         lead = weight.shape[:-1]
         offset = 0

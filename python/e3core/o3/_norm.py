@@ -5,6 +5,7 @@ import torch
 from e3core._checks import check_columns
 from e3core._e3nn_compat import ignore_e3nn_tensor_product_entries
 from e3core.o3._irreps import Irreps
+from e3core.util.jit import compile_mode
 
 
 def irrep_copy_index(irreps: Irreps) -> torch.Tensor:
@@ -22,6 +23,7 @@ def irrep_copy_index(irreps: Irreps) -> torch.Tensor:
     return torch.repeat_interleave(torch.arange(len(dims)), dims)
 
 
+@compile_mode("script")
 class Norm(torch.nn.Module):
     """The L2 norm of each irrep copy: (..., irreps_in.dim) -> (..., irreps_in.num_irreps).
 

@@ -10,6 +10,8 @@ import math
 import torch
 from torch.nn.functional import normalize
 
+from e3core._errors import ArgumentError
+
 Device = torch.device | str | None
 Tensor3 = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -235,7 +237,7 @@ def matrix_to_angles(R: torch.Tensor) -> Tensor3:
     0.5
     """
     if not torch.allclose(torch.det(R), R.new_tensor(1)):
-        raise ValueError("matrix_to_angles: R must be rotation matrices with determinant 1")
+        raise ArgumentError("matrix_to_angles: R must be rotation matrices with determinant 1")
     a, b = xyz_to_angles(R @ R.new_tensor([0.0, 1.0, 0.0]))
     R = angles_to_matrix(a, b, torch.zeros_like(a)).transpose(-1, -2) @ R
     c = torch.atan2(R[..., 0, 2], R[..., 0, 0])
@@ -295,7 +297,7 @@ def matrix_to_axis_angle(R: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     (tensor([0., 0., 1.]), tensor(0.5000))
     """
     if not torch.allclose(torch.det(R), R.new_tensor(1)):
-        raise ValueError("matrix_to_axis_angle: R must be rotation matrices with determinant 1")
+        raise ArgumentError("matrix_to_axis_angle: R must be rotation matrices with determinant 1")
     tr = R[..., 0, 0] + R[..., 1, 1] + R[..., 2, 2]
     angle = torch.acos(tr.sub(1).div(2).clamp(-1, 1))
     axis = torch.stack(

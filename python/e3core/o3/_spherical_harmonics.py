@@ -3,7 +3,9 @@
 import torch
 
 from e3core._checks import check_degree
+from e3core._errors import ArgumentError
 from e3core.o3._irreps import Irreps
+from e3core.util.jit import compile_mode
 
 _NORMALIZATIONS = ("integral", "component", "norm")
 
@@ -16,7 +18,7 @@ def _degrees(irreps_out: int | list[int] | str | Irreps, input_parity: int) -> l
         ls: list[int] = []
         for mul, (l, p) in irreps_out:
             if p != input_parity**l:
-                raise ValueError(
+                raise ArgumentError(
                     f"irreps_out {irreps_out} asks for l = {l} with parity {p}, but an input of "
                     f"parity {input_parity} gives parity {input_parity**l} at that degree"
                 )
@@ -27,6 +29,7 @@ def _degrees(irreps_out: int | list[int] | str | Irreps, input_parity: int) -> l
     return [check_degree("spherical_harmonics", f"l[{i}]", l) for i, l in enumerate(irreps_out)]
 
 
+@compile_mode("script")
 class SphericalHarmonics(torch.nn.Module):
     """Spherical harmonics of the input vectors, as ``e3nn.o3.SphericalHarmonics``.
 
@@ -57,7 +60,7 @@ class SphericalHarmonics(torch.nn.Module):
     ) -> None:
         super().__init__()
         if normalization not in _NORMALIZATIONS:
-            raise ValueError(
+            raise ArgumentError(
                 f"normalization is {normalization!r}, expected one of {', '.join(_NORMALIZATIONS)}"
             )
         if isinstance(irreps_out, str):
@@ -69,13 +72,13 @@ class SphericalHarmonics(torch.nn.Module):
             irreps_in = "1e" if odd_even else "1o"
         irreps_in = Irreps(irreps_in)
         if irreps_in not in (Irreps("1x1o"), Irreps("1x1e")):
-            raise ValueError(
+            raise ArgumentError(
                 f"irreps_in is {irreps_in}, expected a vector (1x1o) or a pseudovector (1x1e)"
             )
         input_parity = irreps_in[0].ir.p
         ls = _degrees(irreps_out, input_parity)
         if not ls:
-            raise ValueError("irreps_out asks for no degree; give at least one")
+            raise ArgumentError("irreps_out asks for no degree; give at least one")
 
         self.normalize = normalize
         self.normalization = normalization

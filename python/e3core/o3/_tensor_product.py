@@ -12,7 +12,9 @@ import torch
 
 from e3core import _core
 from e3core._e3nn_compat import ignore_e3nn_generated_constants
+from e3core._errors import ArgumentError, MissingWeightError, ShapeError, refused_as_argument_error
 from e3core.o3._irreps import Irreps
+from e3core.util.jit import compile_mode
 
 _MODES = ("uvw", "uvu", "uvv", "uuw", "uuu", "uvuv", "uvu<v", "u<vw")
 
@@ -55,7 +57,7 @@ def _variances(values: Any, irreps: Irreps, name: str) -> list[float] | None:
         return None
     values = [float(v) for v in values]
     if len(values) != len(irreps):
-        raise ValueError(f"{name} has {len(values)} values but {irreps} has {len(irreps)} terms")
+        raise ArgumentError(f"{name} has {len(values)} values but {irreps} has {len(irreps)} terms")
     return values
 
 
@@ -69,7 +71,7 @@ def _broadcast(a: list[int], b: list[int]) -> list[int]:
         da = a[ia] if ia >= 0 else 1
         db = b[ib] if ib >= 0 else 1
         if da != db and da != 1 and db != 1:
-            raise ValueError(
+            raise ArgumentError(
                 "batch shapes " + str(a) + " and " + str(b) + " do not broadcast together"
             )
         out.append(db if da == 1 else da)
@@ -97,13 +99,14 @@ def _shape_error(name: str, t: torch.Tensor, expected: str) -> str:
 
 def _check_columns(t: torch.Tensor, name: str, irreps_name: str, dim: int) -> None:
     if t.dim() < 1 or t.shape[-1] != dim:
-        raise ValueError(
+        raise ShapeError(
             _shape_error(
                 name, t, "(..., " + str(dim) + ") as " + irreps_name + " has dim " + str(dim)
             )
         )
 
 
+@compile_mode("script")
 class TensorProduct(torch.nn.Module):
     r"""Tensor product of two irreps features with weighted paths, as ``e3nn.o3.TensorProduct``.
 
@@ -170,30 +173,31 @@ class TensorProduct(torch.nn.Module):
         full: list[tuple] = []
         for n, ins in enumerate(instructions):
             if len(ins) not in (5, 6):
-                raise ValueError(
+                raise ArgumentError(
                     f"instruction {n} is {ins!r}, expected (i_in1, i_in2, i_out, mode, "
                     "has_weight[, path_weight])"
                 )
             i1, i2, io, mode, has_weight = ins[:5]
             path_weight = float(ins[5]) if len(ins) == 6 else 1.0
             if mode not in _MODES:
-                raise ValueError(
+                raise ArgumentError(
                     f"instruction {n} has connection mode {mode!r}, expected one of "
                     + ", ".join(_MODES)
                 )
             full.append((int(i1), int(i2), int(io), str(mode), bool(has_weight), path_weight))
 
-        plan, weight_numel, coefficients = _core.tensor_product_plan(
-            str(self.irreps_in1),
-            str(self.irreps_in2),
-            str(self.irreps_out),
-            full,
-            irrep_normalization,
-            path_normalization,
-            _variances(in1_var, self.irreps_in1, "in1_var"),
-            _variances(in2_var, self.irreps_in2, "in2_var"),
-            _variances(out_var, self.irreps_out, "out_var"),
-        )
+        with refused_as_argument_error():
+            plan, weight_numel, coefficients = _core.tensor_product_plan(
+                str(self.irreps_in1),
+                str(self.irreps_in2),
+                str(self.irreps_out),
+                full,
+                irrep_normalization,
+                path_normalization,
+                _variances(in1_var, self.irreps_in1, "in1_var"),
+                _variances(in2_var, self.irreps_in2, "in2_var"),
+                _variances(out_var, self.irreps_out, "out_var"),
+            )
         self.instructions = [
             Instruction(
                 i1,
@@ -222,7 +226,7 @@ class TensorProduct(torch.nn.Module):
         if internal_weights is None:
             internal_weights = shared_weights and any(i.has_weight for i in self.instructions)
         if internal_weights and not shared_weights:
-            raise ValueError("internal_weights=True needs shared_weights=True")
+            raise ArgumentError("internal_weights=True needs shared_weights=True")
         self.internal_weights = bool(internal_weights)
         self.shared_weights = bool(shared_weights)
 
@@ -258,7 +262,7 @@ class TensorProduct(torch.nn.Module):
         if isinstance(weight, (list, tuple)):
             shapes = [ins.path_shape for ins in self.instructions if ins.has_weight]
             if len(weight) != len(shapes):
-                raise ValueError(
+                raise ArgumentError(
                     f"weight is a list of {len(weight)} tensors but {len(shapes)} instructions "
                     "have weights"
                 )
@@ -274,18 +278,18 @@ class TensorProduct(torch.nn.Module):
             weight = self._prep_weights_python(weight)
         if weight is None:
             if self.weight_numel > 0 and not self.internal_weights:
-                raise ValueError(
+                raise MissingWeightError(
                     "weight is required: this tensor product has no internal weights "
                     "(internal_weights=False); pass " + str(self.weight_numel) + " weights"
                 )
             return self.weight
         if self.shared_weights:
             if weight.shape != (self.weight_numel,):
-                raise ValueError(
+                raise ShapeError(
                     _shape_error("weight", weight, "(" + str(self.weight_numel) + ",) (shared)")
                 )
         elif weight.dim() < 2 or weight.shape[-1] != self.weight_numel:
-            raise ValueError(
+            raise ShapeError(
                 _shape_error(
                     "weight", weight, "(..., " + str(self.weight_numel) + ") (shared_weights=False)"
                 )
@@ -339,7 +343,7 @@ class TensorProduct(torch.nn.Module):
             torch.Size([2, 1, 3])
         """
         if not self.instructions[instruction].has_weight:
-            raise ValueError(f"Instruction {instruction} has no weights.")
+            raise ArgumentError(f"Instruction {instruction} has no weights.")
         offset = sum(
             math.prod(ins.path_shape) for ins in self.instructions[:instruction] if ins.has_weight
         )

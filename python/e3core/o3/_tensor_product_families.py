@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from e3core._errors import ArgumentError
 from e3core.o3._irreps import Irrep, Irreps
 from e3core.o3._tensor_product import TensorProduct
 
@@ -19,7 +20,7 @@ def _filter(filter_ir_out: Iterable[Any] | None) -> list[Irrep] | None:
     try:
         return [Irrep(ir) for ir in filter_ir_out]
     except ValueError as exc:
-        raise ValueError(
+        raise ArgumentError(
             f"filter_ir_out (={filter_ir_out}) must be an iterable of e3core.o3.Irrep"
         ) from exc
 
@@ -95,7 +96,7 @@ class ElementwiseTensorProduct(TensorProduct):
         irreps_in1, irreps_in2 = Irreps(irreps_in1).simplify(), Irreps(irreps_in2).simplify()
         keep = _filter(filter_ir_out)
         if irreps_in1.num_irreps != irreps_in2.num_irreps:
-            raise ValueError(
+            raise ArgumentError(
                 f"irreps_in1 ({irreps_in1}) has {irreps_in1.num_irreps} irreps but irreps_in2 "
                 f"({irreps_in2}) has {irreps_in2.num_irreps}: an elementwise product pairs them"
             )
@@ -204,7 +205,7 @@ class TensorSquare(TensorProduct):
     ) -> None:
         irrep_normalization = irrep_normalization or "component"
         if irrep_normalization not in ("component", "norm", "none"):
-            raise ValueError(
+            raise ArgumentError(
                 f"irrep_normalization is {irrep_normalization!r}, expected 'component', 'norm' "
                 "or 'none'"
             )
@@ -234,7 +235,7 @@ class TensorSquare(TensorProduct):
             instructions = [(a, b, p[io], m, w, al) for a, b, io, m, w, al in instructions]
         else:
             if keep is not None:
-                raise ValueError(
+                raise ArgumentError(
                     "Both `irreps_out` and `filter_ir_out` are not None, this is ambiguous."
                 )
             irreps_out = Irreps(irreps_out).simplify()

@@ -11,6 +11,8 @@ import torch
 
 from e3core import _core
 from e3core._checks import check_degree
+from e3core._errors import refused_as_argument_error
+from e3core.util._default_type import explicit_default_types, torch_get_default_device
 
 _COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
@@ -33,8 +35,10 @@ def wigner_3j(
     True
     """
     degrees = [check_degree("wigner_3j", f"l{i + 1}", l) for i, l in enumerate((l1, l2, l3))]
-    table = torch.from_numpy(_core.wigner_3j(*degrees))
-    return table.to(dtype=dtype or torch.get_default_dtype(), device=device or _default_device())
+    with refused_as_argument_error():
+        table = torch.from_numpy(_core.wigner_3j(*degrees))
+    dtype, device = explicit_default_types(dtype, device)
+    return table.to(dtype=dtype, device=device)
 
 
 def wigner_D(
@@ -93,7 +97,7 @@ def change_basis_real_to_complex(
         q[l + m, l - m] = 1j * (-1) ** m * s
     q = (-1j) ** l * q
     dtype = _COMPLEX[dtype or torch.get_default_dtype()]
-    return q.to(dtype=dtype, device=device or _default_device())
+    return q.to(dtype=dtype, device=device or torch_get_default_device())
 
 
 def su2_generators(j: int) -> torch.Tensor:
@@ -123,7 +127,3 @@ def so3_generators(l: int) -> torch.Tensor:
     X = su2_generators(l)
     Q = change_basis_real_to_complex(l, dtype=torch.float64, device="cpu")
     return torch.real(torch.conj(Q.T) @ X.to(Q.dtype) @ Q).to(torch.get_default_dtype())
-
-
-def _default_device() -> torch.device:
-    return torch.empty(0).device
