@@ -42,7 +42,13 @@ from e3core.o3._rotation import (
     rand_quaternion,
     xyz_to_angles,
 )
-from e3core.o3._spherical_harmonics import SphericalHarmonics, spherical_harmonics
+from e3core.o3._spherical_harmonics import (
+    SphericalHarmonics,
+    SphericalHarmonicsAlphaBeta,
+    spherical_harmonics,
+    spherical_harmonics_alpha,
+    spherical_harmonics_alpha_beta,
+)
 from e3core.o3._tensor_product import Instruction, TensorProduct
 from e3core.o3._tensor_product_families import (
     ElementwiseTensorProduct,
@@ -68,6 +74,7 @@ __all__ = [
     "Linear",
     "Norm",
     "SphericalHarmonics",
+    "SphericalHarmonicsAlphaBeta",
     "TensorProduct",
     "TensorSquare",
     "angles_to_axis_angle",
@@ -101,6 +108,8 @@ __all__ = [
     "rand_quaternion",
     "so3_generators",
     "spherical_harmonics",
+    "spherical_harmonics_alpha",
+    "spherical_harmonics_alpha_beta",
     "su2_generators",
     "wigner_3j",
     "wigner_D",

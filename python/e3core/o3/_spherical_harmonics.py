@@ -1,10 +1,13 @@
 """Real spherical harmonics with e3nn's conventions, computed by e3core's C++ kernels."""
 
+import math
+
 import torch
 
 from e3core._checks import check_degree
 from e3core._errors import ArgumentError
 from e3core.o3._irreps import Irreps
+from e3core.o3._rotation import angles_to_xyz
 from e3core.util.jit import compile_mode
 
 _NORMALIZATIONS = ("integral", "component", "norm")
@@ -119,3 +122,73 @@ def spherical_harmonics(
         tensor([0.0000, 0.0000, 1.7321])
     """
     return SphericalHarmonics(l, normalize, normalization)(x)
+
+
+@compile_mode("script")
+class SphericalHarmonicsAlphaBeta(torch.nn.Module):
+    """Spherical harmonics of the point at angles (alpha, beta), as
+    ``e3nn.o3.SphericalHarmonicsAlphaBeta``: those of ``angles_to_xyz(alpha, beta)`` (the
+    vector R_y(alpha) R_x(beta) e_y), of degree(s) ``l`` (an int, a list, or irreps whose
+    parities are ignored, each degree repeated by its multiplicity).
+
+    Example::
+
+        >>> sh = SphericalHarmonicsAlphaBeta([0, 1], normalization="component")
+        >>> sh(torch.tensor([0.0]), torch.tensor([0.0]))
+        tensor([[1.0000, 0.0000, 1.7321, 0.0000]])
+    """
+
+    def __init__(self, l: int | list[int] | Irreps, normalization: str = "integral") -> None:
+        super().__init__()
+        if isinstance(l, Irreps):
+            ls = [ir.l for mul, ir in l for _ in range(mul)]
+        elif isinstance(l, int):
+            ls = [l]
+        else:
+            ls = list(l)
+        self.sh = SphericalHarmonics(ls, normalize=True, normalization=normalization)
+        self.normalization = normalization
+
+    def forward(self, alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        """Harmonics (..., dim) of the angles ``alpha`` and ``beta`` (..., broadcast)."""
+        return self.sh(angles_to_xyz(alpha, beta))
+
+
+def spherical_harmonics_alpha_beta(
+    l: int | list[int] | Irreps,
+    alpha: torch.Tensor,
+    beta: torch.Tensor,
+    *,
+    normalization: str = "integral",
+) -> torch.Tensor:
+    """``SphericalHarmonicsAlphaBeta(l, normalization)(alpha, beta)``, as
+    ``e3nn.o3.spherical_harmonics_alpha_beta``.
+
+    Example::
+
+        >>> spherical_harmonics_alpha_beta(0, torch.zeros(2), torch.zeros(2)).shape
+        torch.Size([2, 1])
+    """
+    return SphericalHarmonicsAlphaBeta(l, normalization=normalization)(alpha, beta)
+
+
+def spherical_harmonics_alpha(l: int, alpha: torch.Tensor) -> torch.Tensor:
+    """The alpha part S^l(alpha) of e3nn's harmonics of angles, (..., 2l+1): sqrt(2) sin(m alpha)
+    for m = l .. 1, then 1, then sqrt(2) cos(m alpha) for m = 1 .. l.
+
+    Example::
+
+        >>> spherical_harmonics_alpha(1, torch.tensor([0.0]))
+        tensor([[0.0000, 1.0000, 1.4142]])
+    """
+    l = check_degree("spherical_harmonics_alpha", "l", l)
+    alpha = alpha.unsqueeze(-1)
+    m = torch.arange(1, l + 1, dtype=alpha.dtype, device=alpha.device)
+    return torch.cat(
+        [
+            math.sqrt(2) * torch.sin(m.flip(0) * alpha),
+            torch.ones_like(alpha),
+            math.sqrt(2) * torch.cos(m * alpha),
+        ],
+        dim=-1,
+    )
