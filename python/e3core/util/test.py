@@ -262,7 +262,7 @@ def assert_auto_jitable(
             f"assert_auto_jitable: {type(func).__name__} has compile mode {mode!r}; it needs "
             "'script' or 'trace' (e3core.util.jit.compile_mode)"
         )
-    irreps_in, _ = io_irreps(func, None, getattr(func, "irreps_out", "0e"))
+    irreps_in, _ = io_irreps(func, None, [None])  # only the inputs are needed
     with warnings.catch_warnings():
         if error_on_warnings:
             warnings.simplefilter("error")
