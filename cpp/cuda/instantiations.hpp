@@ -11,6 +11,9 @@
   template void spherical_harmonics_vjp_backward<T>(const ShOptions&, const T*, const T*,     \
                                                     const T*, int64_t, T*, T*, void*);
 
+#define E3CORE_CUDA_INSTANTIATE_WIGNER(T) \
+  template void wigner_D<T>(int, const T*, const T*, const T*, int64_t, EulerDerivative, T*, void*);
+
 #define E3CORE_CUDA_INSTANTIATE_TP(T)                                                              \
   template void tensor_product<T>(const TpDevicePlan&, TpSlot, TpArray<T>, TpArray<T>, TpArray<T>, \
                                   TpArray<T>, const TpGroups&, void*);                             \

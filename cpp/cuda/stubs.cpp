@@ -61,8 +61,15 @@ void write_neighbors(const NeighborGrid&, const T*, const NeighborBins&, int64_t
   unavailable("write_neighbors");
 }
 
+template <typename T>
+void wigner_D(int, const T*, const T*, const T*, int64_t, EulerDerivative, T*, void*) {
+  unavailable("wigner_D");
+}
+
 E3CORE_CUDA_INSTANTIATE_SH(float)
 E3CORE_CUDA_INSTANTIATE_SH(double)
+E3CORE_CUDA_INSTANTIATE_WIGNER(float)
+E3CORE_CUDA_INSTANTIATE_WIGNER(double)
 E3CORE_CUDA_INSTANTIATE_TP(float)
 E3CORE_CUDA_INSTANTIATE_TP(double)
 E3CORE_CUDA_INSTANTIATE_NL(float)

@@ -8,7 +8,6 @@ namespace e3core::python {
 void bind_irreps(nanobind::module_& m);
 void bind_neighbor_list(nanobind::module_& m);
 void bind_parallel(nanobind::module_& m);
-void bind_rotation(nanobind::module_& m);
 void bind_spherical_harmonics(nanobind::module_& m);
 void bind_tensor_product(nanobind::module_& m);
 void bind_wigner(nanobind::module_& m);

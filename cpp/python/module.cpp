@@ -6,7 +6,6 @@ NB_MODULE(_core, m) {
   e3core::python::bind_irreps(m);
   e3core::python::bind_neighbor_list(m);
   e3core::python::bind_parallel(m);
-  e3core::python::bind_rotation(m);
   e3core::python::bind_spherical_harmonics(m);
   e3core::python::bind_tensor_product(m);
   e3core::python::bind_wigner(m);

@@ -19,10 +19,10 @@ void cuda_unavailable(const c10::OperatorHandle& op, torch::jit::Stack*) {
 
 // Compiled only in builds without the CUDA registrations (see CMakeLists.txt).
 TORCH_LIBRARY_IMPL(e3core, CUDA, m) {
-  for (const char* name :
-       {"neighbor_list", "radius_graph", "spherical_harmonics", "spherical_harmonics_backward",
-        "spherical_harmonics_double_backward", "tensor_product", "tensor_product_grad_x1",
-        "tensor_product_grad_x2", "tensor_product_grad_weight", "tensor_product_backward"}) {
+  for (const char* name : {"neighbor_list", "radius_graph", "spherical_harmonics",
+                           "spherical_harmonics_backward", "spherical_harmonics_double_backward",
+                           "tensor_product", "tensor_product_grad_x1", "tensor_product_grad_x2",
+                           "tensor_product_grad_weight", "tensor_product_backward", "wigner_D"}) {
     m.impl(name, torch::CppFunction::makeFromBoxedFunction<&cuda_unavailable>());
   }
 }

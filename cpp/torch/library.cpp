@@ -44,6 +44,10 @@ TORCH_LIBRARY(e3core, m) {
   // second derivative (training on forces) is one fused pass instead of autograd's dozen
   // elementwise ops over a (edges, hidden) tensor.
   m.def("silu(Tensor x) -> Tensor");
+  // Real Wigner D matrices of e3nn's Y-X-Y Euler angles, or the partial derivative of the given
+  // orders in (alpha, beta, gamma): the derivatives are the op itself with higher orders, so it
+  // is differentiable to any order. Angles of one shape; the result is (..., 2l+1, 2l+1).
+  m.def("wigner_D(Tensor alpha, Tensor beta, Tensor gamma, int l, int[3] order) -> Tensor");
   m.def("silu_backward(Tensor grad, Tensor x) -> Tensor");
   m.def(
       "silu_double_backward(Tensor grad_grad_x, Tensor grad, Tensor x) -> (Tensor grad_grad, "

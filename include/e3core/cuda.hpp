@@ -1,6 +1,6 @@
 /// @file cuda.hpp
-/// @brief The CUDA kernels: spherical harmonics, the tensor-product family and the neighbour
-/// search on device memory.
+/// @brief The CUDA kernels: spherical harmonics, Wigner D matrices, the tensor-product family
+/// and the neighbour search on device memory.
 ///
 /// Pointers are device pointers and `stream` is a cudaStream_t passed as void* (so that this
 /// header needs no CUDA). Calls are asynchronous on the stream; launch errors throw
@@ -18,6 +18,7 @@
 #include "e3core/neighbor_list.hpp"
 #include "e3core/spherical_harmonics.hpp"
 #include "e3core/tensor_product.hpp"
+#include "e3core/wigner.hpp"
 
 namespace e3core::cuda {
 
@@ -39,6 +40,11 @@ template <typename T>
 void spherical_harmonics_vjp_backward(const ShOptions& options, const T* xyz, const T* grad_sh,
                                       const T* grad_grad_xyz, int64_t n, T* grad_grad_sh,
                                       T* grad_xyz2, void* stream);
+
+/// e3core::wigner_D on the device: n rotations' D^l (or derivative), (2l+1)^2 values each.
+template <typename T>
+void wigner_D(int l, const T* alpha, const T* beta, const T* gamma, int64_t n,
+              EulerDerivative order, T* out, void* stream);
 
 /// A tensor-product plan's tables in the memory of the device current at construction.
 class TpDevicePlan {

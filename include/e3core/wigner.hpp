@@ -35,12 +35,31 @@ template <typename T>
 void wigner_D_from_matrix(int l, const T* R, int64_t n, T* out,
                           const Executor& exec = parallel_for);
 
-/// Real Wigner D matrices D^l(alpha, beta, gamma) for e3nn's Y-X-Y Euler angles:
-/// D^l(R) with R = matrix_y(alpha) matrix_x(beta) matrix_y(gamma).
+/// Which derivative of D^l(alpha, beta, gamma) wigner_D computes: the `alpha`-th derivative in
+/// alpha, `beta`-th in beta and `gamma`-th in gamma (all zero: D itself). Every derivative of any
+/// order has the same cost as D, which is what makes D differentiable to any order.
+struct EulerDerivative {
+  int alpha = 0;
+  int beta = 0;
+  int gamma = 0;
+};
+
+/// Real Wigner D matrices D^l(alpha, beta, gamma) for e3nn's Y-X-Y Euler angles, or one of their
+/// partial derivatives: D^l(R) with R = matrix_y(alpha) matrix_x(beta) matrix_y(gamma).
+///
+/// Computed as Y(alpha) S Y(beta) S Y(gamma), where Y(t) = D^l(matrix_y(t)) has two entries per
+/// row, cos(m t) and sin(m t), and S = wigner_D_swap_xy(l) turns rotations about y into rotations
+/// about x. Derivatives only change cos and sin into their derivatives. O(l^3) per rotation.
 /// @param out   n * (2l+1)^2 values, row-major.
-/// @throws std::invalid_argument if l < 0 or n < 0.
+/// @throws std::invalid_argument if l < 0, n < 0 or an order is negative.
 template <typename T>
 void wigner_D(int l, const T* alpha, const T* beta, const T* gamma, int64_t n, T* out,
-              const Executor& exec = parallel_for);
+              EulerDerivative order = {}, const Executor& exec = parallel_for);
+
+/// S = D^l of the rotation by pi about (x + y) / sqrt(2), which swaps x and y: symmetric, its
+/// own inverse, and S D^l(matrix_y(t)) S = D^l(matrix_x(t)). Row-major (2l+1)^2 values, computed
+/// once per l and cached (thread-safe).
+/// @throws std::invalid_argument if l < 0.
+const std::vector<double>& wigner_D_swap_xy(int l);
 
 }  // namespace e3core

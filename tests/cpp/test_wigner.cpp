@@ -7,7 +7,6 @@
 #include <thread>
 #include <vector>
 
-#include "e3core/rotation.hpp"
 #include "e3core/wigner.hpp"
 
 namespace {
@@ -34,10 +33,28 @@ double max_abs_diff(const Mat& a, const Mat& b) {
   return e;
 }
 
+// The rotation of a random unit quaternion (w, x, y, z).
 Mat random_rotation(std::mt19937_64& gen) {
-  Mat R(9);
-  e3core::rand_matrix(gen, 1, R.data());
-  return R;
+  std::normal_distribution<double> normal;
+  double q[4], norm = 0;
+  for (double& x : q) {
+    x = normal(gen);
+    norm += x * x;
+  }
+  for (double& x : q) x /= std::sqrt(norm);
+  const double w = q[0], x = q[1], y = q[2], z = q[3];
+  return {1 - 2 * (y * y + z * z), 2 * (x * y - z * w),     2 * (x * z + y * w),
+          2 * (x * y + z * w),     1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+          2 * (x * z - y * w),     2 * (y * z + x * w),     1 - 2 * (x * x + y * y)};
+}
+
+// e3nn's R(alpha, beta, gamma) = Y(alpha) X(beta) Y(gamma).
+Mat angles_to_matrix(double alpha, double beta, double gamma) {
+  auto y = [](double t) {
+    return Mat{std::cos(t), 0, std::sin(t), 0, 1, 0, -std::sin(t), 0, std::cos(t)};
+  };
+  const Mat x{1, 0, 0, 0, std::cos(beta), -std::sin(beta), 0, std::sin(beta), std::cos(beta)};
+  return matmul(matmul(y(alpha), x, 3), y(gamma), 3);
 }
 
 std::string error_of(int l1, int l2, int l3) {
@@ -177,12 +194,16 @@ TEST(WignerD, ImproperMatrixGivesParityMinusOneToTheL) {
 TEST(WignerD, AnglesFloatAndBatch) {
   const int l = 6, d = 13, n = 37;
   std::mt19937_64 gen(5);
-  std::vector<double> a(n), b(n), c(n), R(9 * n), D(n * d * d), Dm(n * d * d);
-  e3core::rand_angles(gen, n, a.data(), b.data(), c.data());
+  std::uniform_real_distribution<double> angle(-7.0, 7.0);
+  std::vector<double> a(n), b(n), c(n), D(n * d * d);
+  for (int i = 0; i < n; ++i) a[i] = angle(gen), b[i] = angle(gen), c[i] = angle(gen);
+  b[0] = 0.0;  // gimbal lock
   e3core::wigner_D(l, a.data(), b.data(), c.data(), n, D.data());
-  e3core::angles_to_matrix(a.data(), b.data(), c.data(), n, R.data());
-  e3core::wigner_D_from_matrix(l, R.data(), n, Dm.data());
-  EXPECT_EQ(D, Dm);
+  for (int i = 0; i < n; ++i) {
+    const Mat expected = wigner(l, angles_to_matrix(a[i], b[i], c[i]));
+    const Mat got(D.begin() + i * d * d, D.begin() + (i + 1) * d * d);
+    EXPECT_LT(max_abs_diff(got, expected), 1e-13) << i;
+  }
   std::vector<float> af(a.begin(), a.end()), bf(b.begin(), b.end()), cf(c.begin(), c.end()),
       Df(n * d * d);
   e3core::wigner_D(l, af.data(), bf.data(), cf.data(), n, Df.data());
@@ -190,11 +211,48 @@ TEST(WignerD, AnglesFloatAndBatch) {
   e3core::wigner_D(l, a.data(), b.data(), c.data(), 0, D.data());  // empty batch is fine
 }
 
+// Every partial derivative against central differences of the order below it.
+TEST(WignerD, DerivativesOfEveryOrder) {
+  const int l = 4, d = 9;
+  const double abc[3] = {0.4, 1.3, -2.2}, h = 1e-5;
+  const e3core::EulerDerivative orders[] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1},
+                                            {2, 1, 0}, {0, 3, 1}, {1, 1, 1}};
+  for (const auto& order : orders) {
+    for (int k = 0; k < 3; ++k) {
+      int raised[3] = {order.alpha, order.beta, order.gamma};
+      if (raised[k] == 0) continue;
+      --raised[k];
+      const e3core::EulerDerivative below{raised[0], raised[1], raised[2]};
+      double plus[3] = {abc[0], abc[1], abc[2]}, minus[3] = {abc[0], abc[1], abc[2]};
+      plus[k] += h;
+      minus[k] -= h;
+      Mat D(d * d), Dp(d * d), Dm(d * d);
+      e3core::wigner_D(l, &abc[0], &abc[1], &abc[2], 1, D.data(), order);
+      e3core::wigner_D(l, &plus[0], &plus[1], &plus[2], 1, Dp.data(), below);
+      e3core::wigner_D(l, &minus[0], &minus[1], &minus[2], 1, Dm.data(), below);
+      for (int i = 0; i < d * d; ++i) EXPECT_NEAR(D[i], (Dp[i] - Dm[i]) / (2 * h), 1e-5) << k;
+    }
+  }
+}
+
+TEST(WignerD, SwapTableTurnsYRotationsIntoXRotations) {
+  for (int l = 0; l <= 6; ++l) {
+    const int d = 2 * l + 1;
+    const Mat& S = e3core::wigner_D_swap_xy(l);
+    const Mat x = wigner(l, angles_to_matrix(0, 0.7, 0));
+    const Mat y = wigner(l, angles_to_matrix(0.7, 0, 0));
+    EXPECT_LT(max_abs_diff(matmul(matmul(S, y, d), S, d), x), 1e-14) << l;
+    EXPECT_EQ(&S, &e3core::wigner_D_swap_xy(l));  // cached
+  }
+}
+
 TEST(WignerD, RejectsNegativeL) {
   double R[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}, out[9];
   EXPECT_THROW(e3core::wigner_D_from_matrix(-1, R, 1, out), std::invalid_argument);
   EXPECT_THROW(e3core::wigner_D(-2, R, R, R, 1, out), std::invalid_argument);
   EXPECT_THROW(e3core::wigner_D_from_matrix(1, R, -1, out), std::invalid_argument);
+  EXPECT_THROW(e3core::wigner_D(1, R, R, R, 1, out, {0, -1, 0}), std::invalid_argument);
+  EXPECT_THROW(e3core::wigner_D_swap_xy(-1), std::invalid_argument);
 }
 
 }  // namespace

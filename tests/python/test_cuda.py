@@ -1,5 +1,5 @@
-"""The CUDA backend against the CPU one: every op in float32 and float64 (harmonics, the
-tensor-product family, the fused convolution, the neighbour search), their derivatives
+"""The CUDA backend against the CPU one: every op in float32 and float64 (harmonics, Wigner D
+matrices, the tensor-product family, the fused convolution, the neighbour search), their derivatives
 (gradcheck, gradgradcheck and opcheck on the GPU), bit-for-bit repeatability, empty inputs,
 errors, and models on the GPU under rotations and inversion. The GPU tests are skipped on a
 machine without one; the registrations are checked everywhere."""
@@ -30,6 +30,7 @@ OPS = [
     "silu",
     "silu_backward",
     "silu_double_backward",
+    "wigner_D",
 ]
 DTYPES = [torch.float32, torch.float64]
 TOL = {torch.float32: dict(rtol=1e-4, atol=1e-4), torch.float64: dict(rtol=1e-10, atol=1e-10)}

@@ -120,3 +120,53 @@ def test_seeds():
     first = (torch.rand(1).item(), random.random())
     test.set_random_seeds()
     assert (torch.rand(1).item(), random.random()) == first
+
+
+def test_torch_compile_helper_as_e3nns():
+    import functools
+
+    build = functools.partial(o3.Linear, "2x0e+1x1o", "1x0e+1x1o")
+    x = torch.randn(4, 5)
+    compiled = test.assert_torch_compile("eager", build, x)
+    assert compiled(x).shape == (4, 4)
+    assert test.get_optimization_defaults()["jit_mode"] == "eager"  # restored
+
+    class Breaks(torch.nn.Module):
+        def forward(self, x):
+            print("graph break")
+            return x
+
+    with pytest.raises(Exception, match="print"):
+        test.assert_torch_compile("eager", Breaks, x)
+    with pytest.raises(Exception, match="print"):
+        e3nn_test.assert_torch_compile("eager", Breaks, x)
+
+
+def test_reexports_of_util_jit():
+    from e3core.util import jit
+
+    assert test.compile is jit.compile and test.get_tracing_inputs is jit.get_tracing_inputs
+
+
+def test_float_tolerance_fixture_runs_each_test_in_both_dtypes(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "conftest.py").write_text("from e3core.util.test import float_tolerance  # noqa\n")
+    (tmp_path / "test_dtype.py").write_text(
+        "import torch\n"
+        "def test_dtype(float_tolerance):\n"
+        "    dtype = torch.get_default_dtype()\n"
+        "    assert float_tolerance.dtype == dtype\n"
+        "    expected = {torch.float32: 1e-3, torch.float64: 1e-9}[dtype]\n"
+        "    assert float_tolerance == torch.tensor(expected, dtype=dtype)\n"
+        "    print('dtype', dtype)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert "2 passed" in run.stdout, run.stdout + run.stderr
+    assert "dtype torch.float32" in run.stdout and "dtype torch.float64" in run.stdout

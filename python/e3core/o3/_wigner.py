@@ -1,8 +1,8 @@
 """Wigner 3j tensors and Wigner D matrices with e3nn's names, signatures and values.
 
-The numbers come from the C++ core: exact Wigner 3j tables (cached) and Wigner D matrices
-built directly by the Ivanic-Ruedenberg recursion, in e3nn's real basis (at l = 1 the
-components are x, y, z and D^1(R) = R).
+The numbers come from the C++ core: exact Wigner 3j tables (cached), and Wigner D matrices
+as the op ``torch.ops.e3core.wigner_D``, differentiable in the angles, in e3nn's real basis (at
+l = 1 the components are x, y, z and D^1(R) = R).
 """
 
 import math
@@ -49,28 +49,25 @@ def wigner_D(
 ) -> torch.Tensor:
     """Wigner D matrices D^l(alpha, beta, gamma) of shape (..., 2l+1, 2l+1), as e3nn.o3.wigner_D.
 
-    The angles are e3nn's Y-X-Y Euler angles (gamma applied first) and broadcast together. The
-    result has the dtype and device of ``alpha``; it is computed on the CPU in float64 by the
-    core and is not differentiable with respect to the angles.
+    The angles are e3nn's Y-X-Y Euler angles (gamma applied first) and broadcast together; the
+    result has their dtype (the default dtype for integer angles) and device. It is the op
+    ``torch.ops.e3core.wigner_D`` (C++, CPU and CUDA), differentiable to any order in the angles
+    (training through rotated frames needs second derivatives), in TorchScript and exports too.
 
-    >>> a, b, c = torch.tensor(0.1), torch.tensor(0.2), torch.tensor(0.3)
-    >>> wigner_D(2, a, b, c).shape
+    >>> a, b, c = torch.tensor(0.1), torch.tensor(0.2, requires_grad=True), torch.tensor(0.3)
+    >>> D = wigner_D(2, a, b, c)
+    >>> D.shape
     torch.Size([5, 5])
+    >>> torch.autograd.grad(D[0, 1], b)[0].shape
+    torch.Size([])
     """
     l = check_degree("wigner_D", "l", l)
     alpha, beta, gamma = torch.broadcast_tensors(alpha, beta, gamma)
-    dtype = alpha.dtype if alpha.is_floating_point() else torch.get_default_dtype()
-    if alpha.device.type == "meta":  # shapes only (torch.compile, FakeTensor)
-        return alpha.new_empty((*alpha.shape, 2 * l + 1, 2 * l + 1), dtype=dtype)
-    if torch.is_grad_enabled() and any(x.requires_grad for x in (alpha, beta, gamma)):
-        raise RuntimeError(
-            "wigner_D: the angles require grad, but e3core's wigner_D is not differentiable "
-            "with respect to them; pass detached angles or differentiate through "
-            "angles_to_matrix instead"
-        )
-    angles = [x.detach().to("cpu", torch.float64).numpy() for x in (alpha, beta, gamma)]
-    D = torch.from_numpy(_core.wigner_D(l, *angles))
-    return D.to(device=alpha.device, dtype=dtype)
+    dtype = torch.promote_types(torch.promote_types(alpha.dtype, beta.dtype), gamma.dtype)
+    if not dtype.is_floating_point:
+        dtype = torch.get_default_dtype()
+    alpha, beta, gamma = (x.to(dtype) for x in (alpha, beta, gamma))
+    return torch.ops.e3core.wigner_D(alpha, beta, gamma, l, [0, 0, 0])
 
 
 def change_basis_real_to_complex(

@@ -29,8 +29,10 @@ from e3core.o3._irreps import Irreps
 from e3core.o3._rotation import rand_matrix
 from e3core.util._arguments import io_irreps, random_args
 from e3core.util.jit import (
+    compile,
     get_compile_mode,
     get_optimization_defaults,
+    get_tracing_inputs,
     set_optimization_defaults,
 )
 
@@ -39,10 +41,13 @@ __all__ = [
     "assert_auto_jitable",
     "assert_equivariant",
     "assert_normalized",
+    "assert_torch_compile",
+    "compile",
     "equivariance_error",
     "format_equivariance_error",
     "get_compile_mode",
     "get_optimization_defaults",
+    "get_tracing_inputs",
     "random_irreps",
     "set_optimization_defaults",
     "set_random_seeds",
@@ -53,6 +58,27 @@ FLOAT_TOLERANCE = {
     dtype: torch.as_tensor(value, dtype=dtype)
     for dtype, value in {torch.float32: 1e-3, torch.float64: 1e-9}.items()
 }
+
+try:
+    import pytest
+except ImportError:  # the fixture exists only where pytest does, as in e3nn
+    pass
+else:
+
+    @pytest.fixture(scope="session", autouse=True, params=["float32", "float64"])
+    def float_tolerance(request: pytest.FixtureRequest) -> Iterable[torch.Tensor]:
+        """e3nn's pytest fixture: runs every test of a session once with float32 and once with
+        float64 as torch's default dtype, and gives the tolerance of that dtype.
+
+        Import it into a ``conftest.py`` to use it, as with e3nn's::
+
+            from e3core.util.test import float_tolerance  # noqa: F401
+        """
+        saved = torch.get_default_dtype()
+        dtype = {"float32": torch.float32, "float64": torch.float64}[request.param]
+        torch.set_default_dtype(dtype)
+        yield FLOAT_TOLERANCE[dtype]
+        torch.set_default_dtype(saved)
 
 
 def random_irreps(
@@ -281,6 +307,32 @@ def assert_auto_jitable(
     for ours, theirs in zip(_outputs(compiled(*args)), _outputs(func(*args)), strict=True):
         assert ours.shape == theirs.shape, f"compiled shape {ours.shape}, eager {theirs.shape}"
         assert torch.allclose(ours, theirs, atol=1e-6, rtol=1e-5), "compiled and eager differ"
+    return compiled
+
+
+def assert_torch_compile(
+    compile_mode: str, func: Callable[[], torch.nn.Module], *args: Any, **kwargs: Any
+) -> Callable[..., Any]:
+    """Builds a module with ``func()`` and runs it under ``torch.compile(fullgraph=True)`` on
+    ``args`` and ``kwargs``, as e3nn's: a graph break or a failure raises. Returns the compiled
+    module. ``compile_mode`` is e3nn's ``jit_mode`` optimization default while ``func`` builds the
+    module (it changes nothing in e3core, whose modules generate no code).
+
+    >>> import functools, torch
+    >>> from e3core import o3
+    >>> build = functools.partial(o3.Linear, "2x0e", "1x0e")
+    >>> assert_torch_compile("eager", build, torch.randn(3, 2)).__class__.__name__
+    'OptimizedModule'
+    """
+    saved = get_optimization_defaults()["jit_mode"]
+    try:
+        set_optimization_defaults(jit_mode=compile_mode)
+        module = func()
+        torch._dynamo.reset()
+        compiled = torch.compile(module, fullgraph=True)
+        compiled(*args, **kwargs)
+    finally:
+        set_optimization_defaults(jit_mode=saved)
     return compiled
 
 
