@@ -170,6 +170,26 @@ def test_tensor_products_match_the_cpu(dtype, mode, shared):
         torch.testing.assert_close(b.cpu(), a, **TOL[dtype])
 
 
+@gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_wigner_D_matches_the_cpu(dtype):
+    angles = [x.requires_grad_() for x in o3.rand_angles(301, dtype=dtype)]
+    for l, order in [(0, [0, 0, 0]), (1, [0, 0, 0]), (3, [1, 2, 0]), (8, [0, 0, 0])]:
+        expected = ops.wigner_D(*angles, l, order)
+        got = ops.wigner_D(*[cuda(a) for a in angles], l, order)
+        torch.testing.assert_close(got.cpu(), expected, **TOL[dtype])
+    angles_gpu = [cuda(a) for a in angles]
+    expected = grads(o3.wigner_D(4, *angles), angles)
+    got = grads(o3.wigner_D(4, *angles_gpu), angles_gpu)
+    for a, b in zip(expected, got, strict=True):
+        torch.testing.assert_close(b.cpu(), a, **TOL[dtype])
+    small = [a[:5].detach().double().cuda().requires_grad_() for a in angles]
+    assert torch.autograd.gradgradcheck(lambda a, b, c: o3.wigner_D(2, a, b, c), small)
+    torch.library.opcheck(ops.wigner_D, (*small, 2, [0, 1, 0]))
+    empty = torch.zeros(0, dtype=dtype, device="cuda")
+    assert ops.wigner_D(empty, empty, empty, 3, [0, 0, 0]).shape == (0, 7, 7)
+
+
 def nequip_conv(dtype, nodes=50, edges=400, seed=0):
     tp = graph.TensorProductConv(
         "8x0e+4x1o+2x2e",
