@@ -317,7 +317,8 @@ def _linear(m: torch.nn.Module) -> o3.Linear:
     if match is None:
         raise ValueError(
             "its coefficients are not those of path_normalization 'element' or 'path' "
-            "(was it built with f_in/f_out? e3core's Linear does not support them)"
+            "(was it built with f_in/f_out? from_e3nn does not convert those: build e3core's "
+            "o3.Linear with the same f_in/f_out and load the state_dict)"
         )
     return match
 

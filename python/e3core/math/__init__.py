@@ -10,9 +10,11 @@ Example::
     torch.Size([5, 8])
 """
 
+from e3core.math import perm
 from e3core.math._linalg import complete_basis, direct_sum, orthonormalize
 from e3core.math._normalize_activation import moment, normalize2mom
 from e3core.math._radial import BesselBasis, PolynomialCutoff, RadialBasis, bessel
+from e3core.math._reduce import germinate_formulas, reduce_permutation
 from e3core.math._silu import silu
 from e3core.math._soft_one_hot_linspace import soft_one_hot_linspace, soft_unit_step
 
@@ -23,9 +25,12 @@ __all__ = [
     "bessel",
     "complete_basis",
     "direct_sum",
+    "germinate_formulas",
     "moment",
     "normalize2mom",
     "orthonormalize",
+    "perm",
+    "reduce_permutation",
     "silu",
     "soft_one_hot_linspace",
     "soft_unit_step",

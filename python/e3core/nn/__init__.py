@@ -19,6 +19,8 @@ from e3core.nn._fc import FullyConnectedNet
 from e3core.nn._gate import Gate
 from e3core.nn._identity import Identity
 from e3core.nn._normact import NormActivation
+from e3core.nn._s2act import S2Activation
+from e3core.nn._so3act import SO3Activation
 
 __all__ = [
     "Activation",
@@ -30,4 +32,6 @@ __all__ = [
     "Gate",
     "Identity",
     "NormActivation",
+    "S2Activation",
+    "SO3Activation",
 ]

@@ -10,8 +10,10 @@ Example::
 
 from e3core.o3 import irrep
 from e3core.o3._irreps import Irrep, Irreps
+from e3core.o3._legendre import Legendre
 from e3core.o3._linear import Linear
 from e3core.o3._norm import Norm
+from e3core.o3._reduce import ReducedTensorProducts, reduced_tensor_products_basis
 from e3core.o3._rotation import (
     angles_to_axis_angle,
     angles_to_matrix,
@@ -42,6 +44,15 @@ from e3core.o3._rotation import (
     rand_quaternion,
     xyz_to_angles,
 )
+from e3core.o3._s2grid import (
+    FromS2Grid,
+    ToS2Grid,
+    irfft,
+    rfft,
+    s2_grid,
+    spherical_harmonics_s2_grid,
+)
+from e3core.o3._so3grid import SO3Grid
 from e3core.o3._spherical_harmonics import (
     SphericalHarmonics,
     SphericalHarmonicsAlphaBeta,
@@ -63,20 +74,27 @@ from e3core.o3._wigner import (
     wigner_3j,
     wigner_D,
 )
+from e3core.o3.experimental import FullTensorProductv2
 
 __all__ = [
     "ElementwiseTensorProduct",
+    "FromS2Grid",
     "FullTensorProduct",
+    "FullTensorProductv2",
     "FullyConnectedTensorProduct",
     "Instruction",
     "Irrep",
     "Irreps",
+    "Legendre",
     "Linear",
     "Norm",
+    "SO3Grid",
+    "ReducedTensorProducts",
     "SphericalHarmonics",
     "SphericalHarmonicsAlphaBeta",
     "TensorProduct",
     "TensorSquare",
+    "ToS2Grid",
     "angles_to_axis_angle",
     "angles_to_matrix",
     "angles_to_quaternion",
@@ -93,6 +111,7 @@ __all__ = [
     "inverse_angles",
     "inverse_quaternion",
     "irrep",
+    "irfft",
     "matrix_to_angles",
     "matrix_to_axis_angle",
     "matrix_to_quaternion",
@@ -106,10 +125,14 @@ __all__ = [
     "rand_axis_angle",
     "rand_matrix",
     "rand_quaternion",
+    "reduced_tensor_products_basis",
+    "rfft",
+    "s2_grid",
     "so3_generators",
     "spherical_harmonics",
     "spherical_harmonics_alpha",
     "spherical_harmonics_alpha_beta",
+    "spherical_harmonics_s2_grid",
     "su2_generators",
     "wigner_3j",
     "wigner_D",

@@ -14,7 +14,7 @@ from e3core import _core
 from e3core._e3nn_compat import ignore_e3nn_generated_constants
 from e3core._errors import ArgumentError, MissingWeightError, ShapeError, refused_as_argument_error
 from e3core.o3._irreps import Irreps
-from e3core.o3._tensor_product import _as_rows, _broadcast, _check_columns
+from e3core.o3._tensor_product import _as_rows, _broadcast, _check_columns, _shape_error
 from e3core.util.jit import compile_mode
 
 
@@ -41,11 +41,18 @@ class Linear(torch.nn.Module):
     multiplicities feeding it) ("element") or per path ("path"); biases only on scalar (0e)
     outputs, initialised to zero. Weights are laid out as in e3nn, so e3nn state dicts load.
 
+    With ``f_in`` and ``f_out`` (given together) the input holds ``f_in`` features of
+    ``irreps_in`` (..., f_in, irreps_in.dim) and the output ``f_out`` of ``irreps_out``, mixed
+    by weights (f_in, f_out, weight_numel) (biases (f_out, bias_numel)), and the normalization
+    counts the ``f_in`` features in the fan-in, as e3nn's.
+
     Example::
 
         >>> lin = Linear("4x0e+2x1o", "3x0e+1x1o", biases=True)
         >>> lin(torch.randn(10, 10)).shape
         torch.Size([10, 6])
+        >>> Linear("4x0e", "2x0e", f_in=3, f_out=5)(torch.randn(10, 3, 4)).shape
+        torch.Size([10, 5, 2])
     """
 
     __jit_ignored_attributes__ = ["irreps_in", "irreps_out", "instructions"]
@@ -56,6 +63,10 @@ class Linear(torch.nn.Module):
     bias_numel: int
     _in_dim: int
     _out_dim: int
+    _f_in: int
+    _f_out: int
+    _all_weight_numel: int
+    _all_bias_numel: int
 
     def __init__(
         self,
@@ -73,8 +84,12 @@ class Linear(torch.nn.Module):
     ) -> None:
         super().__init__()
         del _optimize_einsums  # steers e3nn's code generation only
-        if f_in is not None or f_out is not None:
-            raise NotImplementedError("Linear with f_in/f_out (feature batches) is not supported")
+        if (f_in is None) != (f_out is None):
+            raise ArgumentError(f"f_in is {f_in} and f_out {f_out}: give both or neither")
+        if f_in is not None and not (int(f_in) >= 1 and int(f_out) >= 1):
+            raise ArgumentError(f"f_in and f_out must be positive ints, got {f_in} and {f_out}")
+        # Without f_in/f_out: one feature in, one out.
+        n_f_in, n_f_out = (int(f_in), int(f_out)) if f_in is not None else (1, 1)
         if path_normalization not in ("element", "path"):
             raise ArgumentError(
                 f"path_normalization is {path_normalization!r}, expected 'element' or 'path'"
@@ -96,12 +111,21 @@ class Linear(torch.nn.Module):
             if self.irreps_in[i_in].ir != self.irreps_out[i_out].ir:
                 raise ArgumentError(f"{i_in} and {i_out} do not have the same irrep")
 
+        # f_in features in and f_out out are the irreps repeated f_in and f_out times, every
+        # instruction repeated for each pair (x, y) of features: in this order the flat weights
+        # are e3nn's (f_in, f_out, weight_numel), and the normalization counts f_in in the fan-in.
+        n_in, n_out = len(self.irreps_in), len(self.irreps_out)
         with refused_as_argument_error():
-            plan, weight_numel, coefficients = _core.tensor_product_plan(
-                str(self.irreps_in),
+            plan, all_weight_numel, coefficients = _core.tensor_product_plan(
+                str(n_f_in * self.irreps_in),
                 "1x0e",
-                str(self.irreps_out),
-                [(i_in, 0, i_out, "uvw", True, 1.0) for i_in, i_out in instructions],
+                str(n_f_out * self.irreps_out),
+                [
+                    (x * n_in + i_in, 0, y * n_out + i_out, "uvw", True, 1.0)
+                    for x in range(n_f_in)
+                    for y in range(n_f_out)
+                    for i_in, i_out in instructions
+                ],
                 "component",
                 path_normalization,
             )
@@ -114,7 +138,9 @@ class Linear(torch.nn.Module):
                 (self.irreps_in[i_in].mul, self.irreps_out[i_out].mul),
                 coefficient / math.sqrt(self.irreps_out[i_out].ir.dim),
             )
-            for (i_in, i_out), coefficient in zip(instructions, coefficients, strict=True)
+            for (i_in, i_out), coefficient in zip(
+                instructions, coefficients[: len(instructions)], strict=True
+            )
         ]
 
         if biases is None:
@@ -135,6 +161,8 @@ class Linear(torch.nn.Module):
                 raise ArgumentError(f"biases asks for a bias on {mul}x{ir}; only 0e can have one")
             self.instructions.append(LinearInstruction(-1, i_out, (mul * ir.dim,), 1.0))
             bias_columns.extend(range(slice_.start, slice_.stop))
+        # The bias columns of each of the f_out output features, in e3nn's (f_out, bias_numel).
+        bias_columns = [y * self.irreps_out.dim + c for y in range(n_f_out) for c in bias_columns]
 
         if shared_weights is False and internal_weights is None:
             internal_weights = False
@@ -146,10 +174,15 @@ class Linear(torch.nn.Module):
             raise ArgumentError("internal_weights=True needs shared_weights=True")
         self.internal_weights = bool(internal_weights)
         self.shared_weights = bool(shared_weights)
-        self.weight_numel = int(weight_numel)
-        self.bias_numel = len(bias_columns)
+        self._f_in = n_f_in if f_in is not None else 0
+        self._f_out = n_f_out if f_out is not None else 0
+        self._all_weight_numel = int(all_weight_numel)
+        self._all_bias_numel = len(bias_columns)
+        self.weight_numel = self._all_weight_numel // (n_f_in * n_f_out)
+        self.bias_numel = self._all_bias_numel // n_f_out
         self._in_dim = self.irreps_in.dim
         self._out_dim = self.irreps_out.dim
+        f_shape = (n_f_in, n_f_out) if f_in is not None else ()
 
         self.register_buffer("plan", torch.from_numpy(plan), persistent=False)
         self.register_buffer("_one", torch.ones(1, 1), persistent=False)
@@ -157,11 +190,11 @@ class Linear(torch.nn.Module):
             "_bias_columns", torch.tensor(bias_columns, dtype=torch.long), persistent=False
         )
         if self.internal_weights and self.weight_numel > 0:
-            self.weight = torch.nn.Parameter(torch.randn(self.weight_numel))
+            self.weight = torch.nn.Parameter(torch.randn(*f_shape, self.weight_numel))
         else:
             self.register_buffer("weight", torch.Tensor())
         if self.internal_weights and self.bias_numel > 0:
-            self.bias = torch.nn.Parameter(torch.zeros(self.bias_numel))
+            self.bias = torch.nn.Parameter(torch.zeros(*f_shape[1:], self.bias_numel))
         else:
             self.register_buffer("bias", torch.Tensor())
         mask = [
@@ -185,12 +218,15 @@ class Linear(torch.nn.Module):
         weight: torch.Tensor | None = None,
         bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The map applied to ``features`` (..., irreps_in.dim).
+        """The map applied to ``features`` (..., irreps_in.dim), or (..., f_in, irreps_in.dim).
 
         ``weight`` (and ``bias``) are required without internal weights: shape (weight_numel,)
-        or, with shared_weights=False, (..., weight_numel).
+        or, with shared_weights=False, (..., weight_numel); with f_in/f_out, (..., f_in,
+        f_out, weight_numel) and (..., f_out, bias_numel).
         """
-        _check_columns(features, "features", "irreps_in", self._in_dim)
+        if self._f_in > 0:
+            features = self._flatten_features(features, "features", [self._f_in])
+        _check_columns(features, "features", "irreps_in", max(self._f_in, 1) * self._in_dim)
         if weight is None:
             if self.weight_numel > 0 and not self.internal_weights:
                 raise MissingWeightError("weight is required when internal_weights=False")
@@ -199,12 +235,16 @@ class Linear(torch.nn.Module):
             if self.bias_numel > 0 and not self.internal_weights:
                 raise MissingWeightError("bias is required when internal_weights=False")
             bias = self.bias
-        if weight.shape[-1] != self.weight_numel:
+        if self._f_in > 0 and self.weight_numel > 0:
+            weight = self._flatten_features(weight, "weight", [self._f_in, self._f_out])
+        if self._f_in > 0 and self.bias_numel > 0:
+            bias = self._flatten_features(bias, "bias", [self._f_out])
+        if weight.shape[-1] != self._all_weight_numel:
             raise ShapeError(
                 "weight has shape "
                 + str(list(weight.shape))
                 + ", expected (..., "
-                + str(self.weight_numel)
+                + str(self._all_weight_numel)
                 + ")"
             )
         batch = list(features.shape[:-1])
@@ -214,22 +254,56 @@ class Linear(torch.nn.Module):
         for s in batch:
             n *= s
         w = _as_rows(weight, batch, n) if weight.dim() > 1 else weight
+        out_dim = max(self._f_out, 1) * self._out_dim
         out = torch.ops.e3core.tensor_product(
-            _as_rows(features, batch, n), self._one, w, self.plan, None, None, [n, self._out_dim]
-        ).reshape(batch + [self._out_dim])
+            _as_rows(features, batch, n), self._one, w, self.plan, None, None, [n, out_dim]
+        ).reshape(batch + [out_dim])
         if self.bias_numel > 0:
-            if bias.shape[-1] != self.bias_numel:
+            if bias.shape[-1] != self._all_bias_numel:
                 raise ShapeError(
                     "bias has shape "
                     + str(list(bias.shape))
                     + ", expected (..., "
-                    + str(self.bias_numel)
+                    + str(self._all_bias_numel)
                     + ")"
                 )
             out = out.index_add(
-                out.dim() - 1, self._bias_columns, bias.expand(batch + [self.bias_numel])
+                out.dim() - 1, self._bias_columns, bias.expand(batch + [self._all_bias_numel])
             )
+        if self._f_out > 0:
+            out = out.unflatten(-1, [self._f_out, self._out_dim])
         return out
+
+    def _flatten_features(self, t: torch.Tensor, name: str, features: list[int]) -> torch.Tensor:
+        """``t`` (..., *features, n) as (..., prod(features) * n)."""
+        k = len(features)
+        if t.dim() <= k or list(t.shape[-k - 1 : -1]) != features:
+            raise ShapeError(
+                _shape_error(name, t, "(..., " + ", ".join([str(f) for f in features]) + ", n)")
+            )
+        return t.flatten(-k - 1)
+
+    def weight_view_for_instruction(
+        self, instruction: int, weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The weights of one (non-bias) instruction, shaped (..., mul_in, mul_out), as e3nn's
+        (with f_in/f_out the internal weights give (f_in, f_out, mul_in, mul_out)).
+
+        Example::
+
+            >>> Linear("4x0e+1x1o", "2x0e+1x1o").weight_view_for_instruction(1).shape
+            torch.Size([1, 1])
+        """
+        ins = self.instructions[instruction]
+        if ins.i_in == -1:
+            raise ArgumentError(f"instruction {instruction} is a bias: it has no weights")
+        if weight is None:
+            if not self.internal_weights:
+                raise MissingWeightError("weight is required when internal_weights=False")
+            weight = self.weight
+        offset = sum(math.prod(i.path_shape) for i in self.instructions[:instruction])
+        size = math.prod(ins.path_shape)
+        return weight.narrow(-1, offset, size).view(weight.shape[:-1] + ins.path_shape)
 
     def weight_views(self, weight: torch.Tensor | None = None, yield_instruction: bool = False):
         """Views of the weights of each (non-bias) instruction, shaped (..., mul_in, mul_out).

@@ -311,7 +311,10 @@ class TensorProduct(torch.nn.Module):
     ) -> torch.Tensor:
         _check_columns(x, "x", "irreps_in1", self._in1_dim)
         _check_columns(y, "y", "irreps_in2", self._in2_dim)
-        w = self._get_weights(weight)
+        return self._run(x, y, self._get_weights(weight))
+
+    def _run(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """The product with checked inputs and resolved weights ``w``."""
         batch = _broadcast(list(x.shape[:-1]), list(y.shape[:-1]))
         if w.dim() > 1:
             batch = _broadcast(batch, list(w.shape[:-1]))
@@ -330,6 +333,56 @@ class TensorProduct(torch.nn.Module):
             [n, self._out_dim],
         )
         return out.reshape(batch + [self._out_dim])
+
+    def right(self, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """The product as a linear map of its first input: a tensor (..., irreps_in1.dim,
+        irreps_out.dim) ``b`` with ``tp(x, y, weight) = einsum("...ik,...i->...k", b, x)``.
+
+        As e3nn's ``TensorProduct.right``, which needs ``compile_right=True``; here it is
+        always available, and computed by the product kernel on the basis vectors of
+        ``irreps_in1`` (gradients of every order included).
+
+        Example::
+
+            >>> tp = TensorProduct("2x1o", "1o", "2x0e", [(0, 0, 0, "uvu", True)])
+            >>> x, y = torch.randn(6), torch.randn(3)
+            >>> torch.allclose(x @ tp.right(y), tp(x, y), atol=1e-6)
+            True
+        """
+        _check_columns(y, "y", "irreps_in2", self._in2_dim)
+        w = self._get_weights(weight)
+        # Row i of the map is the product of the i-th basis vector of irreps_in1 with y.
+        basis = torch.eye(self._in1_dim, dtype=y.dtype, device=y.device)
+        if w.dim() > 1:
+            w = w.unsqueeze(-2)
+        return self._run(basis, y.unsqueeze(-2), w)
+
+    @torch.jit.unused
+    def visualize(
+        self,
+        weight: torch.Tensor | None = None,
+        plot_weight: bool = True,
+        aspect_ratio: float | str = 1,
+        ax: Any = None,
+    ) -> tuple[Any, Any]:
+        """Draws the paths of the product as e3nn's ``TensorProduct.visualize`` does (a hexagon
+        with irreps_in1, irreps_in2 and irreps_out on three sides, one line per instruction,
+        coloured by its mean squared weight), on ``ax`` or the current matplotlib axes.
+        Returns (figure, axes). Needs matplotlib (the ``train`` extra).
+
+        Example::
+
+            >>> import matplotlib
+            >>> matplotlib.use("Agg")
+            >>> import matplotlib.pyplot as plt
+            >>> tp = TensorProduct("2x1o", "1o", "2x0e", [(0, 0, 0, "uvu", True)])
+            >>> fig, ax = tp.visualize(ax=plt.figure().gca())
+            >>> len(ax.patches)  # the hexagon and one path
+            2
+        """
+        from e3core.o3._tensor_product_visualize import visualize
+
+        return visualize(self, weight, plot_weight, aspect_ratio, ax)
 
     def weight_view_for_instruction(
         self, instruction: int, weight: torch.Tensor | None = None

@@ -73,6 +73,71 @@ class FullyConnectedTensorProduct(TensorProduct):
         )
 
 
+def align_irreps(irreps_in1: Irreps, irreps_in2: Irreps) -> tuple[Irreps, Irreps]:
+    """The two irreps with multiplicities split so that they line up term by term (the same
+    number of irreps in each term).
+
+    Example::
+
+        >>> align_irreps(Irreps("5x1o+5x1e"), Irreps("10x1e"))
+        (5x1o+5x1e, 5x1e+5x1e)
+    """
+    if irreps_in1.num_irreps != irreps_in2.num_irreps:
+        raise ArgumentError(
+            f"irreps_in1 ({irreps_in1}) has {irreps_in1.num_irreps} irreps but irreps_in2 "
+            f"({irreps_in2}) has {irreps_in2.num_irreps}: an elementwise product pairs them"
+        )
+    terms1: list[tuple[int, Irrep]] = [(mul, ir) for mul, ir in irreps_in1]
+    terms2: list[tuple[int, Irrep]] = [(mul, ir) for mul, ir in irreps_in2]
+    i = 0
+    while i < len(terms1):
+        (mul1, ir1), (mul2, ir2) = terms1[i], terms2[i]
+        if mul1 < mul2:
+            terms2[i] = (mul1, ir2)
+            terms2.insert(i + 1, (mul2 - mul1, ir2))
+        if mul2 < mul1:
+            terms1[i] = (mul2, ir1)
+            terms1.insert(i + 1, (mul1 - mul2, ir1))
+        i += 1
+    return Irreps(terms1), Irreps(terms2)
+
+
+def elementwise_paths(
+    terms1: Irreps, terms2: Irreps, keep: list[Irrep] | None
+) -> tuple[list[tuple[int, Irrep]], list[tuple]]:
+    """The output terms and "uuu" instructions of the elementwise product of aligned irreps,
+    in input order, outputs limited to ``keep`` unless it is None.
+
+    Example::
+
+        >>> elementwise_paths(Irreps("2x1o"), Irreps("2x1o"), [Irrep("0e")])
+        ([(2, 0e)], [(0, 0, 0, 'uuu', False)])
+    """
+    out: list[tuple[int, Irrep]] = []
+    instructions = []
+    for i, ((mul, ir1), (_, ir2)) in enumerate(zip(terms1, terms2, strict=True)):
+        for ir in ir1 * ir2:
+            if keep is not None and ir not in keep:
+                continue
+            instructions.append((i, i, len(out), "uuu", False))
+            out.append((mul, ir))
+    return out, instructions
+
+
+def sorted_outputs(
+    out: list[tuple[int, Irrep]], instructions: list[tuple]
+) -> tuple[Irreps, list[tuple]]:
+    """The output irreps sorted (stably, not simplified) and the instructions pointing to them.
+
+    Example::
+
+        >>> sorted_outputs([(1, Irrep("1o")), (2, Irrep("0e"))], [(0, 0, 0, "uuu", False)])
+        (2x0e+1x1o, [(0, 0, 1, 'uuu', False)])
+    """
+    irreps_out, p, _ = Irreps(out).sort()
+    return irreps_out, [(i1, i2, p[io], *rest) for i1, i2, io, *rest in instructions]
+
+
 class ElementwiseTensorProduct(TensorProduct):
     r"""``z_u = x_u (x) y_u``: the u-th irrep of x with the u-th of y, without weights.
 
@@ -93,36 +158,11 @@ class ElementwiseTensorProduct(TensorProduct):
         irrep_normalization: str | None = None,
         **kwargs: Any,
     ) -> None:
-        irreps_in1, irreps_in2 = Irreps(irreps_in1).simplify(), Irreps(irreps_in2).simplify()
-        keep = _filter(filter_ir_out)
-        if irreps_in1.num_irreps != irreps_in2.num_irreps:
-            raise ArgumentError(
-                f"irreps_in1 ({irreps_in1}) has {irreps_in1.num_irreps} irreps but irreps_in2 "
-                f"({irreps_in2}) has {irreps_in2.num_irreps}: an elementwise product pairs them"
-            )
-        terms1: list[tuple[int, Irrep]] = [(mul, ir) for mul, ir in irreps_in1]
-        terms2: list[tuple[int, Irrep]] = [(mul, ir) for mul, ir in irreps_in2]
-        i = 0
-        while i < len(terms1):
-            (mul1, ir1), (mul2, ir2) = terms1[i], terms2[i]
-            if mul1 < mul2:
-                terms2[i] = (mul1, ir2)
-                terms2.insert(i + 1, (mul2 - mul1, ir2))
-            if mul2 < mul1:
-                terms1[i] = (mul2, ir1)
-                terms1.insert(i + 1, (mul1 - mul2, ir1))
-            i += 1
-        out: list[tuple[int, Irrep]] = []
-        instructions = []
-        for i, ((mul, ir1), (_, ir2)) in enumerate(zip(terms1, terms2, strict=True)):
-            for ir in ir1 * ir2:
-                if keep is not None and ir not in keep:
-                    continue
-                instructions.append((i, i, len(out), "uuu", False))
-                out.append((mul, ir))
+        terms1, terms2 = align_irreps(Irreps(irreps_in1).simplify(), Irreps(irreps_in2).simplify())
+        out, instructions = elementwise_paths(terms1, terms2, _filter(filter_ir_out))
         super().__init__(
-            Irreps(terms1),
-            Irreps(terms2),
+            terms1,
+            terms2,
             Irreps(out),
             instructions,
             irrep_normalization=irrep_normalization,
@@ -160,8 +200,7 @@ class FullTensorProduct(TensorProduct):
                         continue
                     instructions.append((i1, i2, len(out), "uvuv", False))
                     out.append((mul1 * mul2, ir_out))
-        irreps_out, p, _ = Irreps(out).sort()
-        instructions = [(i1, i2, p[io], mode, w) for i1, i2, io, mode, w in instructions]
+        irreps_out, instructions = sorted_outputs(out, instructions)
         super().__init__(
             irreps_in1,
             irreps_in2,
