@@ -15,6 +15,11 @@ import torch
 
 from e3core import nn, o3
 
+
+class _Kept(Exception):
+    """Raised by a converter for an e3nn module that e3core cannot reproduce; says why."""
+
+
 _Converter = Callable[[torch.nn.Module], torch.nn.Module]
 _Placement = tuple[torch.device | None, torch.dtype | None]
 
@@ -30,11 +35,18 @@ _IRREPS_ATTRIBUTES = ("irreps_in", "irreps_in1", "irreps_in2", "irreps_out")
 def from_e3nn(module: torch.nn.Module, strict: bool = False) -> torch.nn.Module:
     """A copy of ``module`` in which every e3nn module is replaced by its e3core equivalent.
 
-    Each e3nn module (the tensor products, ``o3.Linear``, ``o3.SphericalHarmonics``,
-    ``o3.Norm`` and ``nn.Gate``, ``Activation``, ``NormActivation``, ``FullyConnectedNet``,
-    ``BatchNorm``, ``Dropout``, ``Extract``, ``ExtractIr``, ``Identity``) is rebuilt in e3core
-    from its own configuration, with e3nn's state (``load_state_dict(strict=True)``), device, dtype,
-    training mode and ``requires_grad`` flags, so it computes the same outputs. Other modules
+    Each e3nn module (the tensor products, also ``o3.experimental``'s, ``o3.Linear``,
+    ``SphericalHarmonics``, ``SphericalHarmonicsAlphaBeta``, ``Legendre``, ``Norm``,
+    ``ToS2Grid``, ``FromS2Grid``, ``SO3Grid``, ``ReducedTensorProducts``, ``math.normalize2mom``,
+    ``nn.Gate``, ``Activation``, ``NormActivation``, ``S2Activation``, ``SO3Activation``,
+    ``FullyConnectedNet``, ``BatchNorm``, ``Dropout``, ``Extract``, ``ExtractIr``, ``Identity``
+    and ``nn.models``' ``gate_points_2101``/``2102`` networks, convolutions and ``Compose``,
+    ``v2104.voxel_convolution.Convolution`` and ``LowPassFilter``) is rebuilt in e3core from its
+    own configuration, with e3nn's state (``load_state_dict(strict=True)``), device, dtype,
+    training mode and ``requires_grad`` flags, so it computes the same outputs. What e3nn does
+    not keep is read from its buffers or values (``Legendre``'s degrees, the grids'
+    resolutions, the voxel lattice's shape) or does not matter once they are loaded
+    (``ReducedTensorProducts``' formula, the grids' normalizations). Other modules
     (``torch.nn.Sequential``, your own modules, ...) are deep-copied and keep calling their
     children, now e3core's; ``module`` itself is left unchanged. Activation functions are kept
     (modules among them are copied).
@@ -43,11 +55,13 @@ def from_e3nn(module: torch.nn.Module, strict: bool = False) -> torch.nn.Module:
     ``e3core.o3.TensorProduct`` with the same paths and coefficients (a ``TensorSquare`` cannot
     and raises ``ValueError``, as does a ``Linear`` with ``f_in``/``f_out``).
 
-    An e3nn module that e3core does not provide, and a subclass of an e3nn module (its changes
-    would be lost; MACE's symmetric contraction, for example, subclasses e3nn's code-generation
-    mixin), is kept as it is, with everything under it, and computes as before; a UserWarning
-    lists what was kept, by path in the tree. With ``strict`` such a module raises
-    ``TypeError`` instead.
+    Other e3nn modules (those of ``nn.models.v2103`` and ``v2106``), a subclass of an e3nn
+    module (its changes would be lost; MACE's symmetric contraction, for example, subclasses
+    e3nn's code-generation mixin) and modules e3core cannot reproduce (an
+    ``o3.experimental`` product whose inputs repeat a pair of irreps, which e3nn computes
+    once; a ``Legendre`` of no degree) are kept as they are, with everything under them, and
+    compute as before; a UserWarning lists what was kept and why, by path in the tree. With
+    ``strict`` such a module raises ``TypeError`` instead.
 
     Example::
 
@@ -88,22 +102,26 @@ def _convert_tree(
     raise TypeError when ``kept`` is None)."""
     if id(module) in converted:
         return
-    e3nn_class = _e3nn_class(type(module))
+    cls = _own_class(module)
+    e3nn_class = _e3nn_class(cls)
     if e3nn_class is None:
         for name, child in module.named_children():
             _convert_tree(child, f"{path}.{name}" if path else name, converted, default, kept)
         return
     where = path or "the module"
     convert = _converters().get(e3nn_class)
-    if e3nn_class is not type(module):
-        reason = (
-            f"{type(module).__module__}.{type(module).__qualname__}, a subclass of "
-            f"{_public_name(e3nn_class)}"
-        )
+    if e3nn_class is not cls:
+        reason = f"{cls.__module__}.{cls.__qualname__}, a subclass of {_public_name(e3nn_class)}"
     elif convert is None:
-        reason = f"{_public_name(e3nn_class)}, which e3core does not provide"
+        reason = f"{_public_name(e3nn_class)}, which from_e3nn does not convert"
     else:
-        reason = None
+        try:
+            new = convert(module)
+            reason = None
+        except _Kept as exc:
+            reason = f"{_public_name(e3nn_class)}: {exc}"
+        except ValueError as exc:
+            raise ValueError(f"from_e3nn: {where} ({_public_name(e3nn_class)}): {exc}") from exc
     if reason is not None:
         if kept is None:
             raise TypeError(
@@ -111,11 +129,16 @@ def _convert_tree(
             )
         kept.append(f"{where} ({reason})")
         return
-    try:
-        new = convert(module)
-    except ValueError as exc:
-        raise ValueError(f"from_e3nn: {where} ({_public_name(e3nn_class)}): {exc}") from exc
     converted[id(module)] = _take_state(new, module, default)
+
+
+def _own_class(module: torch.nn.Module) -> type:
+    """The class the module was built as: torch.fx derives a class for each GraphModule (such
+    as e3nn's Legendre) from it."""
+    cls = type(module)
+    if isinstance(module, torch.fx.GraphModule) and cls.__qualname__.endswith(".GraphModuleImpl"):
+        return cls.__bases__[0]
+    return cls
 
 
 def _e3nn_class(cls: type) -> type | None:
@@ -166,12 +189,23 @@ def _copy_activation_constants(old: torch.nn.Module, new: torch.nn.Module) -> No
 
 @functools.cache
 def _converters() -> dict[type, _Converter]:
+    import e3nn.math
     import e3nn.nn
+    import e3nn.nn.models.gate_points_2101
+    import e3nn.nn.models.gate_points_2102
+    import e3nn.nn.models.v2104.voxel_convolution
     import e3nn.o3
+    import e3nn.o3.experimental
+
+    from e3core import math as e3core_math
+    from e3core.nn.models import gate_points_2101, gate_points_2102
+    from e3core.o3 import experimental
 
     def family(cls: type[o3.TensorProduct], variants: Callable) -> _Converter:
         return lambda m: _tensor_product_family(m, cls, variants(m))
 
+    e3nn_2101, e3nn_2102 = e3nn.nn.models.gate_points_2101, e3nn.nn.models.gate_points_2102
+    e3nn_voxel = e3nn.nn.models.v2104.voxel_convolution
     return {
         e3nn.o3.TensorProduct: _tensor_product,
         e3nn.o3.FullyConnectedTensorProduct: family(
@@ -201,6 +235,8 @@ def _converters() -> dict[type, _Converter]:
             str(m.irreps_out), m.normalize, m.normalization, irreps_in=m.irreps_in
         ),
         e3nn.o3.Norm: lambda m: o3.Norm(m.irreps_in, squared=m.squared),
+        # Its constant is e3nn's (_copy_activation_constants).
+        e3nn.math.normalize2mom: lambda m: e3core_math.normalize2mom(copy.deepcopy(m.f)),
         e3nn.nn.Activation: lambda m: nn.Activation(m.irreps_in, _functions(m.acts)),
         e3nn.nn.Gate: lambda m: nn.Gate(
             m.act_scalars.irreps_in,
@@ -231,6 +267,39 @@ def _converters() -> dict[type, _Converter]:
         e3nn.nn.Identity: lambda m: nn.Identity(m.irreps_in, m.irreps_out),
         e3nn.nn.Extract: _extract,
         e3nn.nn.ExtractIr: _extract_ir,
+        # The grids' buffers (loaded) hold the normalization, which e3nn does not keep.
+        e3nn.o3.ToS2Grid: lambda m: o3.ToS2Grid(m.lmax, (m.res_beta, m.res_alpha)),
+        e3nn.o3.FromS2Grid: lambda m: o3.FromS2Grid((m.res_beta, m.res_alpha), m.lmax),
+        e3nn.o3.SO3Grid: lambda m: o3.SO3Grid(_so3_lmax(m), **_so3_resolution(m)),
+        e3nn.o3.SphericalHarmonicsAlphaBeta: lambda m: o3.SphericalHarmonicsAlphaBeta(
+            m._ls_list, m.normalization
+        ),
+        e3nn.o3.Legendre: _legendre,
+        e3nn.o3.ReducedTensorProducts: _reduced_tensor_products,
+        e3nn.nn.S2Activation: lambda m: nn.S2Activation(
+            m.irreps_in,
+            copy.deepcopy(m.act.f),
+            (m.to_s2.res_beta, m.to_s2.res_alpha),
+            lmax_out=m.from_s2.lmax,
+            random_rot=m.random_rot,
+        ),
+        e3nn.nn.SO3Activation: lambda m: nn.SO3Activation(
+            m.lmax_in, m.lmax_out, copy.deepcopy(m.act.f), **_so3_resolution(m.grid_in)
+        ),
+        e3nn.o3.experimental.FullTensorProductv2: lambda m: experimental.FullTensorProductv2(
+            **_v2_arguments(m), regroup_output=False
+        ),
+        e3nn.o3.experimental.ElementwiseTensorProductv2: lambda m: (
+            experimental.ElementwiseTensorProductv2(**_v2_arguments(m))
+        ),
+        e3nn_2101.Network: lambda m: gate_points_2101.Network(*_network_arguments(m)),
+        e3nn_2101.Convolution: lambda m: gate_points_2101.Convolution(*_convolution_arguments(m)),
+        e3nn_2101.Compose: _compose,
+        e3nn_2102.Network: lambda m: gate_points_2102.Network(*_network_arguments(m)),
+        e3nn_2102.Convolution: lambda m: gate_points_2102.Convolution(*_convolution_arguments(m)),
+        e3nn_2102.Compose: _compose,
+        e3nn_voxel.Convolution: _voxel_convolution,
+        e3nn_voxel.LowPassFilter: _low_pass_filter,
     }
 
 
@@ -375,3 +444,164 @@ def _extract_ir(m: torch.nn.Module) -> nn.ExtractIr:
     # The irrep extracted; when irreps_in has none, any irrep absent from it does the same.
     ir = m.irreps_out[0].ir if len(m.irreps_out) > 0 else (max(m.irreps_in.ls, default=-1) + 1, 1)
     return nn.ExtractIr(m.irreps_in, ir)
+
+
+def _so3_lmax(grid: torch.nn.Module) -> int:
+    """e3nn's SO3Grid does not keep lmax: D has sum over l <= lmax of (2l + 1)^2 columns."""
+    lmax, columns = 0, 1
+    while columns < grid.D.shape[-1]:
+        lmax += 1
+        columns += (2 * lmax + 1) ** 2
+    return lmax
+
+
+def _so3_resolution(grid: torch.nn.Module) -> dict[str, Any]:
+    """SO3Grid's resolution and aspect_ratio, from res_beta = 2 resolution and res_alpha =
+    round(2 aspect_ratio resolution)."""
+    return {"resolution": grid.res_beta // 2, "aspect_ratio": grid.res_alpha / grid.res_beta}
+
+
+def _legendre(m: torch.nn.Module) -> o3.Legendre:
+    # e3nn keeps only its generated code: the degrees are read from its values at one point,
+    # block after block (degree l gives 2l + 1 columns).
+    z, y = torch.tensor([0.3], dtype=torch.float64), torch.tensor([0.8], dtype=torch.float64)
+    with torch.no_grad():
+        values = m(z, y)[0]
+    ls: list[int] = []
+    start = 0
+    while start < len(values):
+        degree = next(
+            (
+                l
+                for l in range((len(values) - start - 1) // 2 + 1)
+                if torch.allclose(
+                    values[start : start + 2 * l + 1], o3.Legendre([l])(z, y)[0], rtol=1e-9
+                )
+            ),
+            None,
+        )
+        if degree is None:
+            raise ValueError(f"its column {start} is not the start of any degree's values")
+        ls.append(degree)
+        start += 2 * degree + 1
+    if not ls:
+        raise _Kept("built with no degree, which e3core's Legendre does not accept")
+    return o3.Legendre(ls)
+
+
+def _reduced_tensor_products(m: torch.nn.Module) -> o3.ReducedTensorProducts:
+    # e3nn keeps neither the formula nor the filters, only what the product needs: the irreps
+    # and change_of_basis (loaded afterwards). The smallest product is given them.
+    new = o3.ReducedTensorProducts("i", i="0e")
+    new.irreps_in = [o3.Irreps(str(irreps)) for irreps in m.irreps_in]
+    new.irreps_out = o3.Irreps(str(m.irreps_out))
+    new.change_of_basis = torch.empty_like(m.change_of_basis)
+    return new
+
+
+def _v2_arguments(m: torch.nn.Module) -> dict[str, Any]:
+    """The arguments of an o3.experimental product: e3nn keeps its (regrouped or aligned)
+    inputs, its paths' output irreps and the coefficients, whose norm tells the
+    normalization."""
+    outputs = [o3.Irrep(l, p) for (_, _, _, _, l, p) in m.paths]
+    if len(outputs) != len(m.irreps_out):
+        raise _Kept(
+            "a pair of irreps repeats in its inputs: e3nn computes it once (its paths are keyed "
+            "by irreps) and its output does not match its irreps_out; e3core computes each"
+        )
+    normalization = "component"
+    for name, cg in m.named_buffers():
+        l1, l2, l3 = (2 * int(l) + 1 for l in name.split("_")[1:])
+        if l3 != l1 * l2:
+            squared_norm = float(cg.double().square().sum())
+            normalization = "component" if math.isclose(squared_norm, l3, rel_tol=1e-3) else "norm"
+            break
+    return {
+        "irreps_in1": m.irreps_in1,
+        "irreps_in2": m.irreps_in2,
+        "filter_ir_out": outputs,
+        "irrep_normalization": normalization,
+    }
+
+
+def _radial(fc: torch.nn.Module) -> tuple[int, int]:
+    """radial_layers and radial_neurons of the radial network [basis, neurons..., weights]
+    (neurons do not matter without hidden layers)."""
+    return len(fc.hs) - 2, fc.hs[1] if len(fc.hs) > 2 else 1
+
+
+def _convolution_arguments(m: torch.nn.Module) -> tuple:
+    return (
+        m.irreps_in,
+        m.irreps_node_attr,
+        m.irreps_edge_attr,
+        m.irreps_out,
+        m.fc.hs[0],
+        *_radial(m.fc),
+        m.num_neighbors,
+    )
+
+
+def _network_arguments(m: torch.nn.Module) -> tuple:
+    return (
+        m.irreps_in if m.input_has_node_in else None,
+        m.irreps_hidden,
+        m.irreps_out,
+        m.irreps_node_attr if m.input_has_node_attr else None,
+        m.irreps_edge_attr,
+        len(m.layers) - 1,
+        m.max_radius,
+        m.number_of_basis,
+        *_radial(m.layers[-1].fc),
+        m.num_neighbors,
+        m.num_nodes,
+        m.reduce_output,
+    )
+
+
+def _compose(m: torch.nn.Module) -> torch.nn.Module:
+    from e3core.nn.models import gate_points_2101
+
+    # Compose's state is its children's: they are rebuilt here and loaded with it.
+    return gate_points_2101.Compose(_rebuild(m.first), _rebuild(m.second))
+
+
+def _rebuild(child: torch.nn.Module) -> torch.nn.Module:
+    convert = _converters().get(type(child))
+    if convert is None:
+        raise _Kept(
+            f"its child is {type(child).__module__}.{type(child).__qualname__}, which from_e3nn "
+            "does not convert"
+        )
+    return convert(child)
+
+
+def _voxel_convolution(m: torch.nn.Module) -> torch.nn.Module:
+    from e3core.nn.models.v2104 import voxel_convolution
+
+    # e3nn keeps neither diameter nor steps, which only set the lattice, emb and sh buffers
+    # (loaded afterwards): radius 1 and steps that give the lattice's shape build the same module.
+    sizes = [(n - 1) // 2 for n in m.lattice.shape[:3]]
+    return voxel_convolution.Convolution(
+        m.irreps_in,
+        m.irreps_out,
+        m.irreps_sh,
+        2.0,
+        m.num_radial_basis,
+        steps=tuple(1 / (s + 0.5) for s in sizes),
+        **m.kwargs,
+    )
+
+
+def _low_pass_filter(m: torch.nn.Module) -> torch.nn.Module:
+    from e3core.nn.models.v2104 import voxel_convolution
+
+    # e3nn does not keep steps, which only set the kernel buffer's shape (its values are
+    # loaded afterwards): along each axis the points of linspace(-1, 1, size) with
+    # |r| <= 1 / step are kept, so a step that keeps the kernel's n central ones does.
+    r = torch.linspace(-1, 1, m.size, dtype=torch.float64)
+    steps = []
+    for n in m.kernel.shape[2:]:
+        last = m.size // 2 + n // 2
+        steps.append(1.0 if last + 1 >= m.size else 2 / float(r[last] + r[last + 1]))
+    return voxel_convolution.LowPassFilter(m.scale, m.stride, m.transposed, tuple(steps))

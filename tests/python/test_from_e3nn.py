@@ -6,13 +6,31 @@ unchanged; state, placement and sharing carry over; unsupported modules raise.""
 import copy
 import warnings
 
+import e3nn.math
 import e3nn.nn
+import e3nn.nn.models.gate_points_2101
+import e3nn.nn.models.gate_points_2102
+import e3nn.nn.models.v2103.voxel_convolution
+import e3nn.nn.models.v2104.voxel_convolution
 import e3nn.o3
+import e3nn.o3.experimental
 import e3nn.util.codegen
 import pytest
 import torch
 import torch.nn.functional as F
 from e3core import from_e3nn, nn, o3
+from e3core import math as e3core_math
+from e3core.nn.models import gate_points_2101, gate_points_2102
+from e3core.nn.models.v2104 import voxel_convolution
+from e3core.o3 import experimental
+
+E3NN_VOXEL = e3nn.nn.models.v2104.voxel_convolution
+# A module that e3core does not provide (nor from_e3nn convert).
+E3NN_V2103_FILTER = e3nn.nn.models.v2103.voxel_convolution.LowPassFilter
+E3NN_V2 = (
+    e3nn.o3.experimental.FullTensorProductv2,
+    e3nn.o3.experimental.ElementwiseTensorProductv2,
+)
 
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-12, atol=1e-12)}
 
@@ -74,6 +92,24 @@ def _input_shapes(m, batch=5):
         return shapes
     elif isinstance(m, e3nn.o3.SphericalHarmonics):
         dims = [3]
+    elif isinstance(m, e3nn.math.normalize2mom):
+        dims = [4]
+    elif isinstance(m, e3nn.o3.ToS2Grid):
+        dims = [(m.lmax + 1) ** 2]
+    elif isinstance(m, e3nn.o3.FromS2Grid):
+        return [(batch, m.res_beta, m.res_alpha)]
+    elif isinstance(m, (e3nn.o3.Legendre, e3nn.o3.SphericalHarmonicsAlphaBeta)):
+        return [(batch,), (batch,)]
+    elif isinstance(m, e3nn.o3.ReducedTensorProducts):
+        dims = [irreps.dim for irreps in m.irreps_in]
+    elif isinstance(m, e3nn.nn.SO3Activation):
+        dims = [m.grid_in.D.shape[-1]]
+    elif isinstance(m, E3NN_V2):
+        dims = [m.irreps_in1.dim, m.irreps_in2.dim]
+    elif isinstance(m, E3NN_VOXEL.Convolution):
+        return [(2, m.irreps_in.dim, 6, 5, 7)]
+    elif isinstance(m, E3NN_VOXEL.LowPassFilter):
+        return [(2, 3, 9, 8, 10)]
     elif isinstance(m, e3nn.nn.FullyConnectedNet):
         dims = [m.hs[0]]
     elif isinstance(m, (e3nn.nn.BatchNorm, e3nn.nn.Dropout)):
@@ -214,6 +250,78 @@ CASES = {
     "extract_one_tuple": (nn.Extract, lambda: e3nn.nn.Extract("1e+0e+1o", ["0e"], [(1,)])),
     "extract_ir": (nn.ExtractIr, lambda: e3nn.nn.ExtractIr("0e+1o+2x0e+3x1o", "1o")),
     "extract_ir_absent": (nn.ExtractIr, lambda: e3nn.nn.ExtractIr("0e+1o", "2e")),
+    # The grids' normalizations and lmax_in are not kept by e3nn: its buffers carry them.
+    "to_s2_grid": (o3.ToS2Grid, lambda: e3nn.o3.ToS2Grid(3, (8, 9), normalization="norm")),
+    "to_s2_grid_default_res": (o3.ToS2Grid, lambda: e3nn.o3.ToS2Grid(2)),
+    "from_s2_grid": (
+        o3.FromS2Grid,
+        lambda: e3nn.o3.FromS2Grid((10, 7), 3, normalization="integral", lmax_in=5),
+    ),
+    "spherical_harmonics_alpha_beta": (
+        o3.SphericalHarmonicsAlphaBeta,
+        lambda: e3nn.o3.SphericalHarmonicsAlphaBeta([0, 2, 1], "norm"),
+    ),
+    "normalize2mom": (e3core_math.normalize2mom, lambda: e3nn.math.normalize2mom(F.softplus)),
+    "legendre": (o3.Legendre, lambda: e3nn.o3.Legendre([0, 3, 1, 1, 4])),
+    "reduced_tensor_products": (
+        o3.ReducedTensorProducts,
+        lambda: e3nn.o3.ReducedTensorProducts("ijk=-jik", i="1o", k="0e+1e"),
+    ),
+    "reduced_tensor_products_filtered": (
+        o3.ReducedTensorProducts,
+        lambda: e3nn.o3.ReducedTensorProducts(
+            "ijk=jik", i="1o", k="1e", filter_ir_out=["1e", "2e"], filter_ir_mid=["0e", "1e"]
+        ),
+    ),
+    "s2_activation": (
+        nn.S2Activation,
+        lambda: e3nn.nn.S2Activation("0e+1o+2e", torch.tanh, (10, 11), lmax_out=3),
+    ),
+    "s2_activation_odd": (
+        nn.S2Activation,
+        lambda: e3nn.nn.S2Activation("0o+1e+2o", torch.tanh, 8, normalization="norm"),
+    ),
+    "so3_activation": (
+        nn.SO3Activation,
+        lambda: e3nn.nn.SO3Activation(2, 1, F.silu, 3, aspect_ratio=1.5),
+    ),
+    "full_tensor_product_v2": (
+        experimental.FullTensorProductv2,
+        lambda: e3nn.o3.experimental.FullTensorProductv2(
+            e3nn.o3.Irreps("1x1o+2x0e+1x1o"),
+            e3nn.o3.Irreps("2x1e+1x2o"),
+            filter_ir_out=e3nn.o3.Irreps("0e+1e+2e+3e+1o"),
+            irrep_normalization="norm",
+        ),
+    ),
+    "elementwise_tensor_product_v2": (
+        experimental.ElementwiseTensorProductv2,
+        lambda: e3nn.o3.experimental.ElementwiseTensorProductv2(
+            e3nn.o3.Irreps("2x1o+1x2e"), e3nn.o3.Irreps("1x1o+1x0e+1x1e")
+        ),
+    ),
+    # A 3 x 5 x 3 lattice; e3nn keeps conv3d's keyword arguments.
+    "voxel_convolution": (
+        voxel_convolution.Convolution,
+        lambda: E3NN_VOXEL.Convolution(
+            "2x0e+1x1o",
+            "1x0e+1x1e",
+            "0e+1o+2e",
+            3.3,
+            3,
+            steps=(1.0, 0.7, 1.3),
+            dilation=2,
+            padding=(2, 4, 2),
+        ),
+    ),
+    "low_pass_filter": (
+        voxel_convolution.LowPassFilter,
+        lambda: E3NN_VOXEL.LowPassFilter(3.0, 2, steps=(1.0, 0.5, 1.7)),
+    ),
+    "low_pass_filter_transposed": (
+        voxel_convolution.LowPassFilter,
+        lambda: E3NN_VOXEL.LowPassFilter(2.0, 2, transposed=True),
+    ),
 }
 
 
@@ -248,6 +356,17 @@ def outputs_and_grads(module, inputs, seed=1):
         else [None] * (len(inputs) + len(params))
     )
     return out, outs, grads[: len(inputs)], dict(zip(names, grads[len(inputs) :], strict=True))
+
+
+class Calling(torch.nn.Module):
+    """``call(module, *inputs)`` as a module with module's parameters (for outputs_and_grads)."""
+
+    def __init__(self, module, call):
+        super().__init__()
+        self.module, self.call = module, call
+
+    def forward(self, *inputs):
+        return self.call(self.module, *inputs)
 
 
 def assert_close_all(actual, expected, dtype):
@@ -541,15 +660,21 @@ class MyLinear(e3nn.o3.Linear):
     "model, error, message",
     [
         (
-            lambda: Holder(e3nn.o3.ReducedTensorProducts("ij=ji", i="1o")),
+            lambda: Holder(E3NN_V2103_FILTER(2.0)),
             TypeError,
-            "from_e3nn: layers.2 is e3nn.o3.ReducedTensorProducts, which e3core does not provide;"
-            " from_e3nn(strict=False) keeps it as it is",
+            "from_e3nn: layers.2 is e3nn.nn.models.v2103.voxel_convolution.LowPassFilter, which "
+            "from_e3nn does not convert; from_e3nn(strict=False) keeps it as it is",
         ),
         (
-            lambda: e3nn.o3.ReducedTensorProducts("ij=ji", i="1o"),
+            lambda: E3NN_V2103_FILTER(2.0),
             TypeError,
-            "from_e3nn: the module is e3nn.o3.ReducedTensorProducts, which e3core does not",
+            "from_e3nn: the module is e3nn.nn.models.v2103.voxel_convolution.LowPassFilter, which",
+        ),
+        (
+            lambda: Holder(e3nn.o3.Legendre([])),
+            TypeError,
+            "from_e3nn: layers.2 is e3nn.o3.Legendre: built with no degree, which e3core's "
+            "Legendre does not accept;",
         ),
         (
             lambda: Holder(MyLinear("1o", "1o")),
@@ -567,7 +692,14 @@ class MyLinear(e3nn.o3.Linear):
             "from_e3nn: layers.2 (e3nn.o3.Linear): its coefficients are not",
         ),
     ],
-    ids=["unsupported", "unsupported_root", "subclass", "square_variances", "linear_f_in"],
+    ids=[
+        "unsupported",
+        "unsupported_root",
+        "legendre_empty",
+        "subclass",
+        "square_variances",
+        "linear_f_in",
+    ],
 )
 def test_errors(model, error, message):
     with pytest.raises(error) as info:
@@ -592,17 +724,23 @@ def test_what_e3core_lacks_is_kept_and_reported():
         MyLinear("1o", "1o"),
         Contraction(),
         e3nn.o3.TensorSquare("1o", "0e"),
+        E3NN_V2103_FILTER(1.0),
     )
     with pytest.warns(UserWarning) as warned:
         converted = from_e3nn(model)
     message = str(warned[0].message)
-    assert message.startswith("from_e3nn kept 2 e3nn module(s) as they are: ")
+    assert message.startswith("from_e3nn kept 3 e3nn module(s) as they are: ")
     assert f"1 ({__name__}.MyLinear, a subclass of e3nn.o3.Linear)" in message
     assert "2 (" in message and "a subclass of e3nn.util.codegen.CodeGenMixin" in message
+    assert (
+        "4 (e3nn.nn.models.v2103.voxel_convolution.LowPassFilter, which from_e3nn does not "
+        "convert)" in message
+    )
     assert isinstance(converted[0], o3.Linear)
     assert type(converted[1]) is MyLinear
     assert type(converted[2].linear) is e3nn.o3.Linear
     assert isinstance(converted[3], o3.TensorSquare)
+    assert type(converted[4]) is E3NN_V2103_FILTER
     x = torch.randn(5, 6)
     torch.testing.assert_close(converted(x), model(x), rtol=1e-5, atol=1e-6)
 
@@ -612,3 +750,174 @@ def test_nothing_kept_nothing_reported():
         warnings.simplefilter("error")
         converted = from_e3nn(e3nn.nn.Identity("2x0e+1o", "2x0e+1o"))
     assert isinstance(converted, nn.Identity)
+
+
+# ReducedTensorProducts is compiled by tracing, as e3nn's.
+SCRIPTED = [
+    "to_s2_grid",
+    "from_s2_grid",
+    "spherical_harmonics_alpha_beta",
+    "legendre",
+    "s2_activation",
+    "so3_activation",
+    "full_tensor_product_v2",
+    "elementwise_tensor_product_v2",
+    "voxel_convolution",
+    "low_pass_filter",
+]
+
+
+@pytest.mark.parametrize("name", SCRIPTED)
+def test_converted_modules_script(name):
+    original = randomize(CASES[name][1]())
+    scripted = torch.jit.script(from_e3nn(original))
+    inputs = [torch.randn(shape) for shape in _input_shapes(original)]
+    torch.testing.assert_close(scripted(*inputs), original(*inputs), **TOL[torch.float32])
+
+
+def test_so3_grid_matches_e3nn(dtype):
+    """SO3Grid has no forward: its to_grid and from_grid, and lmax, which e3nn does not keep."""
+    original = e3nn.o3.SO3Grid(2, 3, aspect_ratio=1.5)
+    converted = from_e3nn(original)
+    assert type(converted) is o3.SO3Grid
+    assert (converted.lmax, converted.res_alpha, converted.res_beta) == (2, 9, 6)
+    features = torch.randn(4, original.D.shape[-1])
+    grid = torch.randn(4, 9, 6, 9)
+    for method, x in [("to_grid", features), ("from_grid", grid)]:
+
+        def call(m, x, method=method):
+            return getattr(m, method)(x)
+
+        _, outs, grads, _ = outputs_and_grads(Calling(original, call), [x])
+        _, outs_c, grads_c, _ = outputs_and_grads(Calling(converted, call), [x])
+        assert_close_all(outs_c, outs, dtype)
+        assert_close_all(grads_c, grads, dtype)
+
+
+def test_what_e3nn_does_not_keep_is_recovered():
+    """Legendre's degrees, the grids' resolutions, the v2 products' filters and normalizations
+    come back from e3nn's values and buffers."""
+    assert from_e3nn(CASES["legendre"][1]()).ls == [0, 3, 1, 1, 4]
+    s2 = from_e3nn(CASES["s2_activation"][1]())
+    assert (s2.to_s2.res_beta, s2.to_s2.res_alpha, s2.from_s2.lmax) == (10, 11, 3)
+    reduced = CASES["reduced_tensor_products_filtered"][1]()
+    converted = from_e3nn(reduced)
+    assert str(converted.irreps_out) == str(reduced.irreps_out)
+    assert [str(i) for i in converted.irreps_in] == [str(i) for i in reduced.irreps_in]
+    v2 = CASES["full_tensor_product_v2"][1]()
+    assert str(from_e3nn(v2).irreps_out) == str(v2.irreps_out)
+
+
+def test_v2_product_with_repeated_pairs_is_kept():
+    """e3nn keys its paths by irreps: repeated pairs are computed once, which e3core does not
+    reproduce."""
+    original = e3nn.o3.experimental.FullTensorProductv2(
+        e3nn.o3.Irreps("1x0e+1x1o+1x0e"), e3nn.o3.Irreps("1x0e"), regroup_output=False
+    )
+    with pytest.warns(UserWarning, match="a pair of irreps repeats in its inputs"):
+        converted = from_e3nn(original)
+    assert converted is not original and type(converted) is type(original)
+
+
+NETWORKS = {
+    "gate_points_2101": (
+        gate_points_2101.Network,
+        lambda: e3nn.nn.models.gate_points_2101.Network(
+            "2x0e+1x1o",
+            "4x0e+2x1o+1x1e",
+            "1x0e+1x1o",
+            "2x0e",
+            "0e+1o+2e",
+            2,
+            1.5,
+            4,
+            1,
+            8,
+            3.0,
+            10.0,
+        ),
+    ),
+    "gate_points_2101_no_inputs": (
+        gate_points_2101.Network,
+        lambda: e3nn.nn.models.gate_points_2101.Network(
+            None, "4x0e+2x1o", "0e", None, "0e+1o", 1, 1.5, 3, 0, 8, 3.0, 10.0, False
+        ),
+    ),
+    "gate_points_2102": (
+        gate_points_2102.Network,
+        lambda: e3nn.nn.models.gate_points_2102.Network(
+            "2x0e+1x1o", "4x0e+2x1o", "1x0e+1x1o", "2x0e", "0e+1o+2e", 2, 1.5, 4, 2, 6, 3.0, 10.0
+        ),
+    ),
+}
+
+
+def network_data(network, n=12, seed=5):
+    """Two graphs of 6 points (under 25: e3nn's and e3core's radius searches agree)."""
+    generator = torch.Generator().manual_seed(seed)
+    data = {"pos": 1.5 * torch.randn(n, 3, generator=generator)}
+    data["batch"] = torch.arange(n) // (n // 2)
+    if network.input_has_node_in:
+        data["x"] = torch.randn(n, network.irreps_in.dim, generator=generator)
+    if network.input_has_node_attr:
+        data["z"] = torch.randn(n, network.irreps_node_attr.dim, generator=generator)
+    return data
+
+
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_network_matches_e3nn(name, dtype):
+    """A whole network: its outputs and the gradients with respect to positions, node
+    features and every parameter."""
+    cls, build = NETWORKS[name]
+    original = randomize(build())
+    converted = from_e3nn(original)
+    assert type(converted) is cls
+    data = network_data(original)
+    keys = [key for key in ("pos", "x", "z") if key in data]
+    inputs = [data[key] for key in keys]
+
+    def call(network, *tensors):
+        return network({**data, **dict(zip(keys, tensors, strict=True))})
+
+    _, outs, grads, param_grads = outputs_and_grads(Calling(original, call), inputs)
+    _, outs_c, grads_c, param_grads_c = outputs_and_grads(Calling(converted, call), inputs)
+    assert_close_all(outs_c, outs, dtype)
+    assert_close_all(grads_c, grads, dtype)
+    assert param_grads_c.keys() == param_grads.keys()
+    assert_close_all(list(param_grads_c.values()), list(param_grads.values()), dtype)
+
+
+@pytest.mark.parametrize("name", ["gate_points_2101", "gate_points_2102"])
+@pytest.mark.parametrize("layer", [0, -1], ids=["compose", "convolution"])
+def test_network_layers_match_e3nn(name, layer, dtype):
+    """A Compose (convolution and gate) and a Convolution converted on their own."""
+    original = randomize(NETWORKS[name][1]()).layers[layer]
+    converted = from_e3nn(original)
+    module = original.first if layer == 0 else original
+    expected = {
+        ("gate_points_2101", 0): gate_points_2101.Compose,
+        ("gate_points_2101", -1): gate_points_2101.Convolution,
+        ("gate_points_2102", 0): gate_points_2102.Compose,
+        ("gate_points_2102", -1): gate_points_2102.Convolution,
+    }[name, layer]
+    assert type(converted) is expected
+    generator = torch.Generator().manual_seed(6)
+    nodes, edges = 5, 9
+    inputs = [
+        torch.randn(nodes, module.irreps_in.dim, generator=generator),
+        torch.randn(nodes, module.irreps_node_attr.dim, generator=generator),
+        torch.randn(edges, module.irreps_edge_attr.dim, generator=generator),
+        torch.randn(edges, module.fc.hs[0], generator=generator),
+    ]
+    src = torch.randint(nodes, (edges,), generator=generator)
+    dst = torch.randint(nodes, (edges,), generator=generator)
+
+    def call(m, x, attr, edge_attr, edge):
+        return m(x, attr, src, dst, edge_attr, edge)
+
+    _, outs, grads, param_grads = outputs_and_grads(Calling(original, call), inputs)
+    _, outs_c, grads_c, param_grads_c = outputs_and_grads(Calling(converted, call), inputs)
+    assert_close_all(outs_c, outs, dtype)
+    assert_close_all(grads_c, grads, dtype)
+    assert param_grads_c.keys() == param_grads.keys()
+    assert_close_all(list(param_grads_c.values()), list(param_grads.values()), dtype)

@@ -1,6 +1,7 @@
 """Real spherical harmonics with e3nn's conventions, computed by e3core's C++ kernels."""
 
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -13,8 +14,9 @@ from e3core.util.jit import compile_mode
 _NORMALIZATIONS = ("integral", "component", "norm")
 
 
-def _degrees(irreps_out: int | list[int] | str | Irreps, input_parity: int) -> list[int]:
-    """The degrees asked for, in order, checking the parities of an Irreps request."""
+def _degrees(irreps_out: int | Sequence[int] | str | Irreps, input_parity: int) -> list[int]:
+    """The degrees asked for, in order, checking the parities of an Irreps request; as in
+    e3nn, any sequence of degrees (a list, a tuple, a range) is a request."""
     if isinstance(irreps_out, str):
         irreps_out = Irreps(irreps_out)
     if isinstance(irreps_out, Irreps):
@@ -27,7 +29,7 @@ def _degrees(irreps_out: int | list[int] | str | Irreps, input_parity: int) -> l
                 )
             ls.extend([l] * mul)
         return ls
-    if not isinstance(irreps_out, (list, tuple)):
+    if not isinstance(irreps_out, Sequence):
         return [check_degree("spherical_harmonics", "l", irreps_out)]
     return [check_degree("spherical_harmonics", f"l[{i}]", l) for i, l in enumerate(irreps_out)]
 
@@ -37,7 +39,8 @@ class SphericalHarmonics(torch.nn.Module):
     """Spherical harmonics of the input vectors, as ``e3nn.o3.SphericalHarmonics``.
 
     Args:
-        irreps_out: degrees to compute: an int, a list of ints or irreps such as ``"0e+1o+2e"``.
+        irreps_out: degrees to compute: an int, a sequence of ints (list, tuple, range) or irreps
+            such as ``"0e+1o+2e"``.
         normalize: scale the inputs to unit length first (zero vectors give zeros beyond l = 0).
         normalization: ``"integral"``, ``"component"`` or ``"norm"``.
         irreps_in: ``"1o"`` (vectors, default) or ``"1e"`` (pseudovectors).
@@ -56,7 +59,7 @@ class SphericalHarmonics(torch.nn.Module):
 
     def __init__(
         self,
-        irreps_out: int | list[int] | str | Irreps,
+        irreps_out: int | Sequence[int] | str | Irreps,
         normalize: bool,
         normalization: str = "integral",
         irreps_in: str | Irreps | None = None,
@@ -106,7 +109,7 @@ class SphericalHarmonics(torch.nn.Module):
 
 
 def spherical_harmonics(
-    l: int | list[int] | str | Irreps,
+    l: int | Sequence[int] | str | Irreps,
     x: torch.Tensor,
     normalize: bool,
     normalization: str = "integral",
