@@ -15,8 +15,6 @@ The output is a markdown table preceded by the machine, thread count, date and v
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
 from collections.abc import Callable
 
 import e3nn.nn.models.gate_points_2101
@@ -25,7 +23,7 @@ import e3nn.nn.models.v2104.voxel_convolution
 import torch
 from e3core.nn.models import gate_points_2101, gate_points_2102
 from e3core.nn.models.v2104 import voxel_convolution
-from timing import alternating_times, cpu_model, load_average, medians, version
+from timing import RESULTS, alternating_times, medians, print_header, print_row
 
 NETWORK = ("4x0e", "16x0e+16x0o+8x1o+8x1e+4x2e+4x2o", "4x0e+2x1o", "2x0e", "0e+1o+2e", 2, 2.5)
 RADIAL = (8, 1, 32, 10.0, 20.0)
@@ -67,14 +65,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds (medians)")
     args = parser.parse_args()
 
-    print(f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}")
-    print(f"- CPU: {cpu_model()} ({os.cpu_count()} logical cores), load {load_average()}")
-    print(f"- threads: {torch.get_num_threads()}")
-    print(f"- torch {torch.__version__}, e3nn {version('e3nn')}, e3core {version('e3core')}")
-    print(f"- float32, medians of {args.rounds} alternating rounds")
-    print()
-    print("| model | size | case | e3core (ms) | e3nn (ms) | ratio |")
-    print("|---|---|---|---:|---:|---:|")
+    print_header(
+        f"float32, medians of {args.rounds} alternating rounds", ["model", "size", "case", *RESULTS]
+    )
     n = 2 * args.nodes
     # Two clouds at about 6 neighbours within 2.5 per point.
     data = {
@@ -106,10 +99,7 @@ def main() -> None:
         }
         for case, (a, b) in cases.items():
             t = medians(alternating_times({"e3core": a, "e3nn": b}, args.rounds))
-            print(
-                f"| {name} | {n} points | {case} | {t['e3core']:.1f} | {t['e3nn']:.1f} "
-                f"| {t['e3core'] / t['e3nn']:.2f} |"
-            )
+            print_row([name, f"{n} points", case], t["e3core"], t["e3nn"], digits=1)
 
     conv_args = ("4x0e+2x1e", "4x0e+2x1e+2x1o+1x2e", "0e+1o+2e", 5.0, 5)
     theirs = e3nn.nn.models.v2104.voxel_convolution.Convolution(*conv_args)
@@ -126,10 +116,8 @@ def main() -> None:
     }
     for case, (a, b) in cases.items():
         t = medians(alternating_times({"e3core": a, "e3nn": b}, args.rounds))
-        print(
-            f"| voxel Convolution | 2 x {args.voxels}^3 | {case} | {t['e3core']:.1f} "
-            f"| {t['e3nn']:.1f} | {t['e3core'] / t['e3nn']:.2f} |"
-        )
+        size = f"2 x {args.voxels}^3"
+        print_row(["voxel Convolution", size, case], t["e3core"], t["e3nn"], digits=1)
 
 
 if __name__ == "__main__":

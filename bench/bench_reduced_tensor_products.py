@@ -16,14 +16,12 @@ date and versions.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
 
 import e3nn.o3
 import torch
 from e3core import o3
 from e3core.o3._reduce import _basis
-from timing import alternating_times, cpu_model, load_average, medians, version
+from timing import RESULTS, alternating_times, medians, print_header, print_row
 
 CASES = [
     ("ij=ji", {"i": "1o"}),
@@ -80,20 +78,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000, help="inputs per forward")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (median kept)")
     args = parser.parse_args()
-    print(f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}")
-    print(f"- CPU: {cpu_model()} ({os.cpu_count()} logical cores), load {load_average()}")
-    print(f"- threads: {torch.get_num_threads()}")
-    print(f"- torch {torch.__version__}, e3nn {version('e3nn')}")
-    print(f"- batch {args.batch} float32, median of {args.rounds} alternating rounds")
-    print()
-    print("| formula | irreps | case | e3core (ms) | e3nn (ms) | ratio |")
-    print("|---|---|---|---:|---:|---:|")
+    print_header(
+        f"batch {args.batch} float32, median of {args.rounds} alternating rounds",
+        ["formula", "irreps", "case", *RESULTS],
+    )
     for formula, kwargs in CASES:
         irreps = ", ".join(f"{k}={v}" for k, v in kwargs.items())
         for case, ours, ref in bench_case(formula, kwargs, args.batch, args.rounds):
-            print(
-                f"| `{formula}` | {irreps} | {case} | {ours:.2f} | {ref:.2f} | {ours / ref:.3f} |"
-            )
+            print_row([f"`{formula}`", irreps, case], ours, ref, ratio_digits=3)
 
 
 if __name__ == "__main__":

@@ -14,14 +14,12 @@ markdown table preceded by the machine, thread count, date and versions.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
 from collections.abc import Callable
 
 import e3nn.o3
 import torch
 from e3core import o3
-from timing import alternating_times, cpu_model, load_average, medians, version
+from timing import RESULTS, alternating_times, medians, print_header, print_row
 
 # (lmax, res): e3nn's docstring example and the default grids (e3nn's construction takes
 # seconds from lmax 20 on).
@@ -46,14 +44,10 @@ def main() -> None:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
-    print(f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}")
-    print(f"- CPU: {cpu_model()} ({os.cpu_count()} logical cores), load {load_average()}")
-    print(f"- threads: {torch.get_num_threads()}")
-    print(f"- torch {torch.__version__}, e3nn {version('e3nn')}, e3core {version('e3core')}")
-    print(f"- batch {args.batch}, float32, medians of {args.rounds} alternating rounds")
-    print()
-    print("| module | lmax | res (beta x alpha) | case | e3core (ms) | e3nn (ms) | ratio |")
-    print("|---|---:|---|---|---:|---:|---:|")
+    print_header(
+        f"batch {args.batch}, float32, medians of {args.rounds} alternating rounds",
+        ["module", ">lmax", "res (beta x alpha)", "case", *RESULTS],
+    )
     for lmax, res in CASES:
         for name in ("ToS2Grid", "FromS2Grid"):
 
@@ -79,10 +73,7 @@ def main() -> None:
             for case, fns in rows.items():
                 t = medians(alternating_times(fns, args.rounds))
                 grid = f"{ours.res_beta} x {ours.res_alpha}"
-                print(
-                    f"| {name} | {lmax} | {grid} | {case} | {t['e3core']:.2f} | {t['e3nn']:.2f} "
-                    f"| {t['e3core'] / t['e3nn']:.2f} |"
-                )
+                print_row([name, lmax, grid, case], t["e3core"], t["e3nn"])
 
 
 if __name__ == "__main__":

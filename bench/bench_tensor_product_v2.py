@@ -15,15 +15,13 @@ The output is a markdown table preceded by the machine, thread count, date and v
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
 from collections.abc import Callable
 
 import e3nn.o3
 import e3nn.o3.experimental
 import torch
 from e3core.o3 import experimental
-from timing import alternating_times, cpu_model, load_average, medians, version
+from timing import RESULTS, alternating_times, medians, print_header, print_row
 
 # (class, irreps_in1, irreps_in2): small and wide channels, l up to 2 and 3.
 CASES = [
@@ -61,14 +59,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9, help="alternating rounds (medians)")
     args = parser.parse_args()
 
-    print(f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}")
-    print(f"- CPU: {cpu_model()} ({os.cpu_count()} logical cores), load {load_average()}")
-    print(f"- threads: {torch.get_num_threads()}")
-    print(f"- torch {torch.__version__}, e3nn {version('e3nn')}, e3core {version('e3core')}")
-    print(f"- batch {args.batch}, float32, medians of {args.rounds} alternating rounds")
-    print()
-    print("| module | irreps_in1 x irreps_in2 | case | e3core (ms) | e3nn (ms) | ratio |")
-    print("|---|---|---|---:|---:|---:|")
+    print_header(
+        f"batch {args.batch}, float32, medians of {args.rounds} alternating rounds",
+        ["module", "irreps_in1 x irreps_in2", "case", *RESULTS],
+    )
     for name, a, b in CASES:
         ours = getattr(experimental, name)(a, b)
         theirs = getattr(e3nn.o3.experimental, name)(e3nn.o3.Irreps(a), e3nn.o3.Irreps(b))
@@ -78,10 +72,7 @@ def main() -> None:
         for case, make in (("forward", forward), ("forward + backward", forward_backward)):
             fns = {"e3core": make(ours, x, y), "e3nn": make(theirs, x, y)}
             t = medians(alternating_times(fns, args.rounds))
-            print(
-                f"| {name} | {a} x {b} | {case} | {t['e3core']:.2f} | {t['e3nn']:.2f} "
-                f"| {t['e3core'] / t['e3nn']:.2f} |"
-            )
+            print_row([name, f"{a} x {b}", case], t["e3core"], t["e3nn"])
 
 
 if __name__ == "__main__":

@@ -16,13 +16,11 @@ table preceded by the machine, thread count, date and versions.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
 
 import e3nn.o3
 import torch
 from e3core import o3
-from timing import alternating_times, cpu_model, load_average, medians, version
+from timing import RESULTS, alternating_times, medians, print_header, print_row
 
 
 def forward_backward(wigner_D, l: int, angles: list[torch.Tensor]) -> None:
@@ -63,21 +61,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (median kept)")
     parser.add_argument("--lmax", type=int, default=6, help="largest degree timed")
     args = parser.parse_args()
-    print(f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}")
-    print(f"- CPU: {cpu_model()} ({os.cpu_count()} logical cores), load {load_average()}")
-    print(f"- threads: {torch.get_num_threads()}")
-    print(f"- torch {torch.__version__}, e3nn {version('e3nn')}")
-    print(f"- batch {args.batch}, median of {args.rounds} alternating rounds")
-    print()
-    print("| dtype | l | case | e3core (ms) | e3nn (ms) | ratio |")
-    print("|---|---:|---|---:|---:|---:|")
+    print_header(
+        f"batch {args.batch}, median of {args.rounds} alternating rounds",
+        ["dtype", ">l", "case", *RESULTS],
+    )
     saved = torch.get_default_dtype()
     for dtype in (torch.float32, torch.float64):
         torch.set_default_dtype(dtype)
         for l in range(1, args.lmax + 1):
             for case, ours, ref in rows(l, args.batch, dtype, args.rounds):
                 name = str(dtype).removeprefix("torch.")
-                print(f"| {name} | {l} | {case} | {ours:.2f} | {ref:.2f} | {ours / ref:.3f} |")
+                print_row([name, l, case], ours, ref, ratio_digits=3)
     torch.set_default_dtype(saved)
 
 

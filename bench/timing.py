@@ -1,11 +1,12 @@
 """Timing and machine facts shared by the benchmarks."""
 
+import datetime
 import importlib.metadata
 import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -121,3 +122,44 @@ def load_average() -> str:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         return "?"
+
+
+RESULTS = [">e3core (ms)", ">e3nn (ms)", ">ratio"]
+"""The last columns of a comparison table, filled by ``print_row``."""
+
+
+def print_header(setting: str, columns: Sequence[str]) -> None:
+    """Prints the machine (date, CPU and load, threads, versions), the ``setting`` line and the
+    head of a Markdown table of ``columns``; a column named with a leading ">" is right-aligned.
+
+    Example::
+
+        >>> print_header("batch 8", ["case", ">e3core (ms)"])  # doctest: +ELLIPSIS
+        - date: ...
+        - batch 8
+        <BLANKLINE>
+        | case | e3core (ms) |
+        |---|---:|
+    """
+    print(f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}")
+    print(f"- CPU: {cpu_model()} ({os.cpu_count()} logical cores), load {load_average()}")
+    print(f"- threads: {torch.get_num_threads()}")
+    print(f"- torch {torch.__version__}, e3nn {version('e3nn')}, e3core {version('e3core')}")
+    print(f"- {setting}")
+    print()
+    print("| " + " | ".join(c.removeprefix(">") for c in columns) + " |")
+    print("|" + "".join("---:|" if c.startswith(">") else "---|" for c in columns))
+
+
+def print_row(
+    cells: Sequence[object], ours: float, theirs: float, digits: int = 2, ratio_digits: int = 2
+) -> None:
+    """Prints a table row: ``cells``, then e3core's and e3nn's times and e3core / e3nn.
+
+    Example::
+
+        >>> print_row(["forward"], 1.0, 4.0)
+        | forward | 1.00 | 4.00 | 0.25 |
+    """
+    times = f"{ours:.{digits}f} | {theirs:.{digits}f} | {ours / theirs:.{ratio_digits}f}"
+    print("| " + " | ".join(str(c) for c in cells) + f" | {times} |")

@@ -7,6 +7,7 @@ import e3nn.o3
 import pytest
 import torch
 from e3core import graph, o3
+from e3nn_reference import default_dtype
 
 DTYPES = [torch.float32, torch.float64]
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-11, atol=1e-11)}
@@ -40,14 +41,10 @@ def graph_inputs(dtype, nodes=6, edges=20, seed=0, weights=None):
 @pytest.mark.parametrize("shared", [False, True])
 def test_matches_e3nn_gather_product_scatter(dtype, shared):
     irreps_out, ins = instructions()
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
+    with default_dtype(dtype):
         ref = e3nn.o3.TensorProduct(
             IRREPS_X, IRREPS_SH, irreps_out, ins, shared_weights=shared, internal_weights=False
         )
-    finally:
-        torch.set_default_dtype(old)
     conv = graph.TensorProductConv(
         IRREPS_X, IRREPS_SH, irreps_out, ins, shared_weights=shared, internal_weights=False
     )

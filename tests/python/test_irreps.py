@@ -12,6 +12,7 @@ import torch
 from e3core import _core
 from e3core.o3 import _irreps
 from e3core.o3._irreps import Irrep, Irreps, _MulIr
+from e3nn_reference import default_dtype
 
 TRICKY = [
     "",
@@ -375,10 +376,8 @@ def random_rotations(n, generator):
 def wigner_source():
     """e3nn builds its Wigner generators in the default dtype: make it float64 so that e3nn's
     float64 D matrices are accurate enough to compare with."""
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(saved)
+    with default_dtype(torch.float64):
+        yield
 
 
 @pytest.mark.usefixtures("wigner_source")

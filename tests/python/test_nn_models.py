@@ -5,7 +5,6 @@ and float64); equivariance; TorchScript; the neighbour search gives e3nn's edges
 import e3nn.nn.models.gate_points_2101 as e3nn_2101
 import e3nn.nn.models.gate_points_2102 as e3nn_2102
 import e3nn.nn.models.v2104.voxel_convolution as e3nn_voxel
-import e3nn.o3
 import pytest
 import torch
 from e3core import o3
@@ -13,6 +12,12 @@ from e3core._errors import ArgumentError
 from e3core.graph import radius_graph
 from e3core.nn.models import gate_points_2101, gate_points_2102
 from e3core.nn.models.v2104 import voxel_convolution
+from e3nn_reference import (
+    assert_close_with_gradients,
+    default_dtype,
+    dtype_as_default,  # noqa: F401 (the fixture dtype)
+    e3nn_D,
+)
 
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-10, atol=1e-10)}
 MODELS = {"2101": (e3nn_2101, gate_points_2101), "2102": (e3nn_2102, gate_points_2102)}
@@ -51,24 +56,6 @@ CONFIGS = {
 }
 
 
-@pytest.fixture(params=[torch.float64, torch.float32], ids=["float64", "float32"])
-def dtype(request):
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(request.param)
-    yield request.param
-    torch.set_default_dtype(saved)
-
-
-def _D(irreps, R):
-    """The representation matrix of R on irreps (e3nn's, built in float64)."""
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        return e3nn.o3.Irreps(str(irreps)).D_from_matrix(R)
-    finally:
-        torch.set_default_dtype(saved)
-
-
 def _pair(version, config, reduce_output=True):
     lib_e3nn, lib_e3core = MODELS[version]
     args = CONFIGS[config]
@@ -103,15 +90,14 @@ def test_network_matches_e3nn(version, config, reduce_output, dtype):
     data["pos"].requires_grad_(True)
     expected, actual = ref(data), ours(data)
     assert actual.dtype == dtype and actual.shape == expected.shape
-    torch.testing.assert_close(actual, expected, **TOL[dtype])
     # Gradients with respect to the positions and to every parameter.
-    cotangent = torch.randn_like(expected)
-    inputs_ref = [data["pos"], *ref.parameters()]
-    inputs_ours = [data["pos"], *ours.parameters()]
-    grads_ref = torch.autograd.grad(expected, inputs_ref, cotangent)
-    grads_ours = torch.autograd.grad(actual, inputs_ours, cotangent)
-    for a, b in zip(grads_ours, grads_ref, strict=True):
-        torch.testing.assert_close(a, b, **TOL[dtype])
+    assert_close_with_gradients(
+        actual,
+        expected,
+        [data["pos"], *ours.parameters()],
+        [data["pos"], *ref.parameters()],
+        **TOL[dtype],
+    )
 
 
 def test_same_names_and_defaults():
@@ -132,9 +118,9 @@ def test_network_equivariance(version):
     for R in (o3.rand_matrix(dtype=torch.float64), -o3.rand_matrix(dtype=torch.float64)):
         moved = dict(data)
         moved["pos"] = data["pos"] @ R.T + torch.tensor([0.3, -1.0, 2.0], dtype=torch.float64)
-        moved["x"] = data["x"] @ _D(irreps_in, R).T
-        moved["z"] = data["z"] @ _D(irreps_attr, R).T
-        expected = net(data) @ _D(irreps_out, R).T
+        moved["x"] = data["x"] @ e3nn_D(irreps_in, R).T
+        moved["z"] = data["z"] @ e3nn_D(irreps_attr, R).T
+        expected = net(data) @ e3nn_D(irreps_out, R).T
         torch.testing.assert_close(net(moved), expected, rtol=1e-9, atol=1e-9)
 
 
@@ -202,12 +188,9 @@ def test_voxel_convolution_matches_e3nn(case, dtype):
     assert not result.missing_keys and not result.unexpected_keys
     x = torch.randn(2, o3.Irreps(args[0]).dim, 6, 7, 5, requires_grad=True)
     expected, actual = ref(x), ours(x)
-    torch.testing.assert_close(actual, expected, **TOL[dtype])
-    cotangent = torch.randn_like(expected)
-    grads_ref = torch.autograd.grad(expected, [x, *ref.parameters()], cotangent)
-    grads_ours = torch.autograd.grad(actual, [x, *ours.parameters()], cotangent)
-    for a, b in zip(grads_ours, grads_ref, strict=True):
-        torch.testing.assert_close(a, b, **TOL[dtype])
+    assert_close_with_gradients(
+        actual, expected, [x, *ours.parameters()], [x, *ref.parameters()], **TOL[dtype]
+    )
     torch.testing.assert_close(torch.jit.script(ours)(x), expected, **TOL[dtype])
 
 
@@ -215,17 +198,15 @@ def test_voxel_convolution_equivariance():
     # The cubic lattice is symmetric under its own rotations and mirrors: a quarter turn
     # about z, (x, y, z) -> (-y, x, z), and the inversion.
     irreps_in, irreps_out = o3.Irreps("0e+1e+1o"), o3.Irreps("0e+1o+1e+2e")
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    conv = voxel_convolution.Convolution(irreps_in, irreps_out, "0e+1o+2e", 3.0, 3)
-    torch.set_default_dtype(saved)
+    with default_dtype(torch.float64):
+        conv = voxel_convolution.Convolution(irreps_in, irreps_out, "0e+1o+2e", 3.0, 3)
     x = torch.randn(2, irreps_in.dim, 7, 7, 5, dtype=torch.float64)
     quarter = torch.tensor(
         [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64
     )
 
     def turn(image, irreps, R):
-        D = _D(irreps, R)
+        D = e3nn_D(irreps, R)
         image = torch.einsum("ij,bjxyz->bixyz", D, image)
         if torch.det(R) < 0:
             return image.flip(2, 3, 4)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from e3core import ArgumentError
 from e3core.math import germinate_formulas, perm, reduce_permutation
+from e3nn_reference import default_dtype
 
 ALL_PERMS = [e3nn.math.perm.from_int(i, n) for n in range(1, 6) for i in range(math.factorial(n))]
 FORMULAS = [
@@ -72,18 +73,14 @@ def test_groups_as_e3nns():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_representations_as_e3nns(dtype):
-    saved = torch.get_default_dtype()
     # e3nn's standard_representation builds its natural representation in the default dtype.
-    torch.set_default_dtype(dtype)
-    try:
+    with default_dtype(dtype):
         for p in ALL_PERMS:
             for name in ["natural_representation", "standard_representation"]:
                 ours = getattr(perm, name)(p, dtype=dtype)
                 theirs = getattr(e3nn.math.perm, name)(p, dtype=dtype)
                 assert ours.dtype == dtype
                 torch.testing.assert_close(ours, theirs, atol=1e-12, rtol=0)
-    finally:
-        torch.set_default_dtype(saved)
     # Representations: D(p1 . p2) = D(p1) D(p2), and the standard one is orthogonal.
     for _ in range(20):
         p1, p2 = perm.rand(4), perm.rand(4)

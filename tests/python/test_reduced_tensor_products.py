@@ -8,6 +8,7 @@ import torch
 from e3core import o3
 from e3core.math import germinate_formulas
 from e3core.util.test import assert_auto_jitable
+from e3nn_reference import default_dtype, e3nn_D
 
 CASES = [
     ("ij=ji", {"i": "1o"}),
@@ -26,12 +27,8 @@ DTYPES = [(torch.float32, 1e-5), (torch.float64, 1e-12)]
 
 
 def build(module, formula, kwargs, dtype):
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)  # both build their buffer in the default dtype
-    try:
+    with default_dtype(dtype):  # both build their buffer in the default dtype
         return module.ReducedTensorProducts(formula, **kwargs)
-    finally:
-        torch.set_default_dtype(saved)
 
 
 @pytest.mark.parametrize(("dtype", "tol"), DTYPES)
@@ -73,19 +70,9 @@ def test_basis_is_orthonormal_symmetric_and_equivariant(formula, kwargs):
     for R in [rotation, -rotation]:
         rotated = Q
         for k, irreps in enumerate(irreps_in):
-            D = wigner(irreps, R)
+            D = e3nn_D(irreps, R)
             rotated = torch.tensordot(rotated, D, dims=([1 + k], [0])).movedim(-1, 1 + k)
-        torch.testing.assert_close(rotated, torch.einsum("zy,y...->z...", wigner(irreps_out, R), Q))
-
-
-def wigner(irreps: o3.Irreps, R: torch.Tensor) -> torch.Tensor:
-    """e3nn's D(R) of ``irreps``, built under the float64 default (exact to round-off)."""
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(R.dtype)
-    try:
-        return e3nn.o3.Irreps(str(irreps)).D_from_matrix(R)
-    finally:
-        torch.set_default_dtype(saved)
+        torch.testing.assert_close(rotated, torch.einsum("zy,y...->z...", e3nn_D(irreps_out, R), Q))
 
 
 def test_module_is_equivariant_traces_and_loads_e3nns_state_dict():
@@ -97,7 +84,7 @@ def test_module_is_equivariant_traces_and_loads_e3nns_state_dict():
     torch.testing.assert_close(traced(*xs), module(*xs))
     # Equivariance of the module: rotate and mirror every input.
     R = -o3.rand_matrix(dtype=torch.float64)
-    D_out = wigner(module.irreps_out, R).float()
+    D_out = e3nn_D(module.irreps_out, R).float()
     xs_rotated = [x @ R.T.float() for x in xs]  # 1o: a vector flips under the inversion
     torch.testing.assert_close(module(*xs_rotated), module(*xs) @ D_out.T, atol=1e-4, rtol=1e-4)
     # Batch dimensions broadcast.

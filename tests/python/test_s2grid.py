@@ -1,32 +1,16 @@
 """Signals on the sphere (o3.s2_grid, ToS2Grid, FromS2Grid, rfft, irfft) against e3nn."""
 
-import contextlib
-
 import e3nn.o3
 import pytest
 import torch
 from e3core import ArgumentError, ShapeError, o3
+from e3nn_reference import assert_state_dict_close, default_dtype, scaled_close
 
 # e3nn builds its float32 tables in float32 (alphas, sin(m alpha)), e3core in float64 rounded
 # once: they differ by e3nn's rounding, a few 1e-6 relative; in float64 they agree to 1e-12.
 DTYPES = [(torch.float32, 1e-5), (torch.float64, 1e-12)]
 NORMALIZATIONS = ["component", "norm", "integral"]
 RESOLUTIONS = [None, 16, (16, 15), (16, 17), (16, 24), (20, 9)]
-
-
-@contextlib.contextmanager
-def default_dtype(dtype):
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)  # e3nn builds its tables in the default dtype
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(saved)
-
-
-def scaled_close(ours, theirs, tol):
-    scale = max(theirs.detach().abs().max().item(), 1.0)
-    torch.testing.assert_close(ours, theirs, atol=tol * scale, rtol=tol)
 
 
 @pytest.mark.parametrize(("dtype", "tol"), DTYPES)
@@ -55,11 +39,7 @@ def test_to_s2_grid_as_e3nns(dtype, tol, normalization, res):
         theirs.res_beta,
         theirs.res_alpha,
     )
-    state, their_state = ours.state_dict(), theirs.state_dict()
-    assert list(state) == list(their_state)
-    for key in state:
-        assert state[key].shape == their_state[key].shape and state[key].dtype == dtype
-        scaled_close(state[key], their_state[key], tol)
+    assert_state_dict_close(ours, theirs, dtype, tol)
     x = torch.randn(2, 3, 36, dtype=dtype, requires_grad=True)
     y, y_e3nn = ours(x), theirs(x)
     assert y.shape == y_e3nn.shape == (2, 3, ours.res_beta, ours.res_alpha)
@@ -79,11 +59,7 @@ def test_from_s2_grid_as_e3nns(dtype, tol, normalization, res):
         theirs = e3nn.o3.FromS2Grid(res, 5, normalization=normalization, lmax_in=3)
     ours = o3.FromS2Grid(res, 5, normalization=normalization, lmax_in=3, dtype=dtype)
     assert repr(ours) == repr(theirs)
-    state, their_state = ours.state_dict(), theirs.state_dict()
-    assert list(state) == list(their_state)
-    for key in state:
-        assert state[key].shape == their_state[key].shape and state[key].dtype == dtype
-        scaled_close(state[key], their_state[key], tol)
+    assert_state_dict_close(ours, theirs, dtype, tol)
     x = torch.randn(4, ours.res_beta, ours.res_alpha, dtype=dtype, requires_grad=True)
     y, y_e3nn = ours(x), theirs(x)
     assert y.shape == y_e3nn.shape == (4, 36)

@@ -1,26 +1,10 @@
 """o3.Legendre and o3.SO3Grid against e3nn."""
 
-import contextlib
-
 import e3nn.o3
 import pytest
 import torch
 from e3core import ArgumentError, ShapeError, o3
-
-
-@contextlib.contextmanager
-def default_dtype(dtype):
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)  # e3nn builds its tables in the default dtype
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(saved)
-
-
-def scaled_close(ours, theirs, tol):
-    scale = max(theirs.detach().abs().max().item(), 1.0)
-    torch.testing.assert_close(ours, theirs.to(ours.dtype), atol=tol * scale, rtol=tol)
+from e3nn_reference import assert_state_dict_close, default_dtype, scaled_close
 
 
 @pytest.mark.parametrize(("dtype", "tol"), [(torch.float32, 1e-5), (torch.float64, 1e-12)])
@@ -73,12 +57,8 @@ def test_so3_grid_as_e3nns(dtype, tol, lmax, resolution, aspect_ratio):
         theirs.res_beta,
         theirs.res_gamma,
     )
-    state, their_state = ours.state_dict(), theirs.state_dict()
-    assert list(state) == list(their_state)
-    for key in state:
-        assert state[key].shape == their_state[key].shape and state[key].dtype == dtype
-        scaled_close(state[key], their_state[key], tol)
-    x = torch.randn(2, 3, state["D"].shape[-1], dtype=torch.float64)
+    assert_state_dict_close(ours, theirs, dtype, tol)
+    x = torch.randn(2, 3, ours.D.shape[-1], dtype=torch.float64)
     x_ours = x.to(dtype).requires_grad_()
     x_theirs = x.clone().requires_grad_()
     grid, grid_e3nn = ours.to_grid(x_ours), theirs.to_grid(x_theirs)

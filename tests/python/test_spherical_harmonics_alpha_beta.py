@@ -4,6 +4,7 @@ import e3nn.o3
 import pytest
 import torch
 from e3core import o3
+from e3nn_reference import default_dtype
 
 DTYPES = [(torch.float32, 1e-5), (torch.float64, 1e-12)]
 
@@ -20,9 +21,7 @@ def angles(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
 @pytest.mark.parametrize("normalization", ["integral", "component", "norm"])
 @pytest.mark.parametrize("l", [0, 3, [1, 2, 2], "2x1o+1x2e"])
 def test_values_and_gradients_as_e3nns(dtype, tol, normalization, l):
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)  # e3nn builds its Legendre tables in the default dtype
-    try:
+    with default_dtype(dtype):  # e3nn builds its Legendre tables in the default dtype
         ours_l = o3.Irreps(l) if isinstance(l, str) else l
         theirs_l = e3nn.o3.Irreps(l) if isinstance(l, str) else l
         alpha, beta = (t.requires_grad_() for t in angles(dtype))
@@ -37,8 +36,6 @@ def test_values_and_gradients_as_e3nns(dtype, tol, normalization, l):
         grads_e3nn = torch.autograd.grad((theirs * weights).sum(), [alpha, beta])
         for g, h in zip(grads, grads_e3nn, strict=True):
             torch.testing.assert_close(g, h, atol=tol * 100, rtol=tol * 10)
-    finally:
-        torch.set_default_dtype(saved)
 
 
 @pytest.mark.parametrize("l", [0, 1, 4])

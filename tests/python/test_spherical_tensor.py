@@ -1,21 +1,10 @@
 """io.SphericalTensor against e3nn.io.SphericalTensor."""
 
-import contextlib
-
 import e3nn.io
 import pytest
 import torch
 from e3core import ArgumentError, ShapeError, io, nn, o3
-
-
-@contextlib.contextmanager
-def default_dtype(dtype):
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(saved)
+from e3nn_reference import default_dtype
 
 
 @pytest.mark.parametrize(

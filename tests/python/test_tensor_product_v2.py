@@ -10,6 +10,11 @@ from e3core import o3
 from e3core._errors import ArgumentError
 from e3core.o3 import experimental
 from e3core.util.test import assert_equivariant
+from e3nn_reference import (
+    assert_close_with_gradients,
+    default_dtype,
+    dtype_as_default,  # noqa: F401 (the fixture dtype)
+)
 
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-12, atol=1e-12)}
 FULL = {
@@ -29,14 +34,6 @@ ELEMENTWISE = {
     "mixed": ("3x0e+2x2e", "1x1o+4x1e", dict(irrep_normalization="norm")),
     "filter": ("2x1o+2x2e", "2x1e+2x2o", dict(filter_ir_out="0o+1o+2e")),
 }
-
-
-@pytest.fixture(params=[torch.float64, torch.float32], ids=["float64", "float32"])
-def dtype(request):
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(request.param)
-    yield request.param
-    torch.set_default_dtype(saved)
 
 
 def _e3nn_kwargs(kwargs):
@@ -72,14 +69,7 @@ def test_matches_e3nn(kind, case, dtype):
     y = torch.randn(7, ref.irreps_in2.dim, requires_grad=True)
     expected, actual = ref(x, y), ours(x, y)
     assert actual.dtype == dtype
-    torch.testing.assert_close(actual, expected, **TOL[dtype])
-    cotangent = torch.randn_like(expected)
-    for a, b in zip(
-        torch.autograd.grad(actual, [x, y], cotangent),
-        torch.autograd.grad(expected, [x, y], cotangent),
-        strict=True,
-    ):
-        torch.testing.assert_close(a, b, **TOL[dtype])
+    assert_close_with_gradients(actual, expected, [x, y], [x, y], **TOL[dtype])
 
 
 @pytest.mark.parametrize(("kind", "case"), CASES)
@@ -96,12 +86,8 @@ def test_state_dict_script_equivariance(kind, case):
 
 
 def test_broadcast_and_promotion():
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)  # e3nn's coefficients then take float64 inputs
-    try:
+    with default_dtype(torch.float64):  # e3nn's coefficients then take float64 inputs
         ref, ours = _pair("full", "regroup")
-    finally:
-        torch.set_default_dtype(saved)
     x = torch.randn(4, 1, ref.irreps_in1.dim)
     y = torch.randn(3, ref.irreps_in2.dim, dtype=torch.float64)
     expected, actual = ref(x, y), ours(x, y)

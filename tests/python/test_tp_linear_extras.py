@@ -7,16 +7,12 @@ import torch
 from e3core import o3
 from e3core._errors import ArgumentError, ShapeError
 from e3core.util.test import assert_equivariant
+from e3nn_reference import (
+    assert_close_with_gradients,
+    dtype_as_default,  # noqa: F401 (the fixture dtype)
+)
 
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-12, atol=1e-12)}
-
-
-@pytest.fixture(params=[torch.float64, torch.float32], ids=["float64", "float32"])
-def dtype(request):
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(request.param)
-    yield request.param
-    torch.set_default_dtype(saved)
 
 
 # name -> (class name, args, kwargs); every connection mode and both weight layouts.
@@ -70,13 +66,8 @@ def test_right_matches_e3nn(case, dtype):
         params = [weight]
     expected, actual = ref.right(y, weight), ours.right(y, weight)
     assert actual.shape == expected.shape == (4, 3, ref.irreps_in1.dim, ref.irreps_out.dim)
-    torch.testing.assert_close(actual, expected, **TOL[dtype])
-    cotangent = torch.randn_like(expected)
     ours_params = [weight] if weight is not None else list(ours.parameters())
-    grads_ref = torch.autograd.grad(expected, [y, *params], cotangent)
-    grads_ours = torch.autograd.grad(actual, [y, *ours_params], cotangent)
-    for a, b in zip(grads_ours, grads_ref, strict=True):
-        torch.testing.assert_close(a, b, **TOL[dtype])
+    assert_close_with_gradients(actual, expected, [y, *ours_params], [y, *params], **TOL[dtype])
     # right(y) applied to x is the product.
     x = torch.randn(4, 3, ref.irreps_in1.dim)
     torch.testing.assert_close(
@@ -202,12 +193,9 @@ def test_linear_f_in_f_out_matches_e3nn(case, dtype):
     x = _features(ours, 5, 2)
     expected, actual = ref(x), ours(x)
     assert actual.shape == expected.shape
-    torch.testing.assert_close(actual, expected, **TOL[dtype])
-    cotangent = torch.randn_like(expected)
-    grads_ref = torch.autograd.grad(expected, [x, *ref.parameters()], cotangent)
-    grads_ours = torch.autograd.grad(actual, [x, *ours.parameters()], cotangent)
-    for a, b in zip(grads_ours, grads_ref, strict=True):
-        torch.testing.assert_close(a, b, **TOL[dtype])
+    assert_close_with_gradients(
+        actual, expected, [x, *ours.parameters()], [x, *ref.parameters()], **TOL[dtype]
+    )
     torch.testing.assert_close(torch.jit.script(ours)(x), expected, **TOL[dtype])
 
 

@@ -1,6 +1,5 @@
 """wigner_3j and wigner_D against e3nn 0.6, and their representation properties beyond it."""
 
-import contextlib
 import math
 
 import e3nn.o3
@@ -11,6 +10,7 @@ from e3core import _core
 from e3core.o3 import Irrep
 from e3core.o3 import _rotation as rot
 from e3core.o3 import _wigner as w
+from e3nn_reference import default_dtype
 
 TRIANGLES_8 = [
     (l1, l2, l3)
@@ -18,17 +18,6 @@ TRIANGLES_8 = [
     for l2 in range(9)
     for l3 in range(abs(l1 - l2), min(8, l1 + l2) + 1)
 ]
-
-
-@contextlib.contextmanager
-def e3nn_dtype(dtype):
-    """e3nn builds its so(3) generators in the default dtype, whatever the angles' dtype."""
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(saved)
 
 
 def test_wigner_3j_matches_e3nn_all_triangles_up_to_8():
@@ -89,7 +78,7 @@ def test_wigner_D_matches_e3nn(dtype, atol):
     angles[0][2] = 7.0  # angles beyond 2 pi
     for deg in range(13):
         ours = w.wigner_D(deg, *angles)
-        with e3nn_dtype(dtype):
+        with default_dtype(dtype):
             ref = e3nn.o3.wigner_D(deg, *angles)
         assert ours.dtype == dtype and ours.shape == (10, 2 * deg + 1, 2 * deg + 1)
         torch.testing.assert_close(ours, ref, atol=atol, rtol=0)
@@ -101,7 +90,7 @@ def test_wigner_D_broadcasts_like_e3nn():
     c = torch.tensor(0.3, dtype=torch.float64)
     ours = w.wigner_D(3, a, b, c)
     assert ours.shape == (4, 3, 7, 7)
-    with e3nn_dtype(torch.float64):
+    with default_dtype(torch.float64):
         ref = e3nn.o3.wigner_D(3, a, b, c)
     torch.testing.assert_close(ours, ref, atol=1e-12, rtol=0)
     assert w.wigner_D(2, c, c, c).shape == (5, 5)
@@ -123,7 +112,7 @@ def test_wigner_D_is_an_orthogonal_representation(deg):
 
 def test_wigner_D_from_matrix_matches_e3nn_irrep_D_from_matrix():
     R = e3nn.o3.rand_matrix(5, dtype=torch.float64)
-    with e3nn_dtype(torch.float64):
+    with default_dtype(torch.float64):
         for ir in ["0e", "1o", "2e", "3o", "6e"]:
             ref = e3nn.o3.Irrep(ir).D_from_matrix(R)
             ours = _core.wigner_D_from_matrix(e3nn.o3.Irrep(ir).l, R.numpy())
@@ -140,7 +129,7 @@ def test_wigner_D_derivatives_match_e3nn(dtype, tol):
     for deg in range(7):
         angles = [x.requires_grad_() for x in rot.rand_angles(6, dtype=dtype)]
         angles64 = [x.detach().double().requires_grad_() for x in angles]
-        with e3nn_dtype(torch.float64):
+        with default_dtype(torch.float64):
             ref = e3nn.o3.wigner_D(deg, *angles64)
         ours = w.wigner_D(deg, *angles)
         g = torch.randn_like(ref)
@@ -182,7 +171,7 @@ def test_wigner_D_gradient_of_one_angle_only():
 
 def test_d_from_matrix_gradients_match_e3nn():
     R = e3nn.o3.rand_matrix(4, dtype=torch.float64).requires_grad_()
-    with e3nn_dtype(torch.float64):
+    with default_dtype(torch.float64):
         for ir in ["1o", "2e", "3o"]:
             ref = e3nn.o3.Irrep(ir).D_from_matrix(R)
             ours = Irrep(ir).D_from_matrix(R)

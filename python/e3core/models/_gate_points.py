@@ -63,6 +63,64 @@ def smooth_cutoff(x: torch.Tensor) -> torch.Tensor:
     return torch.where(u > 0, torch.zeros_like(y), torch.where(u < -1, torch.ones_like(y), y))
 
 
+def mid_instructions(
+    irreps_in: o3.Irreps, irreps_edge_attr: o3.Irreps, irreps_out: o3.Irreps
+) -> tuple[o3.Irreps, list[tuple]]:
+    """gate_points' "uvu" paths from ``irreps_in`` x ``irreps_edge_attr`` to the irreps of
+    ``irreps_out``, and their (sorted) output irreps.
+
+    Example::
+
+        >>> mid_instructions(o3.Irreps("2x0e"), o3.Irreps("0e+1o"), o3.Irreps("1o"))
+        (2x1o, [(0, 1, 0, 'uvu', True)])
+    """
+    irreps_mid = []
+    instructions = []
+    for i, (mul, ir_in) in enumerate(irreps_in):
+        for j, (_, ir_edge) in enumerate(irreps_edge_attr):
+            for ir_out in ir_in * ir_edge:
+                if ir_out in irreps_out:
+                    instructions.append((i, j, len(irreps_mid), "uvu", True))
+                    irreps_mid.append((mul, ir_out))
+    irreps_mid, p, _ = o3.Irreps(irreps_mid).sort()
+    return irreps_mid, [(i1, i2, p[k], mode, w) for i1, i2, k, mode, w in instructions]
+
+
+def uvu_convolution(
+    irreps_in: o3.Irreps,
+    irreps_edge_attr: o3.Irreps,
+    irreps_out: o3.Irreps,
+    number_of_basis: int,
+    radial_layers: int,
+    radial_neurons: int,
+) -> tuple[o3.Irreps, TensorProductConv, FullyConnectedNet]:
+    """gate_points' convolution core: the irreps of its "uvu" paths (``mid_instructions``), the
+    fused product ``tp`` over the edges and the radial network ``fc`` giving its per-edge
+    weights from ``number_of_basis`` features (``radial_layers`` of ``radial_neurons``).
+
+    Example::
+
+        >>> irreps_mid, tp, fc = uvu_convolution(
+        ...     o3.Irreps("2x0e"), o3.Irreps("0e+1o"), o3.Irreps("1o"), 8, 1, 16)
+        >>> irreps_mid, fc.hs
+        (2x1o, [8, 16, 2])
+    """
+    irreps_mid, instructions = mid_instructions(irreps_in, irreps_edge_attr, irreps_out)
+    tp = TensorProductConv(
+        irreps_in,
+        irreps_edge_attr,
+        irreps_mid,
+        instructions,
+        internal_weights=False,
+        shared_weights=False,
+    )
+    fc = FullyConnectedNet(
+        [number_of_basis] + radial_layers * [radial_neurons] + [tp.weight_numel],
+        torch.nn.functional.silu,
+    )
+    return irreps_mid, tp, fc
+
+
 class Convolution(torch.nn.Module):
     """gate_points_2101's convolution from source nodes to target nodes (the same set, or atoms
     to probes): a self connection and, from the sources, a linear layer, a "uvu" tensor product
@@ -97,27 +155,14 @@ class Convolution(torch.nn.Module):
         self.num_neighbors = float(num_neighbors)
         self.sc = o3.FullyConnectedTensorProduct(irreps_dst, irreps_dst_attr, irreps_out)
         self.lin1 = o3.FullyConnectedTensorProduct(irreps_src, irreps_src_attr, irreps_src)
-        irreps_mid = []
-        instructions = []
-        for i, (mul, ir_in) in enumerate(irreps_src):
-            for j, (_, ir_edge) in enumerate(irreps_edge_attr):
-                for ir_out in ir_in * ir_edge:
-                    if ir_out in irreps_out or ir_out == o3.Irrep(0, 1):
-                        instructions.append((i, j, len(irreps_mid), "uvu", True))
-                        irreps_mid.append((mul, ir_out))
-        irreps_mid, p, _ = o3.Irreps(irreps_mid).sort()
-        instructions = [(i1, i2, p[k], mode, w) for i1, i2, k, mode, w in instructions]
-        self.tp = TensorProductConv(
+        # Unlike gate_points_2101 (e3nn's), the scalar paths stay where irreps_out has no 0e.
+        irreps_mid, self.tp, self.fc = uvu_convolution(
             irreps_src,
             irreps_edge_attr,
-            irreps_mid,
-            instructions,
-            internal_weights=False,
-            shared_weights=False,
-        )
-        self.fc = FullyConnectedNet(
-            [number_of_basis] + radial_layers * [radial_neurons] + [self.tp.weight_numel],
-            torch.nn.functional.silu,
+            irreps_out + o3.Irreps("0e"),
+            number_of_basis,
+            radial_layers,
+            radial_neurons,
         )
         self.lin2 = o3.FullyConnectedTensorProduct(irreps_mid, irreps_dst_attr, irreps_out)
         mask = self.sc.output_mask

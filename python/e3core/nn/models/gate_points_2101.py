@@ -17,36 +17,13 @@ import torch
 
 from e3core import o3
 from e3core._errors import ArgumentError
-from e3core.graph import TensorProductConv, radius_graph
+from e3core.graph import radius_graph
 from e3core.math import soft_one_hot_linspace
-from e3core.models._gate_points import gate_for, smooth_cutoff, tp_path_exists
-from e3core.nn import FullyConnectedNet, Gate
+from e3core.models._gate_points import gate_for, smooth_cutoff, tp_path_exists, uvu_convolution
+from e3core.nn import Gate
 from e3core.util.jit import compile_mode
 
 __all__ = ["Compose", "Convolution", "Network", "smooth_cutoff", "tp_path_exists"]
-
-
-def mid_instructions(
-    irreps_in: o3.Irreps, irreps_edge_attr: o3.Irreps, irreps_out: o3.Irreps
-) -> tuple[o3.Irreps, list[tuple]]:
-    """gate_points' "uvu" paths from ``irreps_in`` x ``irreps_edge_attr`` to the irreps of
-    ``irreps_out``, and their (sorted) output irreps.
-
-    Example::
-
-        >>> mid_instructions(o3.Irreps("2x0e"), o3.Irreps("0e+1o"), o3.Irreps("1o"))
-        (2x1o, [(0, 1, 0, 'uvu', True)])
-    """
-    irreps_mid = []
-    instructions = []
-    for i, (mul, ir_in) in enumerate(irreps_in):
-        for j, (_, ir_edge) in enumerate(irreps_edge_attr):
-            for ir_out in ir_in * ir_edge:
-                if ir_out in irreps_out:
-                    instructions.append((i, j, len(irreps_mid), "uvu", True))
-                    irreps_mid.append((mul, ir_out))
-    irreps_mid, p, _ = o3.Irreps(irreps_mid).sort()
-    return irreps_mid, [(i1, i2, p[k], mode, w) for i1, i2, k, mode, w in instructions]
 
 
 @compile_mode("script")
@@ -88,20 +65,13 @@ class Convolution(torch.nn.Module):
         self.lin1 = o3.FullyConnectedTensorProduct(
             self.irreps_in, self.irreps_node_attr, self.irreps_in
         )
-        irreps_mid, instructions = mid_instructions(
-            self.irreps_in, self.irreps_edge_attr, self.irreps_out
-        )
-        self.tp = TensorProductConv(
+        irreps_mid, self.tp, self.fc = uvu_convolution(
             self.irreps_in,
             self.irreps_edge_attr,
-            irreps_mid,
-            instructions,
-            internal_weights=False,
-            shared_weights=False,
-        )
-        self.fc = FullyConnectedNet(
-            [number_of_basis] + radial_layers * [radial_neurons] + [self.tp.weight_numel],
-            torch.nn.functional.silu,
+            self.irreps_out,
+            number_of_basis,
+            radial_layers,
+            radial_neurons,
         )
         self.lin2 = o3.FullyConnectedTensorProduct(
             irreps_mid, self.irreps_node_attr, self.irreps_out

@@ -45,13 +45,19 @@ def _drop_cg(module: torch.nn.Module, state_dict: dict, prefix: str, *args: Any)
         del state_dict[key]
 
 
-def _promoted(input1: torch.Tensor, input2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    dtype = torch.promote_types(input1.dtype, input2.dtype)
-    return input1.to(dtype), input2.to(dtype)
+class _PromotingForward:
+    """The v2 products' forward: the weightless product in the promoted dtype of the inputs
+    (placed first among the bases, it overrides TensorProduct's forward)."""
+
+    def forward(self, input1: torch.Tensor, input2: torch.Tensor) -> torch.Tensor:
+        """The product of ``input1`` (..., irreps_in1.dim) and ``input2`` (...,
+        irreps_in2.dim), leading dimensions broadcast, in the promoted dtype of the two."""
+        dtype = torch.promote_types(input1.dtype, input2.dtype)
+        return self._product(input1.to(dtype), input2.to(dtype), None)
 
 
 @compile_mode("script")
-class FullTensorProductv2(FullTensorProduct):
+class FullTensorProductv2(_PromotingForward, FullTensorProduct):
     """Every pair of irreps of the two inputs into every allowed output, without weights, as
     e3nn's ``o3.experimental.FullTensorProductv2``: with ``regroup_output`` the input irreps
     are regrouped (sorted and merged: the inputs are read in that layout); the output irreps are
@@ -85,15 +91,9 @@ class FullTensorProductv2(FullTensorProduct):
         )
         _weightless(self)
 
-    def forward(self, input1: torch.Tensor, input2: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        """The product of ``input1`` (..., irreps_in1.dim) and ``input2`` (...,
-        irreps_in2.dim), leading dimensions broadcast, in the promoted dtype of the two."""
-        input1, input2 = _promoted(input1, input2)
-        return self._product(input1, input2, None)
-
 
 @compile_mode("script")
-class ElementwiseTensorProductv2(TensorProduct):
+class ElementwiseTensorProductv2(_PromotingForward, TensorProduct):
     """The u-th irrep of the first input with the u-th of the second, without weights, as
     e3nn's ``o3.experimental.ElementwiseTensorProductv2``: multiplicities are split so that
     the inputs line up (without merging them first, unlike ``ElementwiseTensorProduct``), and
@@ -122,9 +122,3 @@ class ElementwiseTensorProductv2(TensorProduct):
             terms1, terms2, irreps_out, instructions, irrep_normalization=irrep_normalization
         )
         _weightless(self)
-
-    def forward(self, input1: torch.Tensor, input2: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        """The product of ``input1`` (..., irreps_in1.dim) and ``input2`` (...,
-        irreps_in2.dim), leading dimensions broadcast, in the promoted dtype of the two."""
-        input1, input2 = _promoted(input1, input2)
-        return self._product(input1, input2, None)
