@@ -142,6 +142,8 @@ def test_visualize_as_e3nn(case):
         )
         plt.close(fig)
     assert drawings[0] == drawings[1]
+    # Without ax it draws on plt.gca(), as e3nn's: a fresh one, not another test's open figure.
+    plt.close("all")
     fig, ax = ours.visualize(weight=weight, aspect_ratio="auto")
     assert ax is plt.gca() and len(ax.patches) == len(ours.instructions) + 1
     plt.close(fig)
