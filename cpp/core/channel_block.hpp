@@ -1,6 +1,6 @@
-// A block of channels held in registers: kBlock<T> values (64 bytes) as two 32-byte vectors
-// (GNU vector extensions: two SSE registers each on baseline x86-64, one AVX2 register in the
-// AVX2 copy of a loop), or fewer values as a scalar array for the last, partial block.
+// A block of channels held in registers: kBlock<T> values (64 bytes) as one 64-byte vector (GNU
+// vector extensions: four SSE registers on baseline x86-64, two AVX2 registers in the AVX2 copy of
+// a loop, one in the AVX-512 copy), or fewer values as a scalar array for the last, partial block.
 // Compilers do not reliably vectorise the equivalent array loops by themselves.
 #pragma once
 
@@ -20,10 +20,8 @@ struct ChannelBlock;
 // A full block.
 template <typename T>
 struct ChannelBlock<T, std::integral_constant<int, kBlock<T>>> {
-  typedef T V __attribute__((vector_size(32)));
-  static constexpr int kVecs = 2;
-  static constexpr int kLanes = int(sizeof(V) / sizeof(T));
-  V v[kVecs];
+  typedef T V __attribute__((vector_size(64)));
+  V v;
 
   // Unaligned load; through a reference, as returning a vector type by value would depend on
   // the instruction set (-Wpsabi).
@@ -33,49 +31,48 @@ struct ChannelBlock<T, std::integral_constant<int, kBlock<T>>> {
   }
   E3CORE_ALWAYS_INLINE ChannelBlock() : v{} {}
   E3CORE_ALWAYS_INLINE explicit ChannelBlock(std::integral_constant<int, kBlock<T>>) : v{} {}
-  E3CORE_ALWAYS_INLINE void load(const T* p) {
-    for (int i = 0; i < kVecs; ++i) at(p + i * kLanes, v[i]);
-  }
-  E3CORE_ALWAYS_INLINE void store(T* p) const {
-    for (int i = 0; i < kVecs; ++i) std::memcpy(p + i * kLanes, &v[i], sizeof(V));
-  }
+  E3CORE_ALWAYS_INLINE void load(const T* p) { at(p, v); }
+  E3CORE_ALWAYS_INLINE void store(T* p) const { std::memcpy(p, &v, sizeof(V)); }
   /// this += s * p
   E3CORE_ALWAYS_INLINE void add_scaled(T s, const T* p) {
     V x;
-    for (int i = 0; i < kVecs; ++i) v[i] += s * at(p + i * kLanes, x);
+    v += s * at(p, x);
   }
   /// this += c * p * q
   E3CORE_ALWAYS_INLINE void add_product(T c, const T* p, const T* q) {
     V x, y;
-    for (int i = 0; i < kVecs; ++i) v[i] += c * at(p + i * kLanes, x) * at(q + i * kLanes, y);
+    v += c * at(p, x) * at(q, y);
   }
   /// this += a * p
   E3CORE_ALWAYS_INLINE void add_times(const ChannelBlock& a, const T* p) {
     V x;
-    for (int i = 0; i < kVecs; ++i) v[i] += a.v[i] * at(p + i * kLanes, x);
+    v += a.v * at(p, x);
   }
   /// this += a
-  E3CORE_ALWAYS_INLINE void add(const ChannelBlock& a) {
-    for (int i = 0; i < kVecs; ++i) v[i] += a.v[i];
-  }
+  E3CORE_ALWAYS_INLINE void add(const ChannelBlock& a) { v += a.v; }
   /// this += s * a
-  E3CORE_ALWAYS_INLINE void add_scaled_block(T s, const ChannelBlock& a) {
-    for (int i = 0; i < kVecs; ++i) v[i] += s * a.v[i];
-  }
+  E3CORE_ALWAYS_INLINE void add_scaled_block(T s, const ChannelBlock& a) { v += s * a.v; }
   /// What constructs a block of the same width.
   E3CORE_ALWAYS_INLINE static constexpr std::integral_constant<int, kBlock<T>> width_tag() {
     return {};
   }
   E3CORE_ALWAYS_INLINE static constexpr int size() { return kBlock<T>; }
-  /// The sum of the values.
+  /// The sum of the values, by halves (lane by lane, 16 extractions cost more than the sums
+  /// they end: x2's gradient is one such sum per component, path and sample).
   E3CORE_ALWAYS_INLINE T sum() const {
-    V total = v[0];
-    for (int i = 1; i < kVecs; ++i) total += v[i];
+    typedef T H __attribute__((vector_size(32)));
+    typedef T Q __attribute__((vector_size(16)));
+    H h[2];
+    std::memcpy(h, &v, sizeof h);
+    H a = h[0] + h[1];
+    Q q[2];
+    std::memcpy(q, &a, sizeof q);
+    Q b = q[0] + q[1];
     T s = T(0);
-    for (int t = 0; t < kLanes; ++t) s += total[t];
+    for (int t = 0; t < int(sizeof(Q) / sizeof(T)); ++t) s += b[t];
     return s;
   }
-  E3CORE_ALWAYS_INLINE T operator[](int t) const { return v[t / kLanes][t % kLanes]; }
+  E3CORE_ALWAYS_INLINE T operator[](int t) const { return v[t]; }
 };
 
 // The last, partial block: `width` values.
