@@ -78,7 +78,7 @@ struct alignas(32) Lanes {
     v = o.v;
     return *this;
   }
-  E3CORE_ALWAYS_INLINE static Lanes of(Vec x) {
+  E3CORE_ALWAYS_INLINE static Lanes of(const Vec& x) {
     Lanes r;
     r.v = x;
     return r;
