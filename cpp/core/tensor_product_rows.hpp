@@ -27,26 +27,52 @@ bool is_trivial(const Terms& terms) {
   return true;
 }
 
-template <typename T>
-void to_ir_mul(const Terms& terms, const T* src, T* dst) {
+// One term of a row from e3nn's layout to the kernels' (dst[i * mul + u] = src[u * dim + i]) or
+// back; kDim fixes the component count so that its loop unrolls (0: dim, at run time).
+template <bool kToIrMul, int kDim, typename T>
+void transpose_term(int64_t mul, int64_t dim, const T* __restrict src, T* __restrict dst) {
+  const int64_t d = kDim > 0 ? kDim : dim;
+  for (int64_t u = 0; u < mul; ++u) {
+    for (int64_t i = 0; i < d; ++i) {
+      if constexpr (kToIrMul) {
+        dst[i * mul + u] = src[u * d + i];
+      } else {
+        dst[u * d + i] = src[i * mul + u];
+      }
+    }
+  }
+}
+
+// A row from e3nn's layout to the kernels' or back. Terms of scalars or of one channel read the
+// same in both and are copied: per element, the general loop took half of a small
+// convolution's stores (101 rows of 576 values: 53 of 400 us per call).
+template <bool kToIrMul, typename T>
+void convert_row(const Terms& terms, const T* src, T* dst) {
   int64_t at = 0;
   for (const auto& [mul, dim] : terms) {
-    for (int64_t u = 0; u < mul; ++u) {
-      for (int64_t i = 0; i < dim; ++i) dst[at + i * mul + u] = src[at + u * dim + i];
+    const T* s = src + at;
+    T* d = dst + at;
+    if (mul == 1 || dim == 1) {
+      std::copy(s, s + mul * dim, d);
+    } else if (dim == 3) {
+      transpose_term<kToIrMul, 3>(mul, dim, s, d);
+    } else if (dim == 5) {
+      transpose_term<kToIrMul, 5>(mul, dim, s, d);
+    } else {
+      transpose_term<kToIrMul, 0>(mul, dim, s, d);
     }
     at += mul * dim;
   }
 }
 
 template <typename T>
+void to_ir_mul(const Terms& terms, const T* src, T* dst) {
+  convert_row<true>(terms, src, dst);
+}
+
+template <typename T>
 void to_mul_ir(const Terms& terms, const T* src, T* dst) {
-  int64_t at = 0;
-  for (const auto& [mul, dim] : terms) {
-    for (int64_t u = 0; u < mul; ++u) {
-      for (int64_t i = 0; i < dim; ++i) dst[at + u * dim + i] = src[at + i * mul + u];
-    }
-    at += mul * dim;
-  }
+  convert_row<false>(terms, src, dst);
 }
 
 // Prefetches the cache lines of n values at p (for writing when kWrite).
