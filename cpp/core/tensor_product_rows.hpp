@@ -44,8 +44,8 @@ void transpose_term(int64_t mul, int64_t dim, const T* __restrict src, T* __rest
 }
 
 // A row from e3nn's layout to the kernels' or back. Terms of scalars or of one channel read the
-// same in both and are copied: per element, the general loop took half of a small
-// convolution's stores (101 rows of 576 values: 53 of 400 us per call).
+// same in both and are copied: converted element by element, a small convolution's output rows
+// (101 rows of 576 values) took 13 % of its forward call.
 template <bool kToIrMul, typename T>
 void convert_row(const Terms& terms, const T* src, T* dst) {
   int64_t at = 0;
