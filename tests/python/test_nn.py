@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from e3core import o3
 from e3core.o3._norm import irrep_copy_index
+from torch.utils._python_dispatch import TorchDispatchMode
 
 DTYPES = [torch.float32, torch.float64]
 # e3nn computes the gate and norm products with Clebsch-Gordan coefficients (sqrt(2l+1) times
@@ -53,6 +54,13 @@ CASES = {
         None,
     ),
     "gate_no_gates": (lambda lib: lib.nn.Gate("4x0e+1x0o", [torch.relu, None], "", [], ""), None),
+    # Scalars and gates sharing an activation (NequIP's): activated in one run.
+    "gate_shared_act": (
+        lambda lib: lib.nn.Gate(
+            "3x0e+2x0o", [F.silu, torch.tanh], "2x0e+1x0e", [F.silu, F.silu], "2x1o+1x1e"
+        ),
+        None,
+    ),
     "norm": (lambda lib: lib.o3.Norm("2x0e+3x1o+2x2e+1x1o"), None),
     "norm_squared": (lambda lib: lib.o3.Norm("2x0o+2x1e+1x3o", squared=True), None),
     "norm_activation": (
@@ -198,6 +206,26 @@ def test_parity_change_is_tested():
     out_of_inverted = gate(x @ gate.irreps_in.D_from_matrix(minus).T)
     wrong = gate(x) @ o3.Irreps("1x1o").D_from_matrix(minus).T
     assert not torch.allclose(out_of_inverted, wrong)
+
+
+def test_gate_activates_each_run_of_one_activation_once():
+    """NequIP's gate (even scalars and gates all SiLU, odd scalars tanh): two activation calls,
+    where per-part activations made three, and the same values as e3nn's Gate."""
+    calls = []
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            calls.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    args = ("4x0e+2x0o", [F.silu, torch.tanh], "3x0e", [F.silu], "2x1o+1x1e")
+    gate, ref = e3core.nn.Gate(*args), e3nn.nn.Gate(*args)
+    x = gate.irreps_in.randn(6, -1)
+    with Count():
+        out = gate(x)
+    assert calls.count("e3core.silu.default") == 1
+    assert calls.count("aten.tanh.default") == 1
+    torch.testing.assert_close(out, ref(x))
 
 
 def test_gate_multiply_equals_e3nn_elementwise_product(dtype):

@@ -195,6 +195,25 @@ def test_schedulers_step(dataset):
         train.build_scheduler(opt, "cosine")
 
 
+def test_optimizer_is_fused_unless_told_otherwise():
+    """torch's fused Adam for float parameters; the caller's choice of implementation wins. Both
+    take the same steps."""
+    weights = [torch.nn.Parameter(torch.tensor([1.0, -2.0]))]
+    assert train.build_optimizer(weights, "adam").defaults["fused"] is True
+    assert train.build_optimizer(weights, "adam", foreach=True).defaults["fused"] is None
+    assert train.build_optimizer(weights, "adamw", fused=False).defaults["fused"] is False
+    steps = []
+    for options in [{}, {"fused": False}]:
+        w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        opt = train.build_optimizer([w], "adam", lr=0.1, **options)
+        for _ in range(3):
+            opt.zero_grad()
+            (w**2).sum().backward()
+            opt.step()
+        steps.append(w.detach())
+    torch.testing.assert_close(steps[0], steps[1])
+
+
 def test_early_stopping_triggers(dataset):
     stop = train.EarlyStopping(patience=2, min_delta=0.1)
     assert [stop.step(v) for v in [1.0, 0.95, 0.5, 0.45, 0.44]] == [

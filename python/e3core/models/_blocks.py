@@ -2,7 +2,6 @@
 block (Linear, radially weighted convolution with spherical harmonics, Linear, self-connection,
 Gate)."""
 
-import math
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -121,8 +120,6 @@ class Interaction(torch.nn.Module):
         torch.Size([2, 16])
     """
 
-    inv_sqrt_neighbors: float
-
     def __init__(
         self,
         irreps_in: Irreps,
@@ -147,14 +144,17 @@ class Interaction(torch.nn.Module):
             shared_weights=False,
             internal_weights=False,
         )
+        # The messages' 1/sqrt(avg_num_neighbors) as the radial MLP's output variance: the
+        # convolution is linear in its weights, and the factor then costs no operator.
         self.radial = FullyConnectedNet(
-            [num_basis, *radial_neurons, self.conv.weight_numel], torch.nn.functional.silu
+            [num_basis, *radial_neurons, self.conv.weight_numel],
+            torch.nn.functional.silu,
+            variance_out=1.0 / avg_num_neighbors,
         )
         self.linear_2 = Linear(irreps_mid, self.gate.irreps_in)
         self.self_connection = FullyConnectedTensorProduct(
             irreps_in, irreps_attr, self.gate.irreps_in
         )
-        self.inv_sqrt_neighbors = 1.0 / math.sqrt(avg_num_neighbors)
         self.irreps_out = self.gate.irreps_out
 
     def forward(
@@ -170,7 +170,7 @@ class Interaction(torch.nn.Module):
         types), edge harmonics (E, irreps_edge.dim) and radial basis values (E, num_basis)."""
         weight = self.radial(edge_radial)
         message = self.conv(self.linear_1(x), edge_sh, weight, edge_src, edge_dst)
-        h = self.linear_2(message * self.inv_sqrt_neighbors) + self.self_connection(x, attrs)
+        h = self.linear_2(message) + self.self_connection(x, attrs)
         return self.gate(h)
 
 
