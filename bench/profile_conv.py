@@ -4,7 +4,8 @@ Times the forward op and the backward op with each gradient alone and all three,
 convolution of one NequIP interaction block (x = 32x0e+32x1o+32x1e, spherical harmonics l <= 1,
 8 "uvu" paths, per-edge weights, edges sorted by destination), every case in turn round after
 round, and prints the medians with the machine's load. The backward op is called directly
-(torch.ops.e3core.tensor_product_backward), so that each line is one kernel's time.
+(torch.ops.e3core.tensor_product_backward), so that each line is one kernel's time; the last
+line ("dd") is the backward and its derivatives given tangents, as training on forces runs them.
 
     python bench/profile_conv.py                  # 1 thread, 1,536 nodes, 86,000 edges
     python bench/profile_conv.py --threads 2
@@ -48,7 +49,7 @@ def main() -> None:
     ap.add_argument("--edges", type=int, default=86000)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    ap.add_argument("--only", default=None, help="one case: fwd, x, a, w or all")
+    ap.add_argument("--only", default=None, help="one case: fwd, x, a, w, all or dd")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
@@ -67,12 +68,23 @@ def main() -> None:
     def backward(mask: list[bool]) -> Callable[[], object]:
         return lambda: ops.tensor_product_backward(x, a, w, go, conv.plan, src, dst, mask)
 
+    tangents = [torch.randn(t.shape, generator=g, dtype=dtype) for t in (x, a, w)]
+
+    def double_backward() -> object:
+        # What loss.backward() does after forces with create_graph: the backward's own
+        # derivatives, without a graph (with e3core before tensor_product_double_backward
+        # existed, three backward and three forward calls).
+        inputs = [t.clone().requires_grad_() for t in (x, a, w, go)]
+        grads = ops.tensor_product_backward(*inputs, conv.plan, src, dst, [True] * 3)
+        return torch.autograd.grad(grads, inputs, tangents)
+
     cases = {
         "fwd": lambda: ops.tensor_product(x, a, w, conv.plan, src, dst, [n, conv.irreps_out.dim]),
         "x": backward([True, False, False]),
         "a": backward([False, True, False]),
         "w": backward([False, False, True]),
         "all": backward([True, True, True]),
+        "dd": double_backward,
     }
     if args.only is not None:
         cases = {args.only: cases[args.only]}
@@ -86,8 +98,9 @@ def main() -> None:
             times[k].append(1e3 * (time.perf_counter() - t0))
     print(f"{n} nodes, {e} edges, {args.dtype}, {args.threads} thread(s), load {os.getloadavg()}")
     names = {"fwd": "forward", "x": "grad x", "a": "grad edge_attr", "w": "grad weight"}
+    names.update(all="all three grads", dd="all three grads, then their derivatives")
     for k, v in times.items():
-        print(f"{names.get(k, 'all three grads'):>16}: {statistics.median(v):7.1f} ms")
+        print(f"{names[k]:>40}: {statistics.median(v):7.2f} ms")
     if args.dtype == "float64" and args.only is None:
         gx, ga, gw = ops.tensor_product_backward(x, a, w, go, conv.plan, src, dst, [True] * 3)
         for name, t in (("grad x", gx), ("grad a", ga), ("grad w", gw)):

@@ -1,5 +1,5 @@
 // The double instantiation of the tensor-product kernels.
-#include "tensor_product_impl.hpp"
+#include "tensor_product_double_backward.hpp"
 
 namespace e3core {
 
@@ -15,5 +15,11 @@ template void tensor_product_backward<double>(const TpCpuPlan&, int64_t, TpArray
 template void tensor_product_backward<double>(const TpPlan&, int64_t, TpArray<double>,
                                               TpArray<double>, TpArray<double>, TpArray<double>,
                                               double*, double*, double*, const Executor&);
+template void tensor_product_conv_double_backward<double>(const TpCpuPlan&, int64_t,
+                                                          TpArray<double>, TpArray<double>,
+                                                          TpArray<double>, TpArray<double>,
+                                                          TpArray<double>, TpArray<double>,
+                                                          TpArray<double>, double*, double*,
+                                                          double*, double*, const Executor&);
 
 }  // namespace e3core

@@ -1,5 +1,5 @@
 // The float instantiation of the tensor-product kernels.
-#include "tensor_product_impl.hpp"
+#include "tensor_product_double_backward.hpp"
 
 namespace e3core {
 
@@ -14,5 +14,10 @@ template void tensor_product_backward<float>(const TpCpuPlan&, int64_t, TpArray<
 template void tensor_product_backward<float>(const TpPlan&, int64_t, TpArray<float>, TpArray<float>,
                                              TpArray<float>, TpArray<float>, float*, float*, float*,
                                              const Executor&);
+template void tensor_product_conv_double_backward<float>(const TpCpuPlan&, int64_t, TpArray<float>,
+                                                         TpArray<float>, TpArray<float>,
+                                                         TpArray<float>, TpArray<float>,
+                                                         TpArray<float>, TpArray<float>, float*,
+                                                         float*, float*, float*, const Executor&);
 
 }  // namespace e3core

@@ -369,21 +369,17 @@ bool backward_by_x1_rows(const TpArray<T>* arrays, T* const* grads) {
          (grads[1] == nullptr || arrays[1].mode == TpRows::PerSample);
 }
 
-// A convolution's gradients in one pass over the samples grouped by x1's rows: x1's gradient is
-// each row's sum in its task's accumulator (a fixed order, without atomics), x2's and the
-// weights' go to their samples' own rows. Two passes (x1's grouped by its rows, then the others
-// by grad_out's) read the per-sample weights and gathered rows twice: NequIP's convolution at
-// 86,000 edges took 36 ms for x1's gradient and 59 ms for the other two.
-template <typename T>
-void run_backward_by_x1_rows(const TpCpuPlan& cpu_plan, int64_t samples, const TpArray<T>* arrays,
-                             T* const* grads, const Executor& exec) {
-  const TpPlan& plan = cpu_plan.plan();
-  const int64_t widths[4] = {plan.dim1, plan.dim2, plan.weight_numel, plan.dim_out};
-  const Terms* layouts[4] = {&plan.terms1, &plan.terms2, nullptr, &plan.terms_out};
-  for (int a = 0; a < 4; ++a) check_array(arrays[a], TpSlot(a), samples, widths[a]);
-  const KernelPlan<T>& kp = kernel_plan<T>(cpu_plan);
-  unsigned read = 0;
-  const std::vector<InputRows<T>> inputs = backward_inputs(plan, arrays, grads, exec, read);
+// A pass over the samples grouped by x1's rows (sources in a convolution), for the gradients of
+// x1, x2 and the weights (null: skipped): block(state, ss, rs, n, sums) adds a block of n samples
+// to sums[g][b], which for x1 is the row's accumulator (each row summed in its task in a fixed
+// order, without atomics) and for x2 and the weights the sample's own row, cleared first. Each
+// task makes its state with new_state(); `work` is the multiply-adds per sample.
+template <typename T, typename NewState, typename Block>
+void pass_by_x1_rows(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, T* const* grads,
+                     const std::vector<InputRows<T>>& inputs, unsigned read, int64_t work,
+                     const Executor& exec, NewState&& new_state, Block&& block) {
+  const int64_t widths[3] = {plan.dim1, plan.dim2, plan.weight_numel};
+  const Terms* layouts[3] = {&plan.terms1, &plan.terms2, nullptr};
   const Groups groups(arrays[0], samples);
   const auto ordered = [&](int64_t q) E3CORE_ALWAYS_INLINE { return groups.order[size_t(q)]; };
   bool in_place[3] = {false, false, false};
@@ -393,7 +389,7 @@ void run_backward_by_x1_rows(const TpCpuPlan& cpu_plan, int64_t samples, const T
   };
   const int64_t rows = arrays[0].rows;
   const int64_t per_row = std::max<int64_t>(1, samples / std::max<int64_t>(rows, 1));
-  const int64_t grain = std::max<int64_t>(1, 65536 / (3 * kp.work) / per_row);
+  const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(work, 1) / per_row);
   constexpr int kB = kSampleBlock;
   exec(rows, grain, [&](int64_t begin, int64_t end) {
     std::vector<T> scratch[4 * kB], acc[3];
@@ -403,19 +399,18 @@ void run_backward_by_x1_rows(const TpCpuPlan& cpu_plan, int64_t samples, const T
       if (grads[g] != nullptr && !in_place[g])
         acc[g].resize(size_t(kB * std::max<int64_t>(widths[g], 1)));
     }
-    PathScratch<T> sc(kp, nullptr);
+    auto state = new_state();
     const auto visit = [&](const int64_t* ss, const SampleRows<T>* rs, int n) E3CORE_ALWAYS_INLINE {
-      // sums[g][b]: where sample b's part of gradient g goes (x1's: the row's accumulator).
       T* sums[3][kB] = {};
       for (int b = 0; b < n; ++b) {
-        sums[0][b] = acc[0].data();
+        if (grads[0] != nullptr) sums[0][b] = acc[0].data();
         for (int g = 1; g < 3; ++g) {
           if (grads[g] == nullptr) continue;
           sums[g][b] = in_place[g] ? grads[g] + ss[b] * widths[g] : acc[g].data() + b * widths[g];
           std::fill(sums[g][b], sums[g][b] + widths[g], T(0));
         }
       }
-      backward_block(kp, rs, n, false, sums[0], sums[1], sums[2], sc);
+      block(state, ss, rs, n, sums);
       for (int g = 1; g < 3; ++g) {
         if (grads[g] == nullptr || in_place[g]) continue;
         for (int b = 0; b < n; ++b) store(g, sums[g][b], grads[g] + ss[b] * widths[g]);
@@ -425,9 +420,31 @@ void run_backward_by_x1_rows(const TpCpuPlan& cpu_plan, int64_t samples, const T
       std::fill(acc[0].begin(), acc[0].end(), T(0));
       visit_sample_blocks<kB>(inputs, read, samples, groups.start[size_t(r)],
                               groups.start[size_t(r + 1)], ordered, scratch, visit);
-      store(0, acc[0].data(), grads[0] + r * widths[0]);
+      if (grads[0] != nullptr) store(0, acc[0].data(), grads[0] + r * widths[0]);
     }
   });
+}
+
+// A convolution's gradients in one pass over the samples grouped by x1's rows (pass_by_x1_rows).
+// Two passes (x1's grouped by its rows, then the others by grad_out's) read the per-sample
+// weights and gathered rows twice: NequIP's convolution at 86,000 edges took 36 ms for x1's
+// gradient and 59 ms for the other two.
+template <typename T>
+void run_backward_by_x1_rows(const TpCpuPlan& cpu_plan, int64_t samples, const TpArray<T>* arrays,
+                             T* const* grads, const Executor& exec) {
+  const TpPlan& plan = cpu_plan.plan();
+  const int64_t widths[4] = {plan.dim1, plan.dim2, plan.weight_numel, plan.dim_out};
+  for (int a = 0; a < 4; ++a) check_array(arrays[a], TpSlot(a), samples, widths[a]);
+  const KernelPlan<T>& kp = kernel_plan<T>(cpu_plan);
+  unsigned read = 0;
+  const std::vector<InputRows<T>> inputs = backward_inputs(plan, arrays, grads, exec, read);
+  pass_by_x1_rows<T>(
+      plan, samples, arrays, grads, inputs, read, 3 * kp.work, exec,
+      [&] { return PathScratch<T>(kp, nullptr); },
+      [&](PathScratch<T>& sc, const int64_t*, const SampleRows<T>* rs, int n,
+          T*(*sums)[kSampleBlock]) E3CORE_ALWAYS_INLINE {
+        backward_block(kp, rs, n, false, sums[0], sums[1], sums[2], sc);
+      });
 }
 
 // The gradients of every slot but out in one pass: per sample, the three transposes run on the

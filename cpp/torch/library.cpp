@@ -40,6 +40,14 @@ TORCH_LIBRARY(e3core, m) {
   m.def(
       "tensor_product_backward(Tensor x1, Tensor x2, Tensor weight, Tensor grad_out, Tensor plan, "
       "Tensor? src, Tensor? dst, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
+  // tensor_product_backward's derivatives (training on forces) given the tangents dx1, dx2,
+  // dweight of its three results (absent: zero): the derivatives with respect to x1, x2, weight
+  // and grad_out, those in output_mask (the others are empty), without a graph of their own.
+  // A convolution on the CPU runs in two passes over its edges; the rest composes the ops above.
+  m.def(
+      "tensor_product_double_backward(Tensor x1, Tensor x2, Tensor weight, Tensor grad_out, "
+      "Tensor? dx1, Tensor? dx2, Tensor? dweight, Tensor plan, Tensor? src, Tensor? dst, "
+      "bool[4] output_mask) -> (Tensor, Tensor, Tensor, Tensor)");
   // SiLU, x * sigmoid(x), with the values of torch's: the radial networks' activation. Its
   // second derivative (training on forces) is one fused pass instead of autograd's dozen
   // elementwise ops over a (edges, hidden) tensor.

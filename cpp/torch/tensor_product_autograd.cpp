@@ -4,7 +4,6 @@
 // Each op is the derivative of one trilinear form S(x1, x2, w, out) with respect to its slot X.
 // So the gradient of op_X's result with respect to its input slot Y, given the incoming
 // gradient g, is op_Y with g in slot X: every derivative, of any order, is one of the four ops.
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/autograd.h>
 #include <torch/library.h>
 
@@ -13,48 +12,13 @@
 #include <tuple>
 #include <vector>
 
-#include "tensor_product_common.hpp"
+#include "tensor_product_calls.hpp"
 
 namespace e3core::torch_ops {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-using TpOpSignature = at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                 const at::Tensor&, const c10::optional<at::Tensor>&,
-                                 const c10::optional<at::Tensor>&, c10::SymIntArrayRef);
-
-at::Tensor call_tp(TpSlot result, const std::array<at::Tensor, 3>& in, const at::Tensor& plan,
-                   const c10::optional<at::Tensor>& src, const c10::optional<at::Tensor>& dst,
-                   c10::SymIntArrayRef shape) {
-  static const std::vector<c10::TypedOperatorHandle<TpOpSignature>> ops = [] {
-    std::vector<c10::TypedOperatorHandle<TpOpSignature>> handles;
-    for (int s = 0; s < 4; ++s) {
-      handles.push_back(
-          c10::Dispatcher::singleton()
-              .findSchemaOrThrow((std::string("e3core::") + tp_op_name(TpSlot(s))).c_str(), "")
-              .typed<TpOpSignature>());
-    }
-    return handles;
-  }();
-  return ops[size_t(result)].call(in[0], in[1], in[2], plan, src, dst, shape);
-}
-
-using TpBackwardSignature = std::tuple<at::Tensor, at::Tensor, at::Tensor>(
-    const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-    const c10::optional<at::Tensor>&, const c10::optional<at::Tensor>&, std::array<bool, 3>);
-
-// tensor_product_backward through the dispatcher: x1, x2, weight and grad_out in `slot`.
-variable_list call_tp_backward(const std::array<at::Tensor, 4>& slot, const at::Tensor& plan,
-                               const c10::optional<at::Tensor>& src,
-                               const c10::optional<at::Tensor>& dst, std::array<bool, 3> mask) {
-  static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("e3core::tensor_product_backward", "")
-                             .typed<TpBackwardSignature>();
-  const auto [g1, g2, gw] = op.call(slot[0], slot[1], slot[2], slot[3], plan, src, dst, mask);
-  return {g1, g2, gw};
-}
 
 template <TpSlot kResult>
 class TpFunction : public torch::autograd::Function<TpFunction<kResult>> {
@@ -85,7 +49,7 @@ class TpFunction : public torch::autograd::Function<TpFunction<kResult>> {
       // The backward of the product: its three gradients in one pass.
       const std::array<bool, 3> mask = {ctx->needs_input_grad(0), ctx->needs_input_grad(1),
                                         ctx->needs_input_grad(2)};
-      const variable_list g = call_tp_backward(slot, saved[3], src, dst, mask);
+      const std::array<at::Tensor, 3> g = call_tp_backward(slot, saved[3], src, dst, mask);
       for (size_t i = 0; i < 3; ++i) {
         if (mask[i]) out[i] = g[i];
       }
@@ -105,9 +69,9 @@ class TpFunction : public torch::autograd::Function<TpFunction<kResult>> {
 
 // tensor_product_backward's own derivatives: each of its results is one transpose op, so the
 // derivative of result Y with respect to slot Z, given the incoming gradient h, is op_Z with h
-// in slot Y (as in TpFunction), summed over the results. For the input slots Z those are the
-// gradients of tensor_product_backward itself with h in slot Y: one pass over the samples per
-// result instead of one per result and slot.
+// in slot Y (as in TpFunction), summed over the results: tensor_product_double_backward. Without
+// a graph to record (no third derivatives) that is one op, two passes over a convolution's
+// edges on the CPU; with one, its composition of differentiable ops.
 class TpBackwardFunction : public torch::autograd::Function<TpBackwardFunction> {
  public:
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x1, const at::Tensor& x2,
@@ -119,7 +83,8 @@ class TpBackwardFunction : public torch::autograd::Function<TpBackwardFunction> 
     ctx->saved_data["conv"] = src.has_value();
     ctx->saved_data["mask"] = std::vector<bool>(mask.begin(), mask.end());
     at::AutoDispatchBelowADInplaceOrView guard;
-    return call_tp_backward({x1, x2, weight, grad_out}, plan, src, dst, mask);
+    const auto [g1, g2, gw] = call_tp_backward({x1, x2, weight, grad_out}, plan, src, dst, mask);
+    return {g1, g2, gw};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -128,26 +93,33 @@ class TpBackwardFunction : public torch::autograd::Function<TpBackwardFunction> 
     const c10::optional<at::Tensor> src = conv ? c10::optional<at::Tensor>(saved[5]) : c10::nullopt;
     const c10::optional<at::Tensor> dst = conv ? c10::optional<at::Tensor>(saved[6]) : c10::nullopt;
     const c10::List<bool> mask = ctx->saved_data["mask"].toBoolList();
-    variable_list out(8);
-    const auto add = [&](size_t z, const at::Tensor& term) {
-      out[z] = out[z].defined() ? out[z] + term : term;
-    };
+    std::array<c10::optional<at::Tensor>, 3> tangents;
     for (size_t y = 0; y < 3; ++y) {
-      if (!mask[y] || !grads[y].defined()) continue;
-      std::array<at::Tensor, 4> slot = {saved[0], saved[1], saved[2], saved[3]};
-      slot[y] = grads[y];
-      std::array<bool, 3> inputs = {false, false, false};
-      for (size_t z = 0; z < 3; ++z) inputs[z] = z != y && ctx->needs_input_grad(z);
-      if (inputs[0] || inputs[1] || inputs[2]) {
-        const variable_list g = call_tp_backward(slot, saved[4], src, dst, inputs);
-        for (size_t z = 0; z < 3; ++z) {
-          if (inputs[z]) add(z, g[z]);
-        }
-      }
-      if (ctx->needs_input_grad(3)) {
-        add(3, call_tp(TpSlot::Out, {slot[0], slot[1], slot[2]}, saved[4], src, dst,
-                       saved[3].sym_sizes()));
-      }
+      if (mask[y] && grads[y].defined()) tangents[y] = grads[y];
+    }
+    const std::array<bool, 4> wanted = {ctx->needs_input_grad(0), ctx->needs_input_grad(1),
+                                        ctx->needs_input_grad(2), ctx->needs_input_grad(3)};
+    const std::array<at::Tensor, 4> slots = {saved[0], saved[1], saved[2], saved[3]};
+    std::array<at::Tensor, 4> d;
+    if (at::GradMode::is_enabled()) {
+      d = tp_double_backward_composite(slots, tangents, saved[4], src, dst, wanted);
+    } else {
+      static const auto op =
+          c10::Dispatcher::singleton()
+              .findSchemaOrThrow("e3core::tensor_product_double_backward", "")
+              .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>(
+                  const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                  const c10::optional<at::Tensor>&, const c10::optional<at::Tensor>&,
+                  const c10::optional<at::Tensor>&, const at::Tensor&,
+                  const c10::optional<at::Tensor>&, const c10::optional<at::Tensor>&,
+                  std::array<bool, 4>)>();
+      const auto [a, b, c, e] = op.call(slots[0], slots[1], slots[2], slots[3], tangents[0],
+                                        tangents[1], tangents[2], saved[4], src, dst, wanted);
+      d = {a, b, c, e};
+    }
+    variable_list out(8);
+    for (size_t z = 0; z < 4; ++z) {
+      if (wanted[z]) out[z] = d[z];
     }
     return out;
   }

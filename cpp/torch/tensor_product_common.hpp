@@ -90,8 +90,8 @@ inline void check_tp_backward_arguments(const at::Tensor& x1, const at::Tensor& 
                                         const at::Tensor& weight, const at::Tensor& grad_out,
                                         const at::Tensor& plan,
                                         const c10::optional<at::Tensor>& src,
-                                        const c10::optional<at::Tensor>& dst) {
-  constexpr const char* kOp = "tensor_product_backward";
+                                        const c10::optional<at::Tensor>& dst,
+                                        const char* kOp = "tensor_product_backward") {
   check_tp_arguments(TpSlot::Out, {x1, x2, weight}, plan, src, dst, grad_out.sym_sizes(), kOp);
   TORCH_CHECK_TYPE(grad_out.scalar_type() == x1.scalar_type(), "e3core::", kOp,
                    ": grad_out has dtype ", grad_out.scalar_type(), " but x1 has ",

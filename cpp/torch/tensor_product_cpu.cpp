@@ -3,6 +3,7 @@
 #include <torch/library.h>
 
 #include "cpu_support.hpp"
+#include "tensor_product_calls.hpp"
 #include "tensor_product_ops.hpp"
 
 namespace e3core::torch_ops {
@@ -34,6 +35,54 @@ struct CpuBackend {
   }
 };
 
+// A convolution's (x1 and grad_out indexed, x2 and the weights per edge) in the core's two
+// passes; other layouts through the composite.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> tp_double_backward_cpu(
+    const at::Tensor& x1, const at::Tensor& x2, const at::Tensor& weight,
+    const at::Tensor& grad_out, const c10::optional<at::Tensor>& dx1,
+    const c10::optional<at::Tensor>& dx2, const c10::optional<at::Tensor>& dweight,
+    const at::Tensor& plan_tensor, const c10::optional<at::Tensor>& src,
+    const c10::optional<at::Tensor>& dst, std::array<bool, 4> mask) {
+  const std::string op = "e3core::tensor_product_double_backward: ";
+  check_tp_backward_arguments(x1, x2, weight, grad_out, plan_tensor, src, dst,
+                              "tensor_product_double_backward");
+  const std::array<at::Tensor, 4> tensors = {x1, x2, weight, grad_out};
+  const std::array<c10::optional<at::Tensor>, 3> tangents = {dx1, dx2, dweight};
+  check_tangents(tensors, tangents);
+  const CpuBackend::Plan plan = CpuBackend::plan(plan_tensor, op);
+  std::array<std::vector<int64_t>, 4> shapes;
+  for (size_t s = 0; s < 4; ++s) shapes[s] = tensors[s].sizes().vec();
+  const Slots sl = resolve_slots(plan->plan(), tensors, shapes, {}, src, dst, op);
+  if (!src.has_value() || sl.mode[1] != TpRows::PerSample || sl.mode[2] != TpRows::PerSample) {
+    const auto r = tp_double_backward_composite(tensors, tangents, plan_tensor, src, dst, mask);
+    return {r[0], r[1], r[2], r[3]};
+  }
+  std::array<at::Tensor, 3> given;
+  for (size_t a = 0; a < 3; ++a) {
+    if (tangents[a].has_value() && tangents[a]->defined()) given[a] = tangents[a]->contiguous();
+  }
+  std::array<at::Tensor, 4> results;
+  for (size_t z = 0; z < 4; ++z) {
+    results[z] = at::empty(mask[z] ? tensors[z].sizes() : at::IntArrayRef{0}, x1.options());
+    if (mask[z]) advise_huge_pages(results[z]);
+  }
+  AT_DISPATCH_FLOATING_TYPES(x1.scalar_type(), "tensor_product_double_backward", [&] {
+    std::array<TpArray<scalar_t>, 3> d{};
+    for (int a = 0; a < 3; ++a) {
+      if (given[size_t(a)].defined())
+        d[size_t(a)] = sl.array<scalar_t>(a, given[size_t(a)].data_ptr<scalar_t>());
+    }
+    const auto ptr = [&](size_t z) { return mask[z] ? results[z].data_ptr<scalar_t>() : nullptr; };
+    call_core(op, [&] {
+      tensor_product_conv_double_backward<scalar_t>(*plan, sl.samples, sl.array<scalar_t>(0),
+                                                    sl.array<scalar_t>(1), sl.array<scalar_t>(2),
+                                                    sl.array<scalar_t>(3), d[0], d[1], d[2], ptr(3),
+                                                    ptr(0), ptr(1), ptr(2), torch_parallel_for);
+    });
+  });
+  return {results[0], results[1], results[2], results[3]};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(e3core, CPU, m) {
@@ -42,6 +91,7 @@ TORCH_LIBRARY_IMPL(e3core, CPU, m) {
   m.impl("tensor_product_grad_x2", &tp_op<CpuBackend, TpSlot::In2>);
   m.impl("tensor_product_grad_weight", &tp_op<CpuBackend, TpSlot::Weight>);
   m.impl("tensor_product_backward", &tp_backward_op<CpuBackend>);
+  m.impl("tensor_product_double_backward", &tp_double_backward_cpu);
 }
 
 }  // namespace e3core::torch_ops

@@ -223,4 +223,23 @@ void tensor_product_backward(const TpPlan& plan, int64_t samples, TpArray<T> x1,
                              TpArray<T> weight, TpArray<T> out, T* grad_x1, T* grad_x2,
                              T* grad_weight, const Executor& exec = parallel_for);
 
+/// The derivatives of a convolution's backward (tensor_product_backward with x1 and out indexed,
+/// x2 and the weights per sample), as training on forces needs them. Given grad_out (in
+/// `grad_out`) and tangents dx1, dx2, dweight of x1, x2 and the weights (the rows of the input
+/// each goes with; null data: zero), it overwrites
+///   grad_grad_out = TP(dx1, x2, w) + TP(x1, dx2, w) + TP(x1, x2, dw)
+///   grad_x1       = dTP/dx1^T grad_out at (dx2, w) + at (x2, dw)
+///   grad_x2       = dTP/dx2^T grad_out at (dx1, w) + at (x1, dw)
+///   grad_weight   = dTP/dw^T grad_out at (dx1, x2) + at (x1, dx2)
+/// (a null pointer skips a result) in two passes over the samples, by destination and by source,
+/// with the same fixed order of sums as the first-order kernels.
+/// @throws std::invalid_argument on another layout, tangents without their input's rows, or as
+/// tensor_product does.
+template <typename T>
+void tensor_product_conv_double_backward(const TpCpuPlan& plan, int64_t samples, TpArray<T> x1,
+                                         TpArray<T> x2, TpArray<T> weight, TpArray<T> grad_out,
+                                         TpArray<T> dx1, TpArray<T> dx2, TpArray<T> dweight,
+                                         T* grad_grad_out, T* grad_x1, T* grad_x2, T* grad_weight,
+                                         const Executor& exec = parallel_for);
+
 }  // namespace e3core

@@ -191,19 +191,24 @@ TEST(TensorProduct, ConvolutionSumsIntoDestinations) {
   for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(out[i], ref[i], 1e-12);
 }
 
+// A convolution's plan: x2 of one channel per l (spherical harmonics), "uvu" paths with and
+// without weights, and a "uvv" one.
+TpPlan convolution_plan() {
+  return TpPlan::build(spec("3x0e+2x1o+2x2e", "1x0e+1x1o+1x2e", "3x0e+2x1o+2x1e+2x2e+3x2e+1x0e",
+                            {{0, 0, 0, ConnectionMode::UVU},
+                             {1, 0, 1, ConnectionMode::UVU},
+                             {2, 1, 1, ConnectionMode::UVU},
+                             {1, 1, 2, ConnectionMode::UVU},
+                             {2, 2, 3, ConnectionMode::UVU, false},
+                             {0, 2, 4, ConnectionMode::UVU},
+                             {1, 1, 5, ConnectionMode::UVV}}));
+}
+
 // tensor_product_backward against the three transposes, in a convolution (x1 indexed: its
 // gradient goes through the per-sample buffer) with per-edge or shared weights.
 TEST(TensorProduct, BackwardEqualsTheTransposes) {
   std::mt19937_64 gen(11);
-  const TpPlan plan =
-      TpPlan::build(spec("3x0e+2x1o+2x2e", "1x0e+1x1o+1x2e", "3x0e+2x1o+2x1e+2x2e+3x2e+1x0e",
-                         {{0, 0, 0, ConnectionMode::UVU},
-                          {1, 0, 1, ConnectionMode::UVU},
-                          {2, 1, 1, ConnectionMode::UVU},
-                          {1, 1, 2, ConnectionMode::UVU},
-                          {2, 2, 3, ConnectionMode::UVU, false},
-                          {0, 2, 4, ConnectionMode::UVU},
-                          {1, 1, 5, ConnectionMode::UVV}}));
+  const TpPlan plan = convolution_plan();
   const int64_t nodes = 4, edges = 29;
   std::vector<int64_t> src(edges), dst(edges);
   for (int64_t e = 0; e < edges; ++e) {
@@ -244,6 +249,74 @@ TEST(TensorProduct, BackwardEqualsTheTransposes) {
                                             only_x2.data(), nullptr);
     for (size_t i = 0; i < only_x2.size(); ++i) EXPECT_NEAR(only_x2[i], expected[1][i], 1e-12);
   }
+}
+
+// tensor_product_conv_double_backward against its sums of first-order kernels (each with one
+// input replaced by its tangent), with every tangent and with one missing.
+TEST(TensorProduct, ConvolutionDoubleBackwardEqualsTheSums) {
+  std::mt19937_64 gen(13);
+  const TpPlan plan = convolution_plan();
+  const e3core::TpCpuPlan cpu_plan(plan);
+  const int64_t nodes = 5, edges = 31;
+  std::vector<int64_t> src(edges), dst(edges);
+  for (int64_t e = 0; e < edges; ++e) {
+    src[size_t(e)] = int64_t(gen() % (nodes - 1));  // the last node has no edge out or in
+    dst[size_t(e)] = int64_t(gen() % (nodes - 1));
+  }
+  const int64_t widths[4] = {plan.dim1, plan.dim2, plan.weight_numel, plan.dim_out};
+  const int64_t rows[4] = {nodes, edges, edges, nodes};
+  Vec in[4], tangent[3];
+  for (int a = 0; a < 4; ++a) in[a] = randn(size_t(rows[a] * widths[a]), gen);
+  for (int a = 0; a < 3; ++a) tangent[a] = randn(size_t(rows[a] * widths[a]), gen);
+  const auto array = [&](int a, Vec& v) {
+    const bool node = a == 0 || a == 3;
+    return TpArray<double>{v.data(), rows[a], node ? TpRows::Indexed : TpRows::PerSample,
+                           a == 0   ? src.data()
+                           : a == 3 ? dst.data()
+                                    : nullptr};
+  };
+  // Slot `result` of the product whose input y is its tangent.
+  const auto term = [&](TpSlot result, int y) {
+    Vec slots[4] = {in[0], in[1], in[2], in[3]};
+    slots[y] = tangent[y];
+    Vec out(size_t(rows[int(result)] * widths[int(result)]));
+    TpArray<double> a[4] = {array(0, slots[0]), array(1, slots[1]), array(2, slots[2]),
+                            array(3, slots[3])};
+    a[int(result)] = array(int(result), out);
+    e3core::tensor_product<double>(cpu_plan, result, edges, a[0], a[1], a[2], a[3]);
+    return out;
+  };
+  for (bool with_dw : {true, false}) {
+    Vec expected[4];
+    for (int z = 0; z < 4; ++z) expected[z].assign(size_t(rows[z] * widths[z]), 0.0);
+    for (int y = 0; y < 3; ++y) {
+      if (y == 2 && !with_dw) continue;
+      for (int z = 0; z < 4; ++z) {
+        if (z == y) continue;
+        const Vec t = term(TpSlot(z), y);
+        for (size_t i = 0; i < t.size(); ++i) expected[z][i] += t[i];
+      }
+    }
+    Vec got[4];
+    for (int z = 0; z < 4; ++z) got[z].assign(expected[z].size(), 7.0);
+    e3core::tensor_product_conv_double_backward<double>(
+        cpu_plan, edges, array(0, in[0]), array(1, in[1]), array(2, in[2]), array(3, in[3]),
+        array(0, tangent[0]), array(1, tangent[1]),
+        with_dw ? array(2, tangent[2]) : TpArray<double>{}, got[3].data(), got[0].data(),
+        got[1].data(), got[2].data());
+    for (int z = 0; z < 4; ++z) {
+      for (size_t i = 0; i < got[z].size(); ++i) {
+        EXPECT_NEAR(got[z][i], expected[z][i], 1e-12) << "slot " << z << " entry " << i;
+      }
+    }
+  }
+  // Other layouts are refused.
+  Vec shared_w = randn(size_t(widths[2]), gen);
+  EXPECT_THROW(e3core::tensor_product_conv_double_backward<double>(
+                   cpu_plan, edges, array(0, in[0]), array(1, in[1]),
+                   TpArray<double>{shared_w.data(), 1, TpRows::Shared, nullptr}, array(3, in[3]),
+                   array(0, tangent[0]), {}, {}, nullptr, nullptr, in[1].data(), nullptr),
+               std::invalid_argument);
 }
 
 // A TpCpuPlan's tables, built on the first call and shared by later calls and by threads calling

@@ -27,6 +27,7 @@ OPS = [
     "tensor_product_grad_x2",
     "tensor_product_grad_weight",
     "tensor_product_backward",
+    "tensor_product_double_backward",
     "silu",
     "silu_backward",
     "silu_double_backward",

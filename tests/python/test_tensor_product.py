@@ -534,6 +534,80 @@ def test_backward_op_errors_name_the_argument():
         ops.tensor_product_backward(x1, x2, w, gout, tp.plan, src * 0 + 9, dst, mask)
 
 
+def double_backward_reference(tp, x1, x2, w, gout, src, dst, tangents):
+    """The derivatives of <tangents, tensor_product_backward(...)> with respect to x1, x2, w and
+    gout through autograd with create_graph: the composition of first-order ops (None: zero)."""
+    inputs = [t.detach().clone().requires_grad_() for t in (x1, x2, w, gout)]
+    grads = ops.tensor_product_backward(*inputs, tp.plan, src, dst, [True] * 3)
+    total = sum((g * t).sum() for g, t in zip(grads, tangents, strict=True) if t is not None)
+    got = torch.autograd.grad(total, inputs, allow_unused=True, create_graph=True)
+    return [
+        torch.zeros_like(i) if g is None else g.detach() for g, i in zip(got, inputs, strict=True)
+    ]
+
+
+TANGENTS = [(True, True, True), (True, False, False), (False, True, True), (False, False, True)]
+
+
+@pytest.mark.parametrize("mode,conv,shared", BACKWARD_CASES)
+@pytest.mark.parametrize("given", TANGENTS)
+def test_double_backward_op_equals_the_composition(mode, conv, shared, given):
+    """A convolution with per-edge weights runs the fused kernel on the CPU, the rest the
+    composite; both against autograd through the first-order ops."""
+    tp, x1, x2, w, src, dst, shape = op_case(mode, conv=conv, shared=shared, batch=9, nodes=4)
+    gout = torch.randn(shape, dtype=torch.float64)
+    tangents = [torch.randn_like(t) if g else None for t, g in zip((x1, x2, w), given, strict=True)]
+    expected = double_backward_reference(tp, x1, x2, w, gout, src, dst, tangents)
+    for mask in ([True] * 4, [True, False, True, False], [False, True, False, True]):
+        got = ops.tensor_product_double_backward(
+            x1, x2, w, gout, *tangents, tp.plan, src, dst, mask
+        )
+        for a, b, wanted in zip(got, expected, mask, strict=True):
+            if wanted:
+                torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+            else:
+                assert a.numel() == 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_double_backward_op_nequip_convolution(dtype):
+    tp, x1, x2, w, src, dst, shape = nequip_case(True, False, dtype)
+    gout = torch.randn(shape, dtype=dtype)
+    tangents = [torch.randn_like(t) for t in (x1, x2, w)]
+    expected = double_backward_reference(tp, x1, x2, w, gout, src, dst, tangents)
+    got = ops.tensor_product_double_backward(
+        x1, x2, w, gout, *tangents, tp.plan, src, dst, [True] * 4
+    )
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, **TOL[dtype])
+
+
+def test_double_backward_op_opcheck_threads_and_errors():
+    tp, x1, x2, w, src, dst, shape = op_case("uvu", conv=True, batch=300, nodes=20)
+    gout = torch.randn(shape, dtype=torch.float64)
+    tangents = [torch.randn_like(t) for t in (x1, x2, w)]
+    args = (x1, x2, w, gout, *tangents, tp.plan, src, dst, [True] * 4)
+    torch.library.opcheck(ops.tensor_product_double_backward, args)
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            results.append(ops.tensor_product_double_backward(*args))
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="dx1 has shape .* but x1 has shape"):
+        ops.tensor_product_double_backward(
+            x1, x2, w, gout, tangents[0][:3], None, None, tp.plan, src, dst, [True] * 4
+        )
+    with pytest.raises(TypeError, match="dweight has dtype Float but weight has Double"):
+        ops.tensor_product_double_backward(
+            x1, x2, w, gout, None, None, tangents[2].float(), tp.plan, src, dst, [True] * 4
+        )
+
+
 def test_convolution_equals_gather_product_scatter():
     tp, x1, x2, w, src, dst, shape = op_case("uvu", conv=True, batch=40, nodes=7)
     out = ops.tensor_product(x1, x2, w, tp.plan, src, dst, shape)
