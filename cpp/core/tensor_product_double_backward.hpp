@@ -92,7 +92,7 @@ void run_conv_double_backward(const TpCpuPlan& cpu_plan, int64_t samples, const 
       for (int64_t r = begin; r < end; ++r) {
         std::fill(acc.begin(), acc.end(), T(0));
         visit_sample_blocks<kB>(inputs, 7u, samples, groups.start[size_t(r)],
-                                groups.start[size_t(r + 1)], ordered, scratch, visit);
+                                groups.start[size_t(r + 1)], ordered, scratch, visit, &deltas);
         store(3, acc.data(), grad_grad_out + r * widths[3]);
       }
     });
@@ -122,7 +122,8 @@ void run_conv_double_backward(const TpCpuPlan& cpu_plan, int64_t samples, const 
               backward_block(kp, swapped[a], n, false, a == 0 ? none : sums[0],
                              a == 1 ? none : sums[1], a == 2 ? none : sums[2], state.path);
             }
-          });
+          },
+      &deltas);
 }
 
 }  // namespace

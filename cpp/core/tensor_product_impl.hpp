@@ -105,10 +105,10 @@ struct Groups {
 // compiled for the CPU's best instruction set. sample(q) must be defined for every q < samples: the
 // next sample's rows are prefetched.
 template <int kB, typename T, typename Order, typename Visit>
-E3CORE_ALWAYS_INLINE inline void visit_sample_blocks(const std::vector<InputRows<T>>& inputs,
-                                                     unsigned read, int64_t samples, int64_t begin,
-                                                     int64_t end, Order&& sample,
-                                                     std::vector<T>* scratch, Visit&& visit) {
+E3CORE_ALWAYS_INLINE inline void visit_sample_blocks(
+    const std::vector<InputRows<T>>& inputs, unsigned read, int64_t samples, int64_t begin,
+    int64_t end, Order&& sample, std::vector<T>* scratch, Visit&& visit,
+    const std::vector<InputRows<T>>* also_prefetched = nullptr) {
   run_fastest([&]() E3CORE_ALWAYS_INLINE {
     int64_t ss[kB];
     SampleRows<T> rs[kB];
@@ -120,6 +120,9 @@ E3CORE_ALWAYS_INLINE inline void visit_sample_blocks(const std::vector<InputRows
           const int64_t next = sample(q + 1);
           for (int a = 0; a < 4; ++a) {
             if (read & (1u << a)) inputs[size_t(a)].prefetch(next);
+          }
+          if (also_prefetched != nullptr) {
+            for (const InputRows<T>& extra : *also_prefetched) extra.prefetch(next);
           }
         }
         ss[b] = sample(q);
@@ -373,11 +376,13 @@ bool backward_by_x1_rows(const TpArray<T>* arrays, T* const* grads) {
 // x1, x2 and the weights (null: skipped): block(state, ss, rs, n, sums) adds a block of n samples
 // to sums[g][b], which for x1 is the row's accumulator (each row summed in its task in a fixed
 // order, without atomics) and for x2 and the weights the sample's own row, cleared first. Each
-// task makes its state with new_state(); `work` is the multiply-adds per sample.
+// task makes its state with new_state(); `work` is the multiply-adds per sample; the rows of
+// `also_prefetched` are prefetched with the inputs' (see visit_sample_blocks).
 template <typename T, typename NewState, typename Block>
 void pass_by_x1_rows(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, T* const* grads,
                      const std::vector<InputRows<T>>& inputs, unsigned read, int64_t work,
-                     const Executor& exec, NewState&& new_state, Block&& block) {
+                     const Executor& exec, NewState&& new_state, Block&& block,
+                     const std::vector<InputRows<T>>* also_prefetched = nullptr) {
   const int64_t widths[3] = {plan.dim1, plan.dim2, plan.weight_numel};
   const Terms* layouts[3] = {&plan.terms1, &plan.terms2, nullptr};
   const Groups groups(arrays[0], samples);
@@ -419,7 +424,8 @@ void pass_by_x1_rows(const TpPlan& plan, int64_t samples, const TpArray<T>* arra
     for (int64_t r = begin; r < end; ++r) {
       std::fill(acc[0].begin(), acc[0].end(), T(0));
       visit_sample_blocks<kB>(inputs, read, samples, groups.start[size_t(r)],
-                              groups.start[size_t(r + 1)], ordered, scratch, visit);
+                              groups.start[size_t(r + 1)], ordered, scratch, visit,
+                              also_prefetched);
       if (grads[0] != nullptr) store(0, acc[0].data(), grads[0] + r * widths[0]);
     }
   });
