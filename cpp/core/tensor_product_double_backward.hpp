@@ -39,87 +39,72 @@ void run_conv_double_backward(const TpCpuPlan& cpu_plan, int64_t samples, const 
     }
   }
   const KernelPlan<T>& kp = kernel_plan<T>(cpu_plan);
+  // grad_out's rows are read by the second pass only: its reader (which converts them up front)
+  // is made after the first.
   std::vector<InputRows<T>> inputs, deltas;
-  for (int a = 0; a < 4; ++a) inputs.emplace_back(arrays[a], layouts[a], widths[a], exec);
   for (int a = 0; a < 4; ++a) {
+    inputs.emplace_back(a < 3 ? arrays[a] : TpArray<T>{}, a < 3 ? layouts[a] : nullptr, widths[a],
+                        exec);
     const bool used = a < 3 && tangent[a];
     deltas.emplace_back(used ? tangents[a] : TpArray<T>{}, used ? layouts[a] : nullptr, widths[a],
                         exec);
   }
-  const auto store = [&](int s, const T* acc, T* dst) {
-    store_row(layouts[s], widths[s], acc, dst);
-  };
   constexpr int kB = kSampleBlock;
-  // The three products, each with one input replaced by its tangent, of block rs (n samples).
-  const auto with_tangents = [&](const int64_t* ss, const SampleRows<T>* rs, int n,
-                                 std::vector<T>* scratch,
-                                 SampleRows<T>(*swapped)[kB]) E3CORE_ALWAYS_INLINE {
-    for (int a = 0; a < 3; ++a) {
-      for (int b = 0; b < n; ++b) {
-        swapped[a][b] = rs[b];
-        if (!tangent[a]) continue;
-        const T* row = deltas[size_t(a)].row(ss[b], scratch[a * kB + b].data());
-        if (a == 0) swapped[a][b].x1 = row;
-        if (a == 1) swapped[a][b].x2 = row;
-        if (a == 2) swapped[a][b].w = row;
-      }
+  // Per task: the paths' scratch and the tangents' rows converted on the fly.
+  struct State {
+    PathScratch<T> path;
+    std::vector<T> delta_rows[4 * kB];
+  };
+  const auto new_state = [&] {
+    State state{PathScratch<T>(kp, nullptr), {}};
+    size_scratch_rows<kB>(deltas, state.delta_rows);
+    return state;
+  };
+  // The products with input a replaced by its tangent, a given, of block rs (n samples).
+  const auto with_tangent = [&](int a, State& state, const int64_t* ss, const SampleRows<T>* rs,
+                                int n, SampleRows<T>* swapped) E3CORE_ALWAYS_INLINE {
+    for (int b = 0; b < n; ++b) {
+      swapped[b] = rs[b];
+      const T* row = deltas[size_t(a)].row(ss[b], state.delta_rows[a * kB + b].data());
+      if (a == 0) swapped[b].x1 = row;
+      if (a == 1) swapped[b].x2 = row;
+      if (a == 2) swapped[b].w = row;
     }
   };
-  const int64_t grain = std::max<int64_t>(1, 65536 / (6 * kp.work));
 
   // grad_out's: the three products summed per destination row.
   if (grad_grad_out != nullptr) {
-    const Groups groups(arrays[3], samples);
-    const auto ordered = [&](int64_t q) E3CORE_ALWAYS_INLINE { return groups.order[size_t(q)]; };
-    const int64_t rows = arrays[3].rows;
-    const int64_t per_row = std::max<int64_t>(1, samples / std::max<int64_t>(rows, 1));
-    exec(rows, std::max<int64_t>(1, grain / per_row), [&](int64_t begin, int64_t end) {
-      std::vector<T> scratch[4 * kB], delta_scratch[4 * kB];
-      size_scratch_rows<kB>(inputs, scratch);
-      size_scratch_rows<kB>(deltas, delta_scratch);
-      std::vector<T> acc(size_t(std::max<int64_t>(widths[3], 1)));
-      PathScratch<T> sc(kp, nullptr);
-      const auto visit = [&](const int64_t* ss, const SampleRows<T>* rs, int n)
-                             E3CORE_ALWAYS_INLINE {
-                               SampleRows<T> swapped[3][kB];
-                               with_tangents(ss, rs, n, delta_scratch, swapped);
-                               T* sums[kB];
-                               for (int b = 0; b < n; ++b) sums[b] = acc.data();
-                               for (int a = 0; a < 3; ++a) {
-                                 if (tangent[a]) forward_block(kp, swapped[a], n, false, sums, sc);
-                               }
-                             };
-      for (int64_t r = begin; r < end; ++r) {
-        std::fill(acc.begin(), acc.end(), T(0));
-        visit_sample_blocks<kB>(inputs, 7u, samples, groups.start[size_t(r)],
-                                groups.start[size_t(r + 1)], ordered, scratch, visit, &deltas);
-        store(3, acc.data(), grad_grad_out + r * widths[3]);
-      }
-    });
+    pass_by_rows<kB, T>(
+        arrays[3], samples, inputs, 7u, 3 * kp.work, layouts[3], widths[3], grad_grad_out, exec,
+        new_state,
+        [&](State& state, const int64_t* ss, const SampleRows<T>* rs, int n, T* acc)
+            E3CORE_ALWAYS_INLINE {
+              T* sums[kB];
+              for (int b = 0; b < n; ++b) sums[b] = acc;
+              for (int a = 0; a < 3; ++a) {
+                if (!tangent[a]) continue;
+                SampleRows<T> swapped[kB];
+                with_tangent(a, state, ss, rs, n, swapped);
+                forward_block(kp, swapped, n, false, sums, state.path);
+              }
+            },
+        &deltas);
   }
   if (grads[0] == nullptr && grads[1] == nullptr && grads[2] == nullptr) return;
 
   // The inputs': by source, x1's summed per row, x2's and the weights' per edge. The product
   // with x_a's tangent adds to the gradients of the other two inputs.
-  struct State {
-    PathScratch<T> path;
-    std::vector<T> delta_rows[4 * kB];
-  };
+  inputs[3] = InputRows<T>(arrays[3], layouts[3], widths[3], exec);
   pass_by_x1_rows<T>(
-      plan, samples, arrays, grads, inputs, 15u, 6 * kp.work, exec,
-      [&] {
-        State state{PathScratch<T>(kp, nullptr), {}};
-        size_scratch_rows<kB>(deltas, state.delta_rows);
-        return state;
-      },
+      plan, samples, arrays, grads, inputs, 15u, 6 * kp.work, exec, new_state,
       [&](State& state, const int64_t* ss, const SampleRows<T>* rs, int n, T*(*sums)[kB])
           E3CORE_ALWAYS_INLINE {
-            SampleRows<T> swapped[3][kB];
-            with_tangents(ss, rs, n, state.delta_rows, swapped);
             T* none[kB] = {};
             for (int a = 0; a < 3; ++a) {
               if (!tangent[a]) continue;
-              backward_block(kp, swapped[a], n, false, a == 0 ? none : sums[0],
+              SampleRows<T> swapped[kB];
+              with_tangent(a, state, ss, rs, n, swapped);
+              backward_block(kp, swapped, n, false, a == 0 ? none : sums[0],
                              a == 1 ? none : sums[1], a == 2 ? none : sums[2], state.path);
             }
           },

@@ -177,6 +177,37 @@ void store_row(const Terms* layout, int64_t width, const T* acc, T* dst) {
   }
 }
 
+// A pass over the samples grouped by the rows of the indexed array `by`, each row summed in one
+// task in a fixed order, without atomics: per row, an accumulator of `width` values is cleared,
+// block(state, ss, rs, n, acc) adds the row's samples to it in blocks of n <= kB
+// (visit_sample_blocks, reading the slots in `read` and prefetching `also_prefetched`'s rows),
+// and it is stored into the row of `result` in e3nn's layout (`layout`; not stored when result
+// is null). Each task makes its state with new_state(); `work` is the multiply-adds per sample.
+template <int kB, typename T, typename NewState, typename Block>
+void pass_by_rows(const TpArray<T>& by, int64_t samples, const std::vector<InputRows<T>>& inputs,
+                  unsigned read, int64_t work, const Terms* layout, int64_t width, T* result,
+                  const Executor& exec, NewState&& new_state, Block&& block,
+                  const std::vector<InputRows<T>>* also_prefetched = nullptr) {
+  const Groups groups(by, samples);
+  const auto ordered = [&](int64_t q) E3CORE_ALWAYS_INLINE { return groups.order[size_t(q)]; };
+  const int64_t per_row = std::max<int64_t>(1, samples / std::max<int64_t>(by.rows, 1));
+  const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(work, 1) / per_row);
+  exec(by.rows, grain, [&](int64_t begin, int64_t end) {
+    std::vector<T> scratch[4 * kB], acc(size_t(std::max<int64_t>(width, 1)));
+    size_scratch_rows<kB>(inputs, scratch);
+    auto state = new_state();
+    const auto visit = [&](const int64_t* ss, const SampleRows<T>* rs, int n)
+                           E3CORE_ALWAYS_INLINE { block(state, ss, rs, n, acc.data()); };
+    for (int64_t r = begin; r < end; ++r) {
+      std::fill(acc.begin(), acc.end(), T(0));
+      visit_sample_blocks<kB>(inputs, read, samples, groups.start[size_t(r)],
+                              groups.start[size_t(r + 1)], ordered, scratch, visit,
+                              also_prefetched);
+      if (result != nullptr) store_row(layout, width, acc.data(), result + r * width);
+    }
+  });
+}
+
 template <typename T>
 void run_backward(const TpCpuPlan& cpu_plan, int64_t samples, const TpArray<T>* arrays,
                   T* const* grads_in, const Executor& exec);
@@ -308,18 +339,11 @@ void run(const TpCpuPlan& cpu_plan, int64_t samples, const TpArray<T>* arrays,
   }
 
   if (res.mode == TpRows::Indexed) {
-    // Samples grouped by their result row: each row is one task's sum in a fixed order,
-    // without atomics.
-    const Groups groups(res, samples);
-    const int64_t per_row = std::max<int64_t>(1, samples / std::max<int64_t>(res.rows, 1));
-    const auto ordered = [&](int64_t q) E3CORE_ALWAYS_INLINE { return groups.order[size_t(q)]; };
-    exec(res.rows, std::max<int64_t>(1, grain / per_row), [&](int64_t begin, int64_t end) {
-      Scratch sc(kp, wt_data, inputs, width);
-      for (int64_t r = begin; r < end; ++r) {
-        sum_samples(sc, groups.start[size_t(r)], groups.start[size_t(r + 1)], ordered);
-        store(sc.acc.data(), res.data + r * width);
-      }
-    });
+    pass_by_rows<1, T>(
+        res, samples, inputs, kRead, kp.work, layouts[kResult], width, res.data, exec,
+        [&] { return PathScratch<T>(kp, wt_data); },
+        [&](PathScratch<T>& sc, const int64_t*, const SampleRows<T>* rs, int, T* acc)
+            E3CORE_ALWAYS_INLINE { accumulate_sample<T, kSlot>(kp, rs[0], acc, sc); });
     return;
   }
 
@@ -372,12 +396,12 @@ bool backward_by_x1_rows(const TpArray<T>* arrays, T* const* grads) {
          (grads[1] == nullptr || arrays[1].mode == TpRows::PerSample);
 }
 
-// A pass over the samples grouped by x1's rows (sources in a convolution), for the gradients of
-// x1, x2 and the weights (null: skipped): block(state, ss, rs, n, sums) adds a block of n samples
-// to sums[g][b], which for x1 is the row's accumulator (each row summed in its task in a fixed
-// order, without atomics) and for x2 and the weights the sample's own row, cleared first. Each
-// task makes its state with new_state(); `work` is the multiply-adds per sample; the rows of
-// `also_prefetched` are prefetched with the inputs' (see visit_sample_blocks).
+// A pass over the samples grouped by x1's rows (sources in a convolution, pass_by_rows), for
+// the gradients of x1, x2 and the weights (null: skipped): block(state, ss, rs, n, sums) adds a
+// block of n samples to sums[g][b], which for x1 is the row's accumulator and for x2 and the
+// weights the sample's own row, cleared first. Each task makes its state with new_state();
+// `work` is the multiply-adds per sample; the rows of `also_prefetched` are prefetched with the
+// inputs' (see visit_sample_blocks).
 template <typename T, typename NewState, typename Block>
 void pass_by_x1_rows(const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, T* const* grads,
                      const std::vector<InputRows<T>>& inputs, unsigned read, int64_t work,
@@ -385,50 +409,44 @@ void pass_by_x1_rows(const TpPlan& plan, int64_t samples, const TpArray<T>* arra
                      const std::vector<InputRows<T>>* also_prefetched = nullptr) {
   const int64_t widths[3] = {plan.dim1, plan.dim2, plan.weight_numel};
   const Terms* layouts[3] = {&plan.terms1, &plan.terms2, nullptr};
-  const Groups groups(arrays[0], samples);
-  const auto ordered = [&](int64_t q) E3CORE_ALWAYS_INLINE { return groups.order[size_t(q)]; };
   bool in_place[3] = {false, false, false};
   for (int g = 1; g < 3; ++g) in_place[g] = layouts[g] == nullptr || is_trivial(*layouts[g]);
-  const auto store = [&](int g, const T* acc, T* dst) {
-    store_row(layouts[g], widths[g], acc, dst);
-  };
-  const int64_t rows = arrays[0].rows;
-  const int64_t per_row = std::max<int64_t>(1, samples / std::max<int64_t>(rows, 1));
-  const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(work, 1) / per_row);
   constexpr int kB = kSampleBlock;
-  exec(rows, grain, [&](int64_t begin, int64_t end) {
-    std::vector<T> scratch[4 * kB], acc[3];
-    size_scratch_rows<kB>(inputs, scratch);
-    acc[0].resize(size_t(std::max<int64_t>(widths[0], 1)));
-    for (int g = 1; g < 3; ++g) {
-      if (grads[g] != nullptr && !in_place[g])
-        acc[g].resize(size_t(kB * std::max<int64_t>(widths[g], 1)));
-    }
-    auto state = new_state();
-    const auto visit = [&](const int64_t* ss, const SampleRows<T>* rs, int n) E3CORE_ALWAYS_INLINE {
-      T* sums[3][kB] = {};
-      for (int b = 0; b < n; ++b) {
-        if (grads[0] != nullptr) sums[0][b] = acc[0].data();
+  // Per task: the caller's state, and the block's rows of the gradients not summed in place.
+  struct State {
+    decltype(new_state()) caller;
+    std::vector<T> acc[3];
+  };
+  pass_by_rows<kB, T>(
+      arrays[0], samples, inputs, read, work, layouts[0], widths[0], grads[0], exec,
+      [&] {
+        State state{new_state(), {}};
         for (int g = 1; g < 3; ++g) {
-          if (grads[g] == nullptr) continue;
-          sums[g][b] = in_place[g] ? grads[g] + ss[b] * widths[g] : acc[g].data() + b * widths[g];
-          std::fill(sums[g][b], sums[g][b] + widths[g], T(0));
+          if (grads[g] != nullptr && !in_place[g])
+            state.acc[g].resize(size_t(kB * std::max<int64_t>(widths[g], 1)));
         }
-      }
-      block(state, ss, rs, n, sums);
-      for (int g = 1; g < 3; ++g) {
-        if (grads[g] == nullptr || in_place[g]) continue;
-        for (int b = 0; b < n; ++b) store(g, sums[g][b], grads[g] + ss[b] * widths[g]);
-      }
-    };
-    for (int64_t r = begin; r < end; ++r) {
-      std::fill(acc[0].begin(), acc[0].end(), T(0));
-      visit_sample_blocks<kB>(inputs, read, samples, groups.start[size_t(r)],
-                              groups.start[size_t(r + 1)], ordered, scratch, visit,
-                              also_prefetched);
-      if (grads[0] != nullptr) store(0, acc[0].data(), grads[0] + r * widths[0]);
-    }
-  });
+        return state;
+      },
+      [&](State& state, const int64_t* ss, const SampleRows<T>* rs, int n, T* row_acc)
+          E3CORE_ALWAYS_INLINE {
+            T* sums[3][kB] = {};
+            for (int b = 0; b < n; ++b) {
+              if (grads[0] != nullptr) sums[0][b] = row_acc;
+              for (int g = 1; g < 3; ++g) {
+                if (grads[g] == nullptr) continue;
+                sums[g][b] = in_place[g] ? grads[g] + ss[b] * widths[g]
+                                         : state.acc[g].data() + b * widths[g];
+                std::fill(sums[g][b], sums[g][b] + widths[g], T(0));
+              }
+            }
+            block(state.caller, ss, rs, n, sums);
+            for (int g = 1; g < 3; ++g) {
+              if (grads[g] == nullptr || in_place[g]) continue;
+              for (int b = 0; b < n; ++b)
+                store_row(layouts[g], widths[g], sums[g][b], grads[g] + ss[b] * widths[g]);
+            }
+          },
+      also_prefetched);
 }
 
 // A convolution's gradients in one pass over the samples grouped by x1's rows (pass_by_x1_rows).

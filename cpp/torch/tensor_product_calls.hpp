@@ -51,9 +51,14 @@ inline std::array<at::Tensor, 3> call_tp_backward(const std::array<at::Tensor, 4
   return {g1, g2, gw};
 }
 
-/// Checks that each tangent given (dx1, dx2, dweight) is like its input (x1, x2, weight).
-inline void check_tangents(const std::array<at::Tensor, 4>& slots,
-                           const std::array<c10::optional<at::Tensor>, 3>& tangents) {
+/// Checks the arguments of tensor_product_double_backward: those of the backward, and each
+/// tangent given (dx1, dx2, dweight) like its input (x1, x2, weight).
+inline void check_tp_double_backward(const std::array<at::Tensor, 4>& slots,
+                                     const std::array<c10::optional<at::Tensor>, 3>& tangents,
+                                     const at::Tensor& plan, const c10::optional<at::Tensor>& src,
+                                     const c10::optional<at::Tensor>& dst) {
+  check_tp_backward_arguments(slots[0], slots[1], slots[2], slots[3], plan, src, dst,
+                              "tensor_product_double_backward");
   static const char* const names[3][2] = {{"dx1", "x1"}, {"dx2", "x2"}, {"dweight", "weight"}};
   for (size_t a = 0; a < 3; ++a) {
     if (!tangents[a].has_value() || !tangents[a]->defined()) continue;

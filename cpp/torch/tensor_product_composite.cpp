@@ -52,11 +52,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> tp_double_backward_op
     const c10::optional<at::Tensor>& dx2, const c10::optional<at::Tensor>& dweight,
     const at::Tensor& plan, const c10::optional<at::Tensor>& src,
     const c10::optional<at::Tensor>& dst, std::array<bool, 4> mask) {
-  check_tp_backward_arguments(x1, x2, weight, grad_out, plan, src, dst,
-                              "tensor_product_double_backward");
-  check_tangents({x1, x2, weight, grad_out}, {dx1, dx2, dweight});
-  const auto r = tp_double_backward_composite({x1, x2, weight, grad_out}, {dx1, dx2, dweight}, plan,
-                                              src, dst, mask);
+  const std::array<at::Tensor, 4> slots = {x1, x2, weight, grad_out};
+  const std::array<c10::optional<at::Tensor>, 3> tangents = {dx1, dx2, dweight};
+  check_tp_double_backward(slots, tangents, plan, src, dst);
+  const auto r = tp_double_backward_composite(slots, tangents, plan, src, dst, mask);
   return {r[0], r[1], r[2], r[3]};
 }
 

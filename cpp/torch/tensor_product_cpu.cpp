@@ -44,11 +44,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> tp_double_backward_cp
     const at::Tensor& plan_tensor, const c10::optional<at::Tensor>& src,
     const c10::optional<at::Tensor>& dst, std::array<bool, 4> mask) {
   const std::string op = "e3core::tensor_product_double_backward: ";
-  check_tp_backward_arguments(x1, x2, weight, grad_out, plan_tensor, src, dst,
-                              "tensor_product_double_backward");
   const std::array<at::Tensor, 4> tensors = {x1, x2, weight, grad_out};
   const std::array<c10::optional<at::Tensor>, 3> tangents = {dx1, dx2, dweight};
-  check_tangents(tensors, tangents);
+  check_tp_double_backward(tensors, tangents, plan_tensor, src, dst);
   const CpuBackend::Plan plan = CpuBackend::plan(plan_tensor, op);
   std::array<std::vector<int64_t>, 4> shapes;
   for (size_t s = 0; s < 4; ++s) shapes[s] = tensors[s].sizes().vec();
