@@ -208,24 +208,57 @@ def test_parity_change_is_tested():
     assert not torch.allclose(out_of_inverted, wrong)
 
 
+class _Calls(TorchDispatchMode):
+    """Appends the name of every operator dispatched while it is active to ``calls``."""
+
+    def __init__(self, calls: list[str]) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.calls.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
 def test_gate_activates_each_run_of_one_activation_once():
     """NequIP's gate (even scalars and gates all SiLU, odd scalars tanh): two activation calls,
     where per-part activations made three, and the same values as e3nn's Gate."""
     calls = []
-
-    class Count(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            calls.append(str(func))
-            return func(*args, **(kwargs or {}))
-
     args = ("4x0e+2x0o", [F.silu, torch.tanh], "3x0e", [F.silu], "2x1o+1x1e")
     gate, ref = e3core.nn.Gate(*args), e3nn.nn.Gate(*args)
     x = gate.irreps_in.randn(6, -1)
-    with Count():
+    with _Calls(calls):
         out = gate(x)
     assert calls.count("e3core.silu.default") == 1
     assert calls.count("aten.tanh.default") == 1
     torch.testing.assert_close(out, ref(x))
+
+
+def test_gate_splits_instead_of_slicing():
+    """The gate takes its pieces of the input by splits, whose backward is one concatenation,
+    not by slices, whose backward is a zero-filled copy of the whole input per slice. Its values
+    and first and second derivatives stay e3nn's, the gated irreps in their own order (not the
+    input's)."""
+    calls = []
+    args = ("4x0e+2x0o", [F.silu, torch.tanh], "3x0e", [F.silu], "1x1e+2x1o")
+    gate, ref = e3core.nn.Gate(*args), e3nn.nn.Gate(*args)
+    x = gate.irreps_in.randn(6, -1, requires_grad=True)
+    with _Calls(calls):
+        out = gate(x)
+    assert "aten.split_with_sizes.default" in calls
+    assert "aten.slice.Tensor" not in calls
+    calls.clear()
+    with _Calls(calls):
+        (grad,) = torch.autograd.grad(out.square().sum(), x, create_graph=True)
+    assert "aten.slice_backward.default" not in calls
+    (grad2,) = torch.autograd.grad(grad.square().sum(), x)
+    x_ref = x.detach().requires_grad_(True)
+    out_ref = ref(x_ref)
+    (grad_ref,) = torch.autograd.grad(out_ref.square().sum(), x_ref, create_graph=True)
+    (grad2_ref,) = torch.autograd.grad(grad_ref.square().sum(), x_ref)
+    torch.testing.assert_close(out, out_ref)
+    torch.testing.assert_close(grad, grad_ref)
+    torch.testing.assert_close(grad2, grad2_ref)
 
 
 def test_gate_multiply_equals_e3nn_elementwise_product(dtype):

@@ -79,9 +79,10 @@ class Gate(torch.nn.Module):
     _dim: int
     _has_gates: bool
     _ranges: list[list[tuple[int, int]]]
-    _runs: list[tuple[int, int]]
+    _segments: list[int]
     _runs_of_act: list[list[list[int]]]
-    _pieces: list[list[tuple[int, int, int]]]
+    _run_splits: list[list[int]]
+    _pieces: list[list[tuple[int, int]]]
 
     def __init__(
         self,
@@ -140,8 +141,13 @@ class Gate(torch.nn.Module):
     def _plan_activations(self) -> None:
         """Runs of input columns that take the same activation, scalars and gates alike, each
         activated by one call (NequIP's 32 scalars and 64 gates, all SiLU: one call instead of
-        two, with no copies), and where the scalars and the gates lie in those runs' outputs.
-        Fewer operators matter in training on forces, where each one is differentiated twice."""
+        two), and where the scalars, the gates and the gated irreps lie.
+
+        The input is split once into segments (each run, and each stretch of gated irreps), and
+        each run's output once at the scalars' and gates' boundaries: a split's backward is one
+        concatenation, where each slice of a tensor costs a zero-filled copy of the whole and an
+        addition. Fewer operators matter in training on forces, where each one is differentiated
+        twice."""
         column_act: dict[int, tuple[int, int]] = {}
         columns: list[list[int]] = []
         activations = [self.act_scalars, self.act_gates]
@@ -154,7 +160,6 @@ class Gate(torch.nn.Module):
                     column_act[c] = (part, term)
             columns.append(inputs)
         runs: list[tuple[int, int]] = []
-        run_of: dict[int, tuple[int, int]] = {}
         self._runs_of_act: list[list[list[int]]] = [[[] for _ in a.acts] for a in activations]
         last: torch.nn.Module | None = None
         for c in sorted(column_act):
@@ -166,10 +171,34 @@ class Gate(torch.nn.Module):
                 self._runs_of_act[part][term].append(len(runs))
                 runs.append((c, 1))
                 last = act
-            run_of[c] = (len(runs) - 1, c - runs[-1][0])
-        self._runs = runs
-        self._pieces = [_pieces(run_of, inputs) for inputs in columns]
-        self._pieces.append([(0, start, length) for start, length in self._ranges[2]])
+        # Segments: the runs and the stretches of gated irreps, in input order; from here on
+        # _runs_of_act names each run by its segment.
+        gated = _merged(self._ranges[2])
+        bounds = sorted({0, self._dim} | {b for s, n in runs + gated for b in (s, s + n)})
+        self._segments = [b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        segment_at = {a: k for k, a in enumerate(bounds[:-1])}
+        self._runs_of_act = [
+            [[segment_at[runs[r][0]] for r in rs] for rs in part] for part in self._runs_of_act
+        ]
+        # Where each scalar and gate column lies: (segment, column within it).
+        place = {c: (segment_at[s], c - s) for s, n in runs for c in range(s, s + n)}
+        pieces = [_pieces([place[c] for c in inputs]) for inputs in columns]
+        self._run_splits = [[] for _ in self._segments]
+        self._pieces = []
+        for part in pieces:
+            self._pieces.append([])
+            for segment, offset, length in part:
+                self._pieces[-1].append((segment, offset))
+                self._run_splits[segment].append(offset)
+                self._run_splits[segment].append(offset + length)
+        for k, cuts in enumerate(self._run_splits):
+            points = sorted(set(cuts) | {0, self._segments[k]})
+            self._run_splits[k] = [b - a for a, b in zip(points[:-1], points[1:], strict=True)]
+        # Each piece as (segment, index of its part in the segment's split output).
+        for part in self._pieces:
+            for i, (segment, offset) in enumerate(part):
+                part[i] = (segment, _part_index(self._run_splits[segment], offset))
+        self._pieces.append([(segment_at[start], 0) for start, _ in gated])
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__} ({self.irreps_in} -> {self.irreps_out})"
@@ -177,20 +206,22 @@ class Gate(torch.nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Gated features (..., irreps_out.dim) of ``features`` (..., irreps_in.dim)."""
         check_columns("Gate", features, self._dim, "irreps_in.dim")
-        # Each run through the activation of its first column (loops over the ModuleLists
-        # themselves: TorchScript indexes them by constants only).
-        activated: list[torch.Tensor] = [features] * len(self._runs)
+        segments = _split(features, self._segments)
+        # Each run through the activation of its first column, its output split at the scalars'
+        # and gates' boundaries (loops over the ModuleLists themselves: TorchScript indexes them
+        # by constants only).
+        parts: list[list[torch.Tensor]] = [[segment] for segment in segments]
         for term, act in enumerate(self.act_scalars.acts):
-            for run in self._runs_of_act[0][term]:
-                activated[run] = act(features.narrow(-1, self._runs[run][0], self._runs[run][1]))
+            for k in self._runs_of_act[0][term]:
+                parts[k] = _split(act(segments[k]), self._run_splits[k])
         for term, act in enumerate(self.act_gates.acts):
-            for run in self._runs_of_act[1][term]:
-                activated[run] = act(features.narrow(-1, self._runs[run][0], self._runs[run][1]))
-        scalars = _join(features, activated, self._pieces[0])
+            for k in self._runs_of_act[1][term]:
+                parts[k] = _split(act(segments[k]), self._run_splits[k])
+        scalars = _join(features, parts, self._pieces[0])
         if not self._has_gates:
             return scalars
-        gates = _join(features, activated, self._pieces[1])
-        gated = _join(features, [features], self._pieces[2])
+        gates = _join(features, parts, self._pieces[1])
+        gated = _join(features, parts, self._pieces[2])
         gated = gated * gates.index_select(-1, self._gate_index)
         return torch.cat([scalars, gated], dim=-1)
 
@@ -204,23 +235,52 @@ def _same_activation(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     return a is b
 
 
-def _pieces(run_of: dict[int, tuple[int, int]], columns: list[int]) -> list[tuple[int, int, int]]:
-    """``columns`` as pieces (run, offset in the run's output, length), consecutive ones merged."""
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Column ranges (start, length), in their order, a range merged into the one before it
+    when it continues it."""
+    merged: list[tuple[int, int]] = []
+    for start, length in ranges:
+        if merged and sum(merged[-1]) == start:
+            merged[-1] = (merged[-1][0], merged[-1][1] + length)
+        elif length > 0:
+            merged.append((start, length))
+    return merged
+
+
+def _pieces(places: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """Columns at ``places`` (segment, column) as pieces (segment, start, length), consecutive
+    ones merged."""
     pieces: list[tuple[int, int, int]] = []
-    for c in columns:
-        run, offset = run_of[c]
-        if pieces and pieces[-1][0] == run and sum(pieces[-1][1:]) == offset:
-            pieces[-1] = (run, pieces[-1][1], pieces[-1][2] + 1)
+    for segment, offset in places:
+        if pieces and pieces[-1][0] == segment and sum(pieces[-1][1:]) == offset:
+            pieces[-1] = (segment, pieces[-1][1], pieces[-1][2] + 1)
         else:
-            pieces.append((run, offset, 1))
+            pieces.append((segment, offset, 1))
     return pieces
 
 
+def _part_index(sizes: list[int], offset: int) -> int:
+    """Index of the part that starts at ``offset`` when a segment splits into ``sizes``."""
+    start = 0
+    for i, size in enumerate(sizes):
+        if start == offset:
+            return i
+        start += size
+    raise AssertionError(f"no part starts at {offset} in {sizes}")
+
+
+def _split(x: torch.Tensor, sizes: list[int]) -> list[torch.Tensor]:
+    """``x`` split along its last axis into ``sizes`` (no operator for one part)."""
+    if len(sizes) == 1:
+        return [x]
+    return x.split_with_sizes(sizes, -1)
+
+
 def _join(
-    features: torch.Tensor, sources: list[torch.Tensor], pieces: list[tuple[int, int, int]]
+    features: torch.Tensor, parts: list[list[torch.Tensor]], pieces: list[tuple[int, int]]
 ) -> torch.Tensor:
-    """The pieces (source, start, length) of ``sources`` side by side: a view for one piece."""
+    """The pieces (segment, part) of ``parts`` side by side: no copy for one piece."""
     if len(pieces) == 0:
         return features.new_zeros(features.shape[:-1] + (0,))
-    parts = [sources[s].narrow(-1, start, length) for s, start, length in pieces]
-    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+    joined = [parts[segment][part] for segment, part in pieces]
+    return joined[0] if len(joined) == 1 else torch.cat(joined, dim=-1)
