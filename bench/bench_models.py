@@ -31,7 +31,11 @@ the virial. Each round runs every contender once, in turn, after two warm-up cal
 tables give medians over ``--rounds`` (5) rounds. Training: forward + backward of an
 energy-and-forces loss (forces with ``create_graph``; zero targets) and an Adam step on 16 QM9
 molecules (``e3core.data.load_qm9_sample()``, types H, C, N, O, F), alternated the same way,
-for nequip, from_e3nn (checked the same way first) and e3core.
+for nequip eager, from_e3nn (checked the same way first), e3core eager, and each package's
+compiled training: nequip's ``compile_mode="compile"`` (its model traced with the forces and
+compiled by ``torch.compile``; about 5 minutes of compilation per configuration on 2 cores)
+and e3core's ``Trainer(compile=True)`` (the whole step traced and compiled by TorchInductor;
+about 30 s); ``--no-compiled-training`` skips both, ``--training-only`` the inference.
 
 The floor: the multiply-adds a step cannot avoid, counted from each model's own layers (radial
 MLPs per edge; linear layers and the self-connection per atom; per edge and path of the
@@ -64,7 +68,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +92,7 @@ CONFIGS = ("1x32", "1x64", "2x32", "2x64")
 # Contenders of the inference table, in the order of each round.
 NEQUIP_EAGER, NEQUIP_AOTI = "nequip eager", "nequip AOTI"
 E3_EAGER, E3_TS, E3_AOTI = "e3core eager", "e3core TorchScript", "e3core AOTI"
+NEQUIP_COMPILE, E3_COMPILED = "nequip compile", "e3core compiled"
 # nequip's eager model with its e3nn modules replaced by e3core's (``e3core.from_e3nn``).
 FROM_E3NN = "from_e3nn"
 # Largest relative deviation of from_e3nn's energy, forces and virial from nequip's own.
@@ -148,8 +153,12 @@ def nequip_global_state() -> None:
     torch.jit.set_fusion_strategy(strategy)
 
 
-def nequip_model(lmax: int, features: int, type_numbers: tuple[int, ...]) -> torch.nn.Module:
-    """``nequip.model.NequIPGNNModel`` at the benchmark's settings, float32, seed 0."""
+def nequip_model(
+    lmax: int, features: int, type_numbers: tuple[int, ...], compile_mode: str = "eager"
+) -> torch.nn.Module:
+    """``nequip.model.NequIPGNNModel`` at the benchmark's settings, float32, seed 0;
+    ``compile_mode="compile"`` is nequip's compiled training (``torch.compile`` of the model
+    traced with its forces)."""
     nequip_global_state()
     from nequip.model import NequIPGNNModel
 
@@ -158,6 +167,7 @@ def nequip_model(lmax: int, features: int, type_numbers: tuple[int, ...]) -> tor
         return NequIPGNNModel(
             seed=0,
             model_dtype="float32",
+            compile_mode=compile_mode,
             r_max=R_MAX,
             type_names=[SYMBOLS[z] for z in type_numbers],
             num_layers=NUM_LAYERS,
@@ -458,21 +468,53 @@ def train_step(
     return step
 
 
-def train_steps(lmax: int, features: int, atoms: list, batch: object) -> dict[str, Callable]:
+def compiled_train_step(model: torch.nn.Module, batch: object) -> Callable[[], float]:
+    """e3core's compiled training step (``Trainer(compile=True)``) on the batch with zero
+    energy and force targets: the loss of ``train_step``, torch's fused Adam; compiled here,
+    before it is timed."""
+    from e3core import train
+
+    batch = replace(
+        batch,
+        targets={"energy": torch.zeros(batch.num_graphs)},
+        atom_targets={"forces": torch.zeros_like(batch.positions)},
+    )
+    trainer = train.Trainer(
+        model, None, None, {"energy": 1.0, "forces": 1.0}, optimizer={"lr": 1e-3},
+        dtype=torch.float32, progress=False, tensorboard=False, plots=False, compile=True,
+    )  # fmt: skip
+    start = time.perf_counter()
+    trainer.train_step(batch)
+    log(f"e3core's training step compiled in {time.perf_counter() - start:.0f} s")
+    return lambda: float(trainer.train_step(batch)[0])
+
+
+def train_steps(
+    lmax: int, features: int, atoms: list, batch: object, compiled: bool
+) -> dict[str, Callable]:
     """Both packages' training steps on the molecules (nequip's ForceStressOutput computes the
     virial too, as it always does), and nequip's model converted by ``e3core.from_e3nn``
-    (checked against nequip's first)."""
+    (checked against nequip's first); with ``compiled``, also each package's compiled training
+    (nequip's ``compile_mode="compile"``, e3core's ``Trainer(compile=True)``)."""
     from e3core import from_e3nn
 
     theirs, data = nequip_model(lmax, features, QM9_TYPES), nequip_data(atoms, QM9_TYPES)
     converted = from_e3nn(theirs)
     deviation = check_from_e3nn(theirs, converted, data)
     log(f"training {lmax}x{features}: {FROM_E3NN} deviates from nequip by {deviation:.1e}")
-    return {
-        "nequip": train_step(theirs, data, "total_energy"),
+    steps = {
+        NEQUIP_EAGER: train_step(theirs, data, "total_energy"),
         FROM_E3NN: train_step(converted, data, "total_energy"),
-        "e3core": train_step(e3core_model(lmax, features, QM9_TYPES), batch.as_dict(), "energy"),
+        E3_EAGER: train_step(e3core_model(lmax, features, QM9_TYPES), batch.as_dict(), "energy"),
     }
+    if compiled:
+        start = time.perf_counter()
+        step = train_step(nequip_model(lmax, features, QM9_TYPES, "compile"), data, "total_energy")
+        step()
+        log(f"nequip's training step compiled in {time.perf_counter() - start:.0f} s")
+        steps[NEQUIP_COMPILE] = step
+        steps[E3_COMPILED] = compiled_train_step(e3core_model(lmax, features, QM9_TYPES), batch)
+    return steps
 
 
 # --- the floor ---------------------------------------------------------------------------------
@@ -598,11 +640,12 @@ def run_inference(
 
 
 def run_training(
-    config: tuple[int, int], atoms: list, batch: object, rounds: int, results: Results
+    config: tuple[int, int], atoms: list, batch: object, args: argparse.Namespace, results: Results
 ) -> None:
     """Times both packages' training steps of a configuration and counts their floors."""
     lmax, features = config
-    cases = train_steps(lmax, features, atoms, batch)
+    cases = train_steps(lmax, features, atoms, batch, not args.no_compiled_training)
+    rounds = args.rounds
     results.training[config] = medians(alternating_times(cases, rounds, warmup=2))
     log(f"training {lmax}x{features}: {results.training[config]}")
     n_atoms, n_edges = int(batch.positions.shape[0]), int(batch.edge_index.shape[1])
@@ -614,7 +657,11 @@ def run_training(
 
 def best(times: dict[str, float], package: str) -> float:
     """The package's fastest contender."""
-    names = (NEQUIP_EAGER, NEQUIP_AOTI) if package == "nequip" else (E3_EAGER, E3_TS, E3_AOTI)
+    names = (
+        (NEQUIP_EAGER, NEQUIP_AOTI, NEQUIP_COMPILE)
+        if package == "nequip"
+        else (E3_EAGER, E3_TS, E3_AOTI, E3_COMPILED)
+    )
     return min(times[n] for n in names if n in times)
 
 
@@ -654,14 +701,20 @@ def print_tables(results: Results) -> None:
         print(f"| {lmax}x{features} | {atoms} | " + " | ".join(f"{d:.1e}" for d in cells) + " |")
     print()
     print("Training step (QM9 molecules: forward, forces with create_graph, backward, Adam):\n")
-    print(
-        f"| l_max x features | nequip (ms) | {FROM_E3NN} (ms) | e3core (ms) | nequip / e3core "
-        f"| nequip / {FROM_E3NN} |"
-    )
-    print("|---|---:|---:|---:|---:|---:|")
+    columns = [NEQUIP_EAGER, NEQUIP_COMPILE, FROM_E3NN, E3_EAGER, E3_COMPILED]
+    ratio_names = ["nequip eager / e3core eager", "nequip best / e3core best"]
+    ratio_names.append(f"nequip eager / {FROM_E3NN}")
+    header = ["l_max x features", *[f"{c} (ms)" for c in columns], *ratio_names]
+    print("| " + " | ".join(header) + " |")
+    print("|---|" + "---:|" * (len(header) - 1))
     for (lmax, features), times in results.training.items():
-        n, c, e = times["nequip"], times[FROM_E3NN], times["e3core"]
-        print(f"| {lmax}x{features} | {n:.1f} | {c:.1f} | {e:.1f} | {n / e:.2f} | {n / c:.2f} |")
+        ratios = [
+            times[NEQUIP_EAGER] / times[E3_EAGER],
+            best(times, "nequip") / best(times, "e3core"),
+            times[NEQUIP_EAGER] / times[FROM_E3NN],
+        ]
+        cells = [f"{lmax}x{features}", *[fmt(times.get(c)) for c in columns]]
+        print("| " + " | ".join(cells + [fmt(r, 2) for r in ratios]) + " |")
     print()
     print(
         "The floor: unavoidable multiply-adds of each model (F per forward; 3 F for energy + "
@@ -707,6 +760,13 @@ def main() -> None:
     parser.add_argument(
         "--nequip-aoti", action="store_true", help="also compile nequip with AOTInductor (slow)"
     )
+    parser.add_argument(
+        "--no-compiled-training", action="store_true",
+        help="skip the compiled training steps (nequip's takes minutes to compile)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--training-only", action="store_true", help="only the training steps (no inference)"
+    )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument(
         "--no-cpu-cache", action="store_true",
@@ -726,17 +786,17 @@ def main() -> None:
     import e3core
 
     cpu_cache = e3core.memory.set_cpu_cache(not args.no_cpu_cache)
-    boxes = [Box(n) for n in args.sizes]
+    boxes = [] if args.training_only else [Box(n) for n in args.sizes]
     potentials = {}
-    for config in configs:
+    for config in [] if args.training_only else configs:
         potentials[config], results.export_seconds[config] = e3core_contenders(*config, work)
     results.rate = matmul_rate()
     log(f"matrix product: {results.rate / 1e9:.1f} G multiply-adds/s")
-    for config in configs:
+    for config in potentials:
         run_inference(config, potentials[config], boxes, args, work, results)
     atoms, batch = qm9_sample(args.train_molecules)
     for config in configs:
-        run_training(config, atoms, batch, args.rounds, results)
+        run_training(config, atoms, batch, args, results)
     load_after = load_average()
     minutes = (time.perf_counter() - started) / 60
     shutil.rmtree(work, ignore_errors=True)

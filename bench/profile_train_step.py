@@ -39,7 +39,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     atoms, batch = bm.qm9_sample(args.molecules)
     if args.nequip:
-        steps = bm.train_steps(args.lmax, args.features, atoms, batch)
+        steps = bm.train_steps(args.lmax, args.features, atoms, batch, compiled=False)
     else:
         model = bm.e3core_model(args.lmax, args.features, bm.QM9_TYPES)
         steps = {"e3core": bm.train_step(model, batch.as_dict(), "energy")}

@@ -1,11 +1,45 @@
 """Input checks shared by e3core's modules; ``check_columns`` is TorchScript-compatible, so
 forward() can call it."""
 
+import contextlib
 import operator
+from collections.abc import Iterator
 
 import torch
 
 from e3core._errors import ArgumentError, ShapeError
+
+_suspended = [0]
+
+
+@contextlib.contextmanager
+def suspended_data_checks() -> Iterator[None]:
+    """Within it, ``data_checks_suspended()`` is True: checks that read a tensor's values (not
+    possible while a step is traced with symbolic sizes) are skipped; the caller runs them
+    eagerly beforehand.
+
+    Example::
+
+        >>> with suspended_data_checks():
+        ...     data_checks_suspended()
+        True
+    """
+    _suspended[0] += 1
+    try:
+        yield
+    finally:
+        _suspended[0] -= 1
+
+
+def data_checks_suspended() -> bool:
+    """Whether a ``suspended_data_checks()`` block is active.
+
+    Example::
+
+        >>> data_checks_suspended()
+        False
+    """
+    return _suspended[0] > 0
 
 
 def check_columns(module: str, x: torch.Tensor, expected: int, name: str, dim: int = -1) -> None:

@@ -10,13 +10,15 @@ import pytest
 import torch
 from e3core import data
 
-# Modules whose examples cannot run in a test (they start training runs or need a shell), or
-# that hold no Python functions: their docstrings are still read, never counted as tested.
+# Modules whose examples cannot run in a test (they start training runs, compile a training
+# step for tens of seconds or need a shell), or that hold no Python functions: their docstrings
+# are still read, never counted as tested (test_train_compiled.py tests the compiled step).
 NOT_RUN = {
     "e3core.__main__",
     "e3core._core",
     "e3core.cli",
     "e3core.deploy._module",
+    "e3core.train._compiled",
     "e3core.train._trainer",
 }
 MODULES = sorted(

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
+from e3core._checks import data_checks_suspended
 from e3core.data._dataset import atomref_array
 from e3core.graph._edges import edge_vectors
 from e3core.graph._neighbor_list import radius_graph
@@ -118,6 +119,15 @@ class AtomTypes(torch.nn.Module):
             )
         outside = (numbers < 0) | (numbers > 118)
         known = self.index[numbers.clamp(0, 118)] >= 0
+        if data_checks_suspended():
+            # A traced step cannot branch on values: the check runs in its graph, without the
+            # offending entry's place.
+            torch._assert_async(
+                (known & ~outside).all(),
+                f"numbers holds an atomic number that is not one of type_numbers "
+                f"{self.type_numbers}",
+            )
+            return
         bad = torch.nonzero(outside | ~known).flatten()
         if bad.numel() > 0:
             k = int(bad[0])

@@ -149,6 +149,9 @@ SCHEMA: dict[str, Any] = {
         "clip_grad_norm": Option(
             None, _OPT_NUM, minimum=0, exclusive=True, doc="clip the gradient 2-norm"
         ),
+        "compile": Option(
+            False, (bool,), doc="compile the training step whole (tens of seconds once)"
+        ),
         "early_stopping": {
             "patience": Option(None, _OPT_INT, minimum=1, doc="epochs without improvement"),
             "min_delta": Option(0.0, _NUM, minimum=0, doc="smallest improvement counted"),

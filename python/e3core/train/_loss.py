@@ -176,15 +176,41 @@ class Loss:
             [(tensor(4.), 1)]
         """
         sums = []
-        for term in self.terms:
+        for term, count in zip(self.terms, self.counts(batch), strict=True):
             target = target_of(batch, term.target)
             pred = predictions[term.target].reshape(target.shape)
             if term.per_atom and term.target in batch.targets:
                 n = batch.n_atoms.to(target.dtype).reshape((-1,) + (1,) * (target.dim() - 1))
                 pred, target = pred / n, target / n
             values = term.elementwise(pred, target)
-            sums.append((values.sum(), target.numel()))
+            sums.append((values.sum(), count))
         return sums
+
+    def counts(self, batch: Batch) -> list[int]:
+        """Number of entries of each term on this batch (known before the model runs).
+
+        Example::
+
+            >>> import numpy as np
+            >>> from e3core.data import Structure, collate
+            >>> s = Structure(np.zeros((2, 3)), ["H", "H"], targets={"energy": 0.0})
+            >>> Loss.from_spec({"energy": 1.0}).counts(collate([s, s, s]))
+            [3]
+        """
+        return [target_of(batch, term.target).numel() for term in self.terms]
+
+    def scales(self, counts: Sequence[float]) -> list[float]:
+        """weight / count of each term (0 for a count of zero): the loss is Σ scale × sum.
+
+        Example::
+
+            >>> Loss.from_spec({"a": 1.0, "b": 2.0}).scales([2, 0])
+            [0.5, 0.0]
+        """
+        return [
+            term.weight / float(c) if float(c) > 0 else 0.0
+            for term, c in zip(self.terms, counts, strict=True)
+        ]
 
     def combine(self, sums: Sequence[torch.Tensor], counts: Sequence[float]) -> torch.Tensor:
         """Σ weight × sum / count over the terms (counts of zero give zero).
@@ -196,9 +222,9 @@ class Loss:
             tensor(4.)
         """
         total = sums[0].new_zeros(())
-        for term, s, c in zip(self.terms, sums, counts, strict=True):
-            if float(c) > 0:
-                total = total + term.weight * s / float(c)
+        for s, scale in zip(sums, self.scales(counts), strict=True):
+            if scale != 0.0:
+                total = total + scale * s
         return total
 
     def __call__(self, predictions: Mapping[str, torch.Tensor], batch: Batch) -> torch.Tensor:

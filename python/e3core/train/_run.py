@@ -266,6 +266,7 @@ def trainer_from_config(
         scheduler=scheduler,
         ema_decay=t["ema_decay"],
         clip_grad_norm=t["clip_grad_norm"],
+        compile=t["compile"],
         early_stopping=None if early["patience"] is None else dict(early),
         monitor=t["monitor"],
         metrics=t["metrics"] or None,
