@@ -109,7 +109,9 @@ class CompiledStep:
             [b for _, b in fixed],
         )
 
-    def _graph(self, batch: Batch, places: tuple, names: list[str], fixed_names: list[str]):
+    def _graph(
+        self, batch: Batch, places: tuple, names: list[str], fixed_names: list[str]
+    ) -> Callable[..., tuple[torch.Tensor, ...]]:
         """The step as a function of flat tensors: trained parameters, fixed state, the batch's
         tensors and the scales."""
         trainer = self.trainer
