@@ -5,7 +5,8 @@ Training on forces differentiates the model twice; in eager mode each of the tho
 operators of such a step runs through the autograd engine one by one. Traced once
 (``make_fx``, symbolic sizes) the step has no autograd engine left, and TorchInductor fuses its
 elementwise operators; e3core's kernels run as they are (their meta kernels give the shapes).
-NequIP 1x32 on 16 QM9 molecules: 27 ms a step eager, 19 ms compiled (docs/benchmarks.md).
+NequIP 1x32 on 16 QM9 molecules, 2 cores: 21.5 ms a step eager, 17.1 ms compiled
+(docs/benchmarks.md).
 
 Each kind of batch (its fields, dtypes, devices and ranks) is traced once; a batch whose sizes
 break an assumption of the trace (a size of 0 or 1 where the trace saw more) is traced again.
