@@ -126,7 +126,7 @@ class Trainer:
       ``evaluate``, ``predict`` and the checkpoints' model weights use the average.
     - ``compile``: run each training step as one graph compiled by TorchInductor: the model,
       its forces, the loss and the gradients traced together (``CompiledStep``; tens of
-      seconds once per kind of batch, then 1.2-1.3x faster on NequIP with forces).
+      seconds once per kind of batch, then 1.15-1.25x faster on NequIP with forces).
     - ``clip_grad_norm``: clip the gradients' total 2-norm. ``early_stopping``:
       ``{"patience": 10, "min_delta": 0.0}`` on ``monitor`` (``"val_loss"``, or
       ``"val_<target>_<metric>"``; ``"train_loss"`` without a validation loader).
