@@ -14,9 +14,9 @@ _suspended = [0]
 
 @contextlib.contextmanager
 def suspended_data_checks() -> Iterator[None]:
-    """Within it, ``data_checks_suspended()`` is True: checks that read a tensor's values (not
-    possible while a step is traced with symbolic sizes) are skipped; the caller runs them
-    eagerly beforehand.
+    """Within it, ``data_checks_suspended()`` is True: checks that branch on a tensor's values
+    (not possible while a step is traced with symbolic sizes) put an assertion in the graph
+    instead, or are skipped.
 
     Example::
 

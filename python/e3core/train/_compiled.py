@@ -69,7 +69,6 @@ class _Trace:
 
     run: Callable[..., Any]
     shape_env: Any
-    placeholders: list[Any]
     guards: str
 
     def holds(self, args: list[torch.Tensor]) -> bool:
@@ -162,7 +161,7 @@ class CompiledStep:
         guards = shape_env.produce_guards_expression(fakes) or "True"
         with fake_mode:
             run = torch._inductor.compile(graph, fakes)
-        return _Trace(run, shape_env, fakes, guards)
+        return _Trace(run, shape_env, guards)
 
     def __call__(
         self, batch: Batch, scales: list[float]
@@ -201,7 +200,7 @@ class CompiledStep:
                     "eagerly",
                     stacklevel=3,
                 )
-                trace = _Trace(step, None, [], "True")
+                trace = _Trace(step, None, "True")
             traces.append(trace)
             if trace.shape_env is not None and self.trainer.is_main and self.trainer.progress:
                 print(f"Trainer: compiled in {time.perf_counter() - start:.0f} s", file=sys.stderr)
