@@ -64,6 +64,12 @@ pip_install "scikit-build-core>=0.10" "nanobind>=2.0" ninja "cmake>=3.18" \
 python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('qm9pack') is None)" \
   || pip_install --no-deps qm9pack
 
+# mace-torch 0.3.16, the reference of e3core.nn.SymmetricContraction's tests (issue 19): it pins
+# e3nn 0.4.4, but its modules compute the same under e3nn 0.6.0, so it comes without its pins,
+# beside the packages its modules import (torch pinned again, as above).
+pip_install torch-ema pandas orjson torch==2.13.0
+pip_install --no-deps "mace-torch==0.3.16"
+
 # --no-build-isolation: build against the torch installed above. The build takes minutes: its
 # steps are shown as they go ("[12/60] Building CXX object ..."), the end of its log on a failure.
 echo "[setup] building e3core (C++ core, torch op library, nanobind module)"

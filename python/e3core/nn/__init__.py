@@ -21,6 +21,7 @@ from e3core.nn._identity import Identity
 from e3core.nn._normact import NormActivation
 from e3core.nn._s2act import S2Activation
 from e3core.nn._so3act import SO3Activation
+from e3core.nn._symmetric_contraction import SymmetricContraction, coupling_basis
 
 __all__ = [
     "Activation",
@@ -34,4 +35,6 @@ __all__ = [
     "NormActivation",
     "S2Activation",
     "SO3Activation",
+    "SymmetricContraction",
+    "coupling_basis",
 ]
