@@ -115,6 +115,19 @@ def test_equivariance(parity, hidden):
     torch.testing.assert_close(rotated, out @ sc.irreps_out.D_from_matrix(rotation).T)
 
 
+def test_inputs_without_even_scalars():
+    # The channels are the irreps' common multiplicity (mace-torch counts the 0e copies).
+    sc = SymmetricContraction("3x0o+3x1o", "3x0e+3x1e", 2, num_elements=2).double()
+    coupling = o3.Irreps("0o+1o")
+    x = torch.randn(4, 3, 4, dtype=torch.float64)
+    y = torch.eye(2, dtype=torch.float64)[[0, 1, 1, 0]]
+    rotation = -o3.rand_matrix(dtype=torch.float64)
+    out = sc(x, y)
+    assert out.shape == (4, 12) and out.abs().max() > 0.1
+    rotated = sc(x @ coupling.D_from_matrix(rotation).T, y)
+    torch.testing.assert_close(rotated, out @ sc.irreps_out.D_from_matrix(rotation).T)
+
+
 def test_gradients():
     sc = SymmetricContraction("2x0e+2x1o+2x2e", "2x0e+2x1o", 3, num_elements=2).double()
     x = torch.randn(3, 2, 9, dtype=torch.float64, requires_grad=True)

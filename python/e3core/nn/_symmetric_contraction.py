@@ -65,10 +65,15 @@ class _Contraction(torch.nn.Module):
     buffer names)."""
 
     def __init__(
-        self, irreps_in: o3.Irreps, ir_out: o3.Irrep, correlation: int, num_elements: int
+        self,
+        irreps_in: o3.Irreps,
+        ir_out: o3.Irrep,
+        correlation: int,
+        num_elements: int,
+        channels: int,
     ) -> None:
         super().__init__()
-        self.num_features = irreps_in.count(o3.Irrep(0, 1))
+        self.num_features = channels
         coupling = o3.Irreps([(1, ir) for _, ir in irreps_in])
         self.correlation = correlation
         self.dim_in = coupling.dim
@@ -173,7 +178,7 @@ class SymmetricContraction(torch.nn.Module):
         self.channels = next(iter(muls))
         self._dim_in = sum(ir.dim for _, ir in self.irreps_in)
         self.contractions = torch.nn.ModuleList(
-            _Contraction(self.irreps_in, ir, self.correlation, self.num_elements)
+            _Contraction(self.irreps_in, ir, self.correlation, self.num_elements, self.channels)
             for _, ir in self.irreps_out
         )
 
