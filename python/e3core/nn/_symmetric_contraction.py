@@ -23,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import torch
@@ -32,11 +33,24 @@ from e3core._errors import ArgumentError, ShapeError
 from e3core.o3._reduce import _wigner_nj
 
 
+def _positive_int(value: Any, name: str) -> int:
+    """``value`` as an int of at least 1, else an ArgumentError naming ``name``."""
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise ArgumentError(f"{name} is {value!r}, expected an int of at least 1") from None
+    if number < 1:
+        raise ArgumentError(f"{name} is {number}, expected an int of at least 1")
+    return number
+
+
 def coupling_basis(irreps_in: Any, ir_out: Any, correlation: int) -> torch.Tensor:
     """The generalized Clebsch-Gordan tensor U of ``correlation`` copies of ``irreps_in`` coupled
-    to ``ir_out``, in mace-torch's layout and order (its ``U_matrix_real``): shape
-    (ir_out.dim, irreps_in.dim, ..., irreps_in.dim, paths), size-1 dimensions dropped, float64;
-    zeros with one path where no coupling reaches ir_out.
+    to ``ir_out``, in mace-torch's layout and order (its ``U_matrix_real`` without
+    cuequivariance): shape (ir_out.dim, irreps_in.dim, ..., irreps_in.dim, paths) with its
+    size-1 dimensions dropped, float64; where no coupling reaches ir_out, zeros of shape
+    ([ir_out.dim,] irreps_in.dim, ..., irreps_in.dim, 1) (only ir_out's dimension dropped when
+    1). At correlation 4 the intermediate irreps are those of mace-torch, (l, (-1)^l) for l < 12.
 
     Example::
 
@@ -44,10 +58,10 @@ def coupling_basis(irreps_in: Any, ir_out: Any, correlation: int) -> torch.Tenso
         torch.Size([4, 4, 2])
     """
     irreps_in, ir_out = o3.Irreps(irreps_in), o3.Irrep(ir_out)
-    if correlation < 1:
-        raise ArgumentError(f"correlation is {correlation}, expected at least 1")
+    correlation = _positive_int(correlation, "correlation")
+    middle = tuple(o3.Irrep(l, (-1) ** l) for l in range(12)) if correlation == 4 else None
     # The chains of couplings (e3nn's, as ReducedTensorProducts builds them), one path each.
-    chains = _wigner_nj([irreps_in] * correlation, None)
+    chains = _wigner_nj([irreps_in] * correlation, middle)
     found = [c.squeeze().unsqueeze(-1) for ir, c in chains if ir == ir_out]
     if not found:
         shape = [ir_out.dim] if ir_out.dim != 1 else []
@@ -55,9 +69,16 @@ def coupling_basis(irreps_in: Any, ir_out: Any, correlation: int) -> torch.Tenso
     return torch.cat(found, dim=-1)
 
 
-def _frozen_zeros(like: torch.Tensor) -> torch.nn.Parameter:
-    """Zeros shaped like ``like``, a parameter that is not trained."""
-    return torch.nn.Parameter(torch.zeros_like(like), requires_grad=False)
+class _FrozenZeros(torch.nn.Parameter):
+    """A parameter of zeros that stays out of training: ``requires_grad_`` does nothing (as
+    mace-torch's EmptyParam), so that ``model.requires_grad_(True)`` cannot train it."""
+
+    def __new__(cls, like: torch.Tensor) -> _FrozenZeros:
+        return super().__new__(cls, torch.zeros_like(like), requires_grad=False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> _FrozenZeros:
+        del requires_grad
+        return self
 
 
 class _Contraction(torch.nn.Module):
@@ -78,6 +99,8 @@ class _Contraction(torch.nn.Module):
         self.correlation = correlation
         self.dim_in = coupling.dim
         self.dim_out = ir_out.dim
+        # dim_in ** k for k < correlation (TorchScript's int ** int is a float).
+        self.powers: list[int] = [coupling.dim**k for k in range(correlation)]
         dtype = torch.get_default_dtype()
         self.weights = torch.nn.ParameterList()
         for nu in range(1, correlation + 1):
@@ -97,11 +120,11 @@ class _Contraction(torch.nn.Module):
             zero = not bool(getattr(self, f"U_matrix_{idx + 1}").any())
             if idx < correlation - 1:
                 if zero:
-                    self.weights[idx] = _frozen_zeros(self.weights[idx])
+                    self.weights[idx] = _FrozenZeros(self.weights[idx])
                 self.register_buffer(f"weights_{idx}_zeroed", torch.tensor(zero))
             else:
                 if zero:
-                    self.weights_max = _frozen_zeros(self.weights_max)
+                    self.weights_max = _FrozenZeros(self.weights_max)
                 self.register_buffer("weights_max_zeroed", torch.tensor(zero))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -113,7 +136,7 @@ class _Contraction(torch.nn.Module):
         w = torch.einsum("ekc,be->bkc", self.weights_max, y)
         t = torch.einsum(
             "mpik,bcik->bcmp",
-            u.reshape(self.dim_out, -1, self.dim_in, u.shape[-1]),
+            u.reshape(self.dim_out, self.powers[self.correlation - 1], self.dim_in, -1),
             torch.einsum("bkc,bci->bcik", w, x),
         )
         nu = self.correlation - 1
@@ -121,10 +144,11 @@ class _Contraction(torch.nn.Module):
             u = buffers["U_matrix_" + str(nu)]
             t = t + torch.einsum(
                 "mqk,bkc->bcmq",
-                u.reshape(self.dim_out, -1, u.shape[-1]),
+                u.reshape(self.dim_out, self.powers[nu], -1),
                 torch.einsum("ekc,be->bkc", w, y),
             )
-            t = torch.einsum("bcmri,bci->bcmr", t.reshape(b, c, self.dim_out, -1, self.dim_in), x)
+            t = t.reshape(b, c, self.dim_out, self.powers[nu - 1], self.dim_in)
+            t = torch.einsum("bcmri,bci->bcmr", t, x)
             nu -= 1
         return t.reshape(b, c * self.dim_out)
 
@@ -134,7 +158,10 @@ class SymmetricContraction(torch.nn.Module):
     up to ``correlation`` in each channel's features, coupled by the generalized Clebsch-Gordan
     tensors (``coupling_basis``), with weights per element. mace-torch's
     ``SymmetricContraction`` (irrep and path normalization "component" and "element", the
-    default): the same parameters, buffers and outputs, so its state_dict loads unchanged.
+    default) as built without cuequivariance's reduced basis: the same parameters and buffers
+    (its basis tensors equal in float64, to rounding in float32, as they are built in float64
+    here) and outputs, so its state_dicts load unchanged. Models built with cuequivariance
+    installed and ``use_reduced_cg=True`` have another basis, with fewer paths, and do not load.
 
     ``forward(x, y)``: x of shape (nodes, channels, irreps_in's dimension per channel), every
     irrep of irreps_in with the same number of channels; y the one-hot elements, (nodes,
@@ -159,23 +186,24 @@ class SymmetricContraction(torch.nn.Module):
         super().__init__()
         self.irreps_in = o3.Irreps(irreps_in)
         self.irreps_out = o3.Irreps(irreps_out)
-        muls = {mul for mul, _ in self.irreps_in}
+        if len(self.irreps_in) == 0 or len(self.irreps_out) == 0:
+            raise ArgumentError(
+                f"irreps_in is {self.irreps_in!r} and irreps_out {self.irreps_out!r}: "
+                "both need at least one irrep"
+            )
+        muls = sorted({mul for mul, _ in self.irreps_in})
         if len(muls) != 1:
             raise ArgumentError(
-                f"irreps_in is {self.irreps_in}: every irrep needs the same number of channels"
+                f"irreps_in is {self.irreps_in}: every irrep needs the same number of channels, "
+                f"found {muls}"
             )
-        if not all(mul == next(iter(muls)) for mul, _ in self.irreps_out):
+        if not all(mul == muls[0] for mul, _ in self.irreps_out):
             raise ArgumentError(
-                f"irreps_out is {self.irreps_out}: every irrep needs irreps_in's "
-                f"{next(iter(muls))} channels"
+                f"irreps_out is {self.irreps_out}: every irrep needs irreps_in's {muls[0]} channels"
             )
-        if int(correlation) < 1:
-            raise ArgumentError(f"correlation is {correlation}, expected at least 1")
-        if int(num_elements) < 1:
-            raise ArgumentError(f"num_elements is {num_elements}, expected at least 1")
-        self.correlation = int(correlation)
-        self.num_elements = int(num_elements)
-        self.channels = next(iter(muls))
+        self.correlation = _positive_int(correlation, "correlation")
+        self.num_elements = _positive_int(num_elements, "num_elements")
+        self.channels = muls[0]
         self._dim_in = sum(ir.dim for _, ir in self.irreps_in)
         self.contractions = torch.nn.ModuleList(
             _Contraction(self.irreps_in, ir, self.correlation, self.num_elements, self.channels)
