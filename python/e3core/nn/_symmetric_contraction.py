@@ -131,14 +131,15 @@ class _Contraction(torch.nn.Module):
         b, c = x.shape[0], x.shape[1]
         buffers = dict(self.named_buffers())
         u = buffers["U_matrix_" + str(self.correlation)]
-        # The highest power's last index and path contracted with x times each node's element
-        # weights (einsums of two operands: torch.export keeps the node count symbolic).
-        w = torch.einsum("ekc,be->bkc", self.weights_max, y)
-        t = torch.einsum(
-            "mpik,bcik->bcmp",
+        # The highest power: its weights and basis contracted first (over the paths, once per
+        # call, not per node), then with each node's elements and features. Einsums of two
+        # operands, so that torch.export keeps the node count symbolic.
+        uw = torch.tensordot(
+            self.weights_max,
             u.reshape(self.dim_out, self.powers[self.correlation - 1], self.dim_in, -1),
-            torch.einsum("bkc,bci->bcik", w, x),
+            dims=([1], [3]),
         )
+        t = torch.einsum("beci,ecmpi->bcmp", torch.einsum("be,bci->beci", y, x), uw)
         nu = self.correlation - 1
         for w in self.weights:
             u = buffers["U_matrix_" + str(nu)]
