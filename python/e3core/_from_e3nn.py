@@ -55,9 +55,12 @@ def from_e3nn(module: torch.nn.Module, strict: bool = False) -> torch.nn.Module:
     ``e3core.o3.TensorProduct`` with the same paths and coefficients (a ``TensorSquare`` cannot
     and raises ``ValueError``, as does a ``Linear`` with ``f_in``/``f_out``).
 
-    Other e3nn modules (those of ``nn.models.v2103`` and ``v2106``), a subclass of an e3nn
-    module (its changes would be lost; MACE's symmetric contraction, for example, subclasses
-    e3nn's code-generation mixin) and modules e3core cannot reproduce (an
+    mace-torch's ``SymmetricContraction`` (a subclass of e3nn's code-generation mixin) becomes
+    ``e3core.nn.SymmetricContraction`` with its state, where it was built without
+    cuequivariance's reduced basis and with one correlation: a whole mace-torch model converts.
+
+    Other e3nn modules (those of ``nn.models.v2103`` and ``v2106``), other subclasses of e3nn
+    modules (their changes would be lost) and modules e3core cannot reproduce (an
     ``o3.experimental`` product whose inputs repeat a pair of irreps, which e3nn computes
     once; a ``Legendre`` of no degree) are kept as they are, with everything under them, and
     compute as before; a UserWarning lists what was kept and why, by path in the tree. With
@@ -109,7 +112,10 @@ def _convert_tree(
             _convert_tree(child, f"{path}.{name}" if path else name, converted, default, kept)
         return
     where = path or "the module"
-    convert = _converters().get(e3nn_class)
+    foreign = _foreign_converters().get(f"{cls.__module__}.{cls.__qualname__}")
+    convert = foreign or _converters().get(e3nn_class)
+    if foreign is not None:
+        e3nn_class = cls
     if e3nn_class is not cls:
         reason = f"{cls.__module__}.{cls.__qualname__}, a subclass of {_public_name(e3nn_class)}"
     elif convert is None:
@@ -301,6 +307,29 @@ def _converters() -> dict[type, _Converter]:
         e3nn_voxel.Convolution: _voxel_convolution,
         e3nn_voxel.LowPassFilter: _low_pass_filter,
     }
+
+
+def _foreign_converters() -> dict[str, _Converter]:
+    """Converters of other packages' subclasses of e3nn modules, by qualified class name (so
+    that those packages need not be installed)."""
+    return {"mace.modules.symmetric_contraction.SymmetricContraction": _mace_contraction}
+
+
+def _mace_contraction(m: torch.nn.Module) -> nn.SymmetricContraction:
+    """mace-torch's symmetric contraction, built without cuequivariance's reduced basis."""
+    correlations = {int(c.correlation) for c in m.contractions}
+    if len(correlations) != 1 or not m.internal_weights:
+        raise _Kept("built with a correlation per output irrep or with external weights")
+    new = nn.SymmetricContraction(
+        str(m.irreps_in),
+        str(m.irreps_out),
+        correlations.pop(),
+        num_elements=int(m.contractions[0].weights_max.shape[0]),
+    )
+    theirs = m.state_dict()
+    if any(v.shape != theirs[k].shape for k, v in new.state_dict().items() if k in theirs):
+        raise _Kept("built with another basis (cuequivariance's reduced one, use_reduced_cg)")
+    return new
 
 
 def _irreps_of(irreps: Iterable[Any]) -> list[Any]:
