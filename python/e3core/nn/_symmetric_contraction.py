@@ -113,6 +113,7 @@ class _Contraction(torch.nn.Module):
                 self.weights_max = w
             else:
                 self.weights.append(w)
+        self.weights_first = num_elements < getattr(self, f"U_matrix_{correlation}").shape[-1]
         # Where U_(idx + 1) is zero, mace-torch freezes weights[idx] at zero (its EmptyParam;
         # weights_max for the highest power), whichever power that list entry multiplies: kept
         # as is, so that its models load and compute the same.
@@ -131,15 +132,18 @@ class _Contraction(torch.nn.Module):
         b, c = x.shape[0], x.shape[1]
         buffers = dict(self.named_buffers())
         u = buffers["U_matrix_" + str(self.correlation)]
-        # The highest power: its weights and basis contracted first (over the paths, once per
-        # call, not per node), then with each node's elements and features. Einsums of two
-        # operands, so that torch.export keeps the node count symbolic.
-        uw = torch.tensordot(
-            self.weights_max,
-            u.reshape(self.dim_out, self.powers[self.correlation - 1], self.dim_in, -1),
-            dims=([1], [3]),
-        )
-        t = torch.einsum("beci,ecmpi->bcmp", torch.einsum("be,bci->beci", y, x), uw)
+        # The highest power, in the cheaper of two exact orders (einsums of two operands, so
+        # that torch.export keeps the node count symbolic): with fewer elements than paths,
+        # the weights and basis contracted first, once per call, then with each node's
+        # elements and features (nodes x channels x elements x components x the rest); else
+        # each node's weights first (nodes x channels x paths x components x the rest).
+        u = u.reshape(self.dim_out, self.powers[self.correlation - 1], self.dim_in, -1)
+        if self.weights_first:
+            uw = torch.tensordot(self.weights_max, u, dims=([1], [3]))
+            t = torch.einsum("beci,ecmpi->bcmp", torch.einsum("be,bci->beci", y, x), uw)
+        else:
+            w = torch.einsum("ekc,be->bkc", self.weights_max, y)
+            t = torch.einsum("mpik,bcik->bcmp", u, torch.einsum("bkc,bci->bcik", w, x))
         nu = self.correlation - 1
         for w in self.weights:
             u = buffers["U_matrix_" + str(nu)]
