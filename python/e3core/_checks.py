@@ -62,6 +62,31 @@ def check_columns(module: str, x: torch.Tensor, expected: int, name: str, dim: i
         raise ShapeError(f"{module}: input has size {size} in dim {dim} but {name} = {expected}")
 
 
+def check_int(function: str, name: str, value: object, minimum: int) -> int:
+    """``value`` as an int of at least ``minimum`` (numpy and 0-d tensor integers too), or a
+    ``TypeError``/``ValueError`` naming the function and the argument.
+
+    Example::
+
+        >>> check_int("SymmetricContraction", "correlation", 0, 1)
+        Traceback (most recent call last):
+        ...
+        e3core.ArgumentError: SymmetricContraction: correlation is 0, expected an int >= 1
+    """
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{function}: {name} is {value!r} ({type(value).__name__}), expected an int "
+            f">= {minimum}"
+        ) from None
+    if number < minimum:
+        raise ArgumentError(f"{function}: {name} is {number}, expected an int >= {minimum}")
+    return number
+
+
 def check_degree(function: str, name: str, value: object) -> int:
     """``value`` as a degree l (an int >= 0; numpy and 0-d tensor integers too), or a
     ``TypeError``/``ValueError`` naming the function and the argument.
@@ -73,14 +98,4 @@ def check_degree(function: str, name: str, value: object) -> int:
         ...
         TypeError: wigner_3j: l2 is 1.5 (float), expected an int >= 0
     """
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        degree = operator.index(value)
-    except TypeError:
-        raise TypeError(
-            f"{function}: {name} is {value!r} ({type(value).__name__}), expected an int >= 0"
-        ) from None
-    if degree < 0:
-        raise ArgumentError(f"{function}: {name} is {degree}, expected an int >= 0")
-    return degree
+    return check_int(function, name, value, 0)

@@ -196,11 +196,15 @@ def test_errors():
         SymmetricContraction("4x0e+4x1o", "2x0e", 2, num_elements=2)
     with pytest.raises(ValueError, match=r"found \[2, 4\]"):
         SymmetricContraction("4x0e+2x1o", "4x0e", 2, num_elements=2)
-    with pytest.raises(ValueError, match="correlation is 0, expected an int of at least 1"):
+    with pytest.raises(
+        ValueError, match="SymmetricContraction: correlation is 0, expected an int >= 1"
+    ):
         SymmetricContraction("4x0e", "4x0e", 0, num_elements=2)
-    with pytest.raises(ValueError, match="correlation is 2.5, expected an int"):
+    with pytest.raises(TypeError, match=r"correlation is 2.5 \(float\), expected an int >= 1"):
         SymmetricContraction("4x0e", "4x0e", 2.5, num_elements=2)
-    with pytest.raises(ValueError, match="num_elements is 0, expected an int of at least 1"):
+    with pytest.raises(
+        ValueError, match="SymmetricContraction: num_elements is 0, expected an int >= 1"
+    ):
         SymmetricContraction("4x0e", "4x0e", 2, num_elements=0)
     with pytest.raises(ValueError, match="both need at least one irrep"):
         SymmetricContraction("4x0e", "", 2, num_elements=2)

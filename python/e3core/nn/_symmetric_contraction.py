@@ -23,25 +23,14 @@ Example::
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import torch
 
 from e3core import o3
+from e3core._checks import check_int
 from e3core._errors import ArgumentError, ShapeError
 from e3core.o3._reduce import _wigner_nj
-
-
-def _positive_int(value: Any, name: str) -> int:
-    """``value`` as an int of at least 1, else an ArgumentError naming ``name``."""
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise ArgumentError(f"{name} is {value!r}, expected an int of at least 1") from None
-    if number < 1:
-        raise ArgumentError(f"{name} is {number}, expected an int of at least 1")
-    return number
 
 
 def coupling_basis(irreps_in: Any, ir_out: Any, correlation: int) -> torch.Tensor:
@@ -58,7 +47,7 @@ def coupling_basis(irreps_in: Any, ir_out: Any, correlation: int) -> torch.Tenso
         torch.Size([4, 4, 2])
     """
     irreps_in, ir_out = o3.Irreps(irreps_in), o3.Irrep(ir_out)
-    correlation = _positive_int(correlation, "correlation")
+    correlation = check_int("coupling_basis", "correlation", correlation, 1)
     middle = tuple(o3.Irrep(l, (-1) ** l) for l in range(12)) if correlation == 4 else None
     # The chains of couplings (e3nn's, as ReducedTensorProducts builds them), one path each.
     chains = _wigner_nj([irreps_in] * correlation, middle)
@@ -206,8 +195,8 @@ class SymmetricContraction(torch.nn.Module):
             raise ArgumentError(
                 f"irreps_out is {self.irreps_out}: every irrep needs irreps_in's {muls[0]} channels"
             )
-        self.correlation = _positive_int(correlation, "correlation")
-        self.num_elements = _positive_int(num_elements, "num_elements")
+        self.correlation = check_int("SymmetricContraction", "correlation", correlation, 1)
+        self.num_elements = check_int("SymmetricContraction", "num_elements", num_elements, 1)
         self.channels = muls[0]
         self._dim_in = sum(ir.dim for _, ir in self.irreps_in)
         self.contractions = torch.nn.ModuleList(
