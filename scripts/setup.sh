@@ -66,9 +66,9 @@ python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('qm9pac
 
 # mace-torch 0.3.16, the reference of e3core.nn.SymmetricContraction's tests (issue 19): it pins
 # e3nn 0.4.4, but its modules compute the same under e3nn 0.6.0, so it comes without its pins,
-# beside torch-ema and pandas, which its modules import (the rest of their imports come with
-# nequip and e3nn; torch pinned again, as above).
-pip_install torch-ema pandas torch==2.13.0
+# beside the packages its modules and its data pipeline import: torch-ema, pandas, and orjson
+# (mace.data reads LMDB datasets with it; the rest come with nequip and e3nn; torch pinned again).
+pip_install torch-ema pandas orjson torch==2.13.0
 pip_install --no-deps "mace-torch==0.3.16"
 
 # --no-build-isolation: build against the torch installed above. The build takes minutes: its
