@@ -17,6 +17,7 @@ load_ops()
 from e3core import data, graph, math, memory, models, nn, o3, util  # noqa: E402
 from e3core._errors import ArgumentError, MissingWeightError, ShapeError  # noqa: E402
 from e3core._from_e3nn import from_e3nn  # noqa: E402
+from e3core._from_mace import from_mace  # noqa: E402
 from e3core._optimization import get_optimization_defaults, set_optimization_defaults  # noqa: E402
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "ShapeError",
     "data",
     "from_e3nn",
+    "from_mace",
     "get_optimization_defaults",
     "graph",
     "math",

@@ -1,5 +1,5 @@
-"""Models on one interface (see docs/models.md and docs/density.md): SchNet, NequIP and LNet
-(L0Net / L1Net) for energies, forces and molecular properties, GatePointsNetwork and
+"""Models on one interface (see docs/models.md and docs/density.md): SchNet, NequIP, MACE and
+LNet (L0Net / L1Net) for energies, forces and molecular properties, GatePointsNetwork and
 ChargeE3Net for electron densities. Each has ``forward(data: Dict[str, Tensor]) ->
 Dict[str, Tensor]`` on a batch's ``as_dict()``, is scriptable, and is rebuilt by
 ``build(name, **config)`` from ``model.name`` and ``model.config``.
@@ -13,7 +13,7 @@ Example::
     ['atomic_energy', 'energy', 'forces']
     >>> copy = models.build(model.name, **model.config)
     >>> models.available()
-    ['charge_e3net', 'gate_points', 'lnet', 'nequip', 'schnet']
+    ['charge_e3net', 'gate_points', 'lnet', 'mace', 'nequip', 'schnet']
 """
 
 from collections.abc import Mapping
@@ -33,11 +33,12 @@ from e3core.models._gate_points import (
 )
 from e3core.models._kwargs import check_kwargs
 from e3core.models._lnet import LNet, lnet_num_features
+from e3core.models._mace import MACE
 from e3core.models._nequip import NequIP
 from e3core.models._schnet import SchNet
 
 _REGISTRY: dict[str, type[torch.nn.Module]] = {
-    cls.name: cls for cls in (LNet, NequIP, SchNet, GatePointsNetwork, ChargeE3Net)
+    cls.name: cls for cls in (LNet, MACE, NequIP, SchNet, GatePointsNetwork, ChargeE3Net)
 }
 
 
@@ -62,10 +63,10 @@ def build(name: str, **config: object) -> torch.nn.Module:
         >>> model = build("schnet", type_numbers=[1, 8], num_features=8, num_interactions=1)
         >>> type(model).__name__, model.config["num_features"]
         ('SchNet', 8)
-        >>> build("mace")  # doctest: +ELLIPSIS
+        >>> build("allegro")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        KeyError: "build: name is 'mace', expected one of ['charge_e3net', ...]"
+        KeyError: "build: name is 'allegro', expected one of ['charge_e3net', ...]"
     """
     if name not in _REGISTRY:
         raise KeyError(f"build: name is {name!r}, expected one of {available()}")
@@ -117,6 +118,7 @@ __all__ = [
     "EdgeEmbedding",
     "GatePointsNetwork",
     "LNet",
+    "MACE",
     "NequIP",
     "ScaleShift",
     "SchNet",
