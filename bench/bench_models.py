@@ -448,17 +448,17 @@ def qm9_sample(count: int) -> tuple[list, object]:
 
 
 def train_step(
-    model: torch.nn.Module, inputs: dict[str, torch.Tensor], energy_key: str
+    model: torch.nn.Module, inputs: dict[str, torch.Tensor], energy_key: str, **options: object
 ) -> Callable[[], float]:
     """One training step of a model (in training mode: forces with create_graph) on its
-    inputs: mean-squared energies and forces (zero targets), backward, Adam step (torch's fused
-    Adam, e3core's Trainer default, for every contender: the models are compared, not the
-    optimizers)."""
+    inputs (``model(inputs, **options)``): mean-squared energies and forces (zero targets),
+    backward, Adam step (torch's fused Adam, e3core's Trainer default, for every contender: the
+    models are compared, not the optimizers)."""
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
 
     def step() -> float:
-        out = model(dict(inputs))
+        out = model(dict(inputs), **options)
         loss = out[energy_key].square().mean() + out["forces"].square().mean()
         optimizer.zero_grad()
         loss.backward()

@@ -143,7 +143,9 @@ def _config(model: torch.nn.Module) -> dict[str, Any]:
     if len(readouts) != n or len(products) != n:
         _refuse(f"has {len(readouts)} readouts for {n} interactions")
     kinds = [type(r).__name__ for r in readouts]
-    if any(k != "LinearReadoutBlock" for k in kinds[:-1]) or kinds[-1] != "NonLinearReadoutBlock":
+    # mace-torch's first readout is linear, even when it is also the last.
+    expected = ["LinearReadoutBlock"] * max(n - 1, 1) + ["NonLinearReadoutBlock"] * (n > 1)
+    if kinds != expected:
         _refuse(f"has the readouts {kinds}")
     scalars = products[-1].linear.irreps_out
     if len(scalars) != 1 or scalars[0].ir.l != 0:
@@ -172,8 +174,8 @@ def _config(model: torch.nn.Module) -> dict[str, Any]:
         "num_bessel": num_bessel,
         "num_polynomial_cutoff": int(radial.cutoff_fn.p),
         "radial_MLP": list(radial_mlps.pop()),
-        "MLP_irreps": str(readouts[-1].hidden_irreps),
-        "gate": _gate(readouts[-1]),
+        "MLP_irreps": str(readouts[-1].hidden_irreps) if n > 1 else "16x0e",
+        "gate": _gate(readouts[-1]) if n > 1 else "silu",
         "avg_num_neighbors": neighbors.pop(),
         "residual_first": _FIRST_BLOCKS[first],
         "atom_references": energies.tolist(),
@@ -233,10 +235,17 @@ def from_mace(model_or_path: torch.nn.Module | str | os.PathLike, **options: Any
             "settings (compute_stress, target, reduce, compute_forces)"
         )
     parameter = next(model.parameters())
-    new = MACE(**config, **options).to(device=parameter.device, dtype=parameter.dtype)
+    # Built with the model's dtype as the default: constants made at construction (the
+    # activations' normalization) then round as mace-torch's did.
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(parameter.dtype)
+    try:
+        new = MACE(**config, **options).to(device=parameter.device)
+    finally:
+        torch.set_default_dtype(default)
     theirs = model.state_dict()
     state = {}
-    own = ("bessel_frequencies", "types.index", "scale_shift.scale", "scale_shift.shift")
+    own = ("types.index", "scale_shift.scale", "scale_shift.shift")
     for key, value in new.state_dict().items():
         if key in own:
             state[key] = value

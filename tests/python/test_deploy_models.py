@@ -24,7 +24,7 @@ from e3core.graph import neighbor_list
 
 TYPES = [1, 6, 7, 8, 9]
 # The registry's energy models, built with their defaults (only the types given).
-ENERGY_MODELS = ("lnet", "nequip", "schnet")
+ENERGY_MODELS = ("lnet", "mace", "nequip", "schnet")
 # The registry's models that predict no energy, with the arguments they need.
 NOT_POTENTIALS = {
     "gate_points": {"irreps_out": "2x0e+1x1o", "irreps_hidden": "8x0e+2x1o", "layers": 1},

@@ -73,6 +73,8 @@ MODELS: dict[str, dict[str, object]] = {
     "nequip": {"num_features": 8, "num_layers": 2, "r_max": 3.0, "num_basis": 6,
                "radial_neurons": (16,), "avg_num_neighbors": 10.0, "scalar_last_layer": False},
     "schnet": {"num_features": 16, "num_interactions": 2, "num_basis": 16, "r_max": 4.0},
+    "mace": {"hidden_irreps": "8x0e+8x1o", "max_ell": 2, "correlation": 3, "r_max": 3.0,
+             "radial_MLP": (16,), "MLP_irreps": "8x0e", "avg_num_neighbors": 10.0},
 }  # fmt: skip
 _EXPORTS = Path(tempfile.mkdtemp(prefix="e3core-lammps-"))
 
@@ -274,7 +276,7 @@ def triclinic_water(n_side: int) -> tuple[np.ndarray, list[int], np.ndarray]:
 
 
 @pytest.mark.parametrize("format", ["torchscript", "aoti"])
-@pytest.mark.parametrize("kind", ["nequip", "schnet"])
+@pytest.mark.parametrize("kind", ["nequip", "schnet", "mace"])
 def test_lammps_equals_python(plugin, tmp_path, kind, format):
     path = exported(kind, format)
     potential = deploy.load(path)

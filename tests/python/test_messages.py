@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from e3core import deploy, graph, models, o3, train
+from e3core import deploy, from_mace, graph, models, o3, train
 from e3core.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,8 +138,10 @@ CASES = [
          lambda t: graph.neighbor_list("ij", np.array([[0, 0, 0], [0, 0, np.inf]]), 1.0),
          ValueError, "positions[1]"),
     # models
-    Case('models.build("mace")', lambda t: models.build("mace"), KeyError,
-         "build: name is 'mace', expected one of"),
+    Case('models.build("allegro")', lambda t: models.build("allegro"), KeyError,
+         "build: name is 'allegro', expected one of"),
+    Case("from_mace(torch.nn.Linear(2, 2))", lambda t: from_mace(torch.nn.Linear(2, 2)),
+         ValueError, "from_mace: the model is a torch.nn.modules.linear.Linear, expected one of"),
     Case('models.check_config("schnet", {"type_numbers": [1], "num_featurs": 8})',
          lambda t: models.check_config("schnet", {"type_numbers": [1], "num_featurs": 8}),
          TypeError, "num_featurs is not an option of schnet (did you mean 'num_features'?)"),

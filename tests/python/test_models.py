@@ -1,4 +1,4 @@
-"""e3core.models: SchNet, NequIP and LNet. Output keys and shapes, invariance and equivariance
+"""e3core.models: SchNet, NequIP, MACE and LNet. Output keys and shapes, invariance and equivariance
 under rotations, inversion, permutations and translations, forces and stress against finite
 differences, periodic images, TorchScript, rebuilding from the registry, training on forces
 (double backward), equal parameter counts of L0Net and L1Net, and bad input."""
@@ -54,6 +54,22 @@ CONFIGS = {
             compute_stress=True,
         ),
     ),
+    "mace": (
+        "mace",
+        dict(
+            hidden_irreps="4x0e+4x1o",
+            max_ell=2,
+            correlation=[3, 2],
+            num_bessel=4,
+            radial_MLP=[8],
+            MLP_irreps="4x0e",
+            avg_num_neighbors=6.0,
+            compute_stress=True,
+            scale=1.5,
+            shift=0.2,
+            atom_references={1: -0.5, 6: -38.0, 7: -54.6, 8: -75.1, 9: -99.7},
+        ),
+    ),
     "l0net": ("lnet", dict(lmax=0, num_features=6, num_layers=2, radial_neurons=[8])),
     "l1net": (
         "lnet",
@@ -76,7 +92,7 @@ CONFIGS = {
     ),
 }
 # Models that run on periodic structures (energies, forces, stress).
-PERIODIC = ["schnet", "nequip", "nequip_restricted", "l1net"]
+PERIODIC = ["schnet", "nequip", "nequip_restricted", "mace", "l1net"]
 
 
 def make_model(key: str, seed: int = 0) -> torch.nn.Module:
@@ -138,6 +154,7 @@ def assert_outputs_close(got, expected, rtol=1e-9, atol=1e-9):
     [
         ("schnet", {"energy", "atomic_energy", "forces", "stress", "virial"}),
         ("nequip", {"energy", "atomic_energy", "forces", "stress", "virial"}),
+        ("mace", {"energy", "atomic_energy", "forces", "stress", "virial"}),
         ("l0net", {"U0", "atomic_U0"}),
         ("l1net", {"U0", "atomic_U0", "forces"}),
         ("l1net_mu", {"mu", "dipole", "atomic_charges"}),
@@ -246,7 +263,7 @@ def test_permutation_and_translation(key):
 # --- derivatives ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["schnet", "nequip", "l1net"])
+@pytest.mark.parametrize("key", ["schnet", "nequip", "mace", "l1net"])
 def test_forces_are_minus_the_energy_gradient(key):
     model = make_model(key)
     target = model.target
@@ -265,7 +282,7 @@ def test_forces_are_minus_the_energy_gradient(key):
         assert abs(float(numeric - forces[atom, axis])) < 1e-7
 
 
-@pytest.mark.parametrize("key", ["nequip", "schnet"])
+@pytest.mark.parametrize("key", ["nequip", "mace", "schnet"])
 def test_stress_is_the_strain_derivative(key):
     model = make_model(key)
     d = collate([CRYSTAL], cutoff=R_MAX, dtype=F64).as_dict()
@@ -330,7 +347,7 @@ def test_forces_under_no_grad():
 # --- TorchScript and the registry -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["schnet", "nequip", "l0net", "l1net", "l1net_mu"])
+@pytest.mark.parametrize("key", ["schnet", "nequip", "mace", "l0net", "l1net", "l1net_mu"])
 def test_torchscript_round_trip(key):
     model = make_model(key)
     d = collate(structures(key), cutoff=R_MAX, dtype=F64).as_dict()
@@ -355,8 +372,8 @@ def test_build_from_config_rebuilds_the_model(key):
 
 
 def test_registry():
-    assert models.available() == ["charge_e3net", "gate_points", "lnet", "nequip", "schnet"]
-    atomistic = ["lnet", "nequip", "schnet"]  # the density models: test_density_models.py
+    assert models.available() == ["charge_e3net", "gate_points", "lnet", "mace", "nequip", "schnet"]
+    atomistic = ["lnet", "mace", "nequip", "schnet"]  # the density models: test_density_models.py
     assert [models.build(n, type_numbers=[1]).name for n in atomistic] == atomistic
     with pytest.raises(KeyError, match="expected one of"):
         models.build("painn", type_numbers=[1])
@@ -365,13 +382,21 @@ def test_registry():
 # --- training -------------------------------------------------------------------------------
 
 
-def test_training_on_energy_and_forces_lowers_the_loss():
+def first_radial_weight(model: torch.nn.Module) -> torch.Tensor:
+    """The first layer's weight of the first radial MLP of a NequIP or a MACE."""
+    if isinstance(model, models.MACE):
+        return model.interactions[0].conv_tp_weights.layer0.weight
+    return model.interactions.blocks[0].radial.layer0.weight
+
+
+@pytest.mark.parametrize("key", ["nequip", "mace"])
+def test_training_on_energy_and_forces_lowers_the_loss(key):
     """The force loss backpropagates through -dE/dR (double backward through e3core's ops)."""
-    teacher = make_model("nequip", seed=1)
+    teacher = make_model(key, seed=1)
     batch = collate(MOLECULES + [CRYSTAL], cutoff=R_MAX, dtype=F64).as_dict()
     reference = teacher(batch)
     energy, forces = reference["energy"].detach(), reference["forces"].detach()
-    model = make_model("nequip", seed=0).train()
+    model = make_model(key, seed=0).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
 
     def loss_fn(out):
@@ -379,7 +404,7 @@ def test_training_on_energy_and_forces_lowers_the_loss():
 
     out = model(batch)
     assert out["forces"].requires_grad
-    radial = model.interactions.blocks[0].radial.layer0.weight
+    radial = first_radial_weight(model)
     (grad,) = torch.autograd.grad(
         ((out["forces"] - forces) ** 2).mean(), [radial], retain_graph=True
     )
@@ -499,6 +524,25 @@ def test_unknown_atomic_numbers_raise():
             "target 'mu'",
         ),
         ("schnet", dict(type_numbers=[1], num_features=0), ValueError, "num_features is 0"),
+        ("mace", dict(type_numbers=[1], num_interactions=0), ValueError, "num_interactions is 0"),
+        ("mace", dict(type_numbers=[1], max_ell=-1), ValueError, "max_ell is -1"),
+        ("mace", dict(type_numbers=[1], correlation=[3]), ValueError, "one per interaction"),
+        ("mace", dict(type_numbers=[1], correlation=0), ValueError, "correlation is 0"),
+        ("mace", dict(type_numbers=[1], gate="relu"), ValueError, "gate is 'relu'"),
+        ("mace", dict(type_numbers=[1], MLP_irreps="4x1o"), ValueError, "expected scalars"),
+        ("mace", dict(type_numbers=[1], avg_num_neighbors=0.0), ValueError, "avg_num_neighbors"),
+        (
+            "mace",
+            dict(type_numbers=[1], hidden_irreps="8x0e+4x1o"),
+            ValueError,
+            "irreps of one multiplicity",
+        ),
+        (
+            "mace",
+            dict(type_numbers=[1], hidden_irreps="8x1o+8x0e"),
+            ValueError,
+            "the even scalars first",
+        ),
     ],
 )
 def test_bad_configurations(name, config, error, match):

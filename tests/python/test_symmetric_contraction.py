@@ -9,6 +9,7 @@ import pytest
 import torch
 from e3core import o3
 from e3core.nn import SymmetricContraction, coupling_basis
+from mace_reference import mace_batch, mace_model, structures
 
 CHANNELS = 4
 # 4x0o+4x1e and 4x3o (from max_ell 2) have powers without couplings: zeroed weights.
@@ -215,60 +216,6 @@ def test_errors():
         sc(torch.randn(3, 4, 4), torch.eye(3))
 
 
-def mace_model(max_ell: int, hidden: str, correlation: int):
-    """A small ScaleShiftMACE of mace-torch (H and O, 2 interactions), random weights, float64."""
-    import numpy as np
-    from mace.modules import (
-        RealAgnosticInteractionBlock,
-        RealAgnosticResidualInteractionBlock,
-        ScaleShiftMACE,
-    )
-
-    torch.manual_seed(3)
-    return ScaleShiftMACE(
-        r_max=3.0,
-        num_bessel=8,
-        num_polynomial_cutoff=5,
-        max_ell=max_ell,
-        interaction_cls=RealAgnosticResidualInteractionBlock,
-        interaction_cls_first=RealAgnosticInteractionBlock,
-        num_interactions=2,
-        num_elements=2,
-        hidden_irreps=e3nn_o3.Irreps(hidden),
-        MLP_irreps=e3nn_o3.Irreps("16x0e"),
-        atomic_energies=np.array([-0.5, -2.0]),
-        avg_num_neighbors=4.0,
-        atomic_numbers=[1, 8],
-        correlation=correlation,
-        gate=torch.nn.functional.silu,
-        atomic_inter_scale=1.3,
-        atomic_inter_shift=0.1,
-    ).double()
-
-
-def mace_batch() -> dict:
-    """Two water molecules, perturbed, as mace-torch's input dictionary."""
-    import ase
-    from mace import data as mace_data
-    from mace.tools import torch_geometric, utils
-
-    gen = torch.Generator().manual_seed(4)
-    water = [[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]]
-    positions = torch.tensor(water + [[x + 2.5, y, z + 0.5] for x, y, z in water])
-    positions += 0.1 * torch.randn(positions.shape, generator=gen, dtype=positions.dtype)
-    atoms = ase.Atoms("H2OH2O", positions=positions.numpy())
-    config = mace_data.config_from_atoms(atoms)
-    table = utils.AtomicNumberTable([1, 8])
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)  # mace-torch's data take the default dtype
-    try:
-        data = mace_data.AtomicData.from_config(config, z_table=table, cutoff=3.0)
-    finally:
-        torch.set_default_dtype(default)
-    loader = torch_geometric.dataloader.DataLoader([data], batch_size=1)
-    return next(iter(loader)).to_dict()
-
-
 @pytest.mark.parametrize(
     ("max_ell", "hidden", "correlation"), [(2, "8x0e+8x1o", 3), (3, "8x0e", 2)]
 )
@@ -283,7 +230,7 @@ def test_from_e3nn_converts_a_whole_mace_model(max_ell, hidden, correlation):
         converted = from_e3nn(model, strict=True)
     kinds = {type(m) for m in converted.modules()}
     assert SymmetricContraction in kinds and mace_sc.SymmetricContraction not in kinds
-    batch = mace_batch()
+    batch = mace_batch(structures(), (1, 8), 3.0, torch.float64)
     expected = model(dict(batch), compute_force=True)
     got = converted(dict(batch), compute_force=True)
     assert expected["forces"].abs().max() > 1e-3

@@ -276,7 +276,8 @@ class MACE(AtomisticModel):
     up to body order ``correlation`` + 1 with per-element weights), with a self-connection
     from the layer's input (the first layer's only with ``residual_first``). Every layer's
     features give an atomic energy (a ``Linear``; the last layer keeps only the scalars and
-    reads them through a hidden layer ``MLP_irreps`` with the activation ``gate``); their sum
+    reads them through a hidden layer ``MLP_irreps`` with the activation ``gate``, unless it
+    is also the first, as in mace-torch); their sum
     is scaled and shifted (``scale``, ``shift``: mace-torch's ``atomic_inter_scale`` and
     ``atomic_inter_shift``) and added to the atomic reference energies
     (``atom_references``: mace-torch's ``atomic_energies``). Forces (-dE/dR) and, with
@@ -313,7 +314,7 @@ class MACE(AtomisticModel):
 
     name = "mace"
     num_types: int
-    _bessel_prefactor: float
+    num_bessel: int
 
     def __init__(
         self,
@@ -383,9 +384,7 @@ class MACE(AtomisticModel):
             residual_first=bool(residual_first),
         )
         self.num_types = self.types.num_types
-        # e3nn's Bessel basis (mace-torch's): sqrt(2 / r_max) sin(n pi r / r_max) / r.
-        self.register_buffer("bessel_frequencies", torch.arange(1, int(num_bessel) + 1) * math.pi)
-        self._bessel_prefactor = math.sqrt(2.0 / self.r_max)
+        self.num_bessel = int(num_bessel)
         num_features = muls.pop()
         irreps_attr = Irreps([(self.num_types, (0, 1))])
         irreps_edge = Irreps.spherical_harmonics(max_ell)
@@ -426,7 +425,8 @@ class MACE(AtomisticModel):
             products.append(
                 ProductBasis(target_irreps, irreps_out, correlations[layer], self.num_types)
             )
-            if last:
+            # mace-torch's first readout is linear, even when it is also the last.
+            if last and not first:
                 readouts.append(NonLinearReadout(irreps_out, mlp, _GATES.get(gate or "")))
             else:
                 readouts.append(LinearReadout(irreps_out))
@@ -446,7 +446,13 @@ class MACE(AtomisticModel):
         readouts."""
         attrs = torch.nn.functional.one_hot(types, self.num_types).to(vectors.dtype)
         lengths = torch.linalg.norm(vectors, dim=1)
-        radial = sin_over_r(lengths, self.bessel_frequencies, self.r_max, self._bessel_prefactor)
+        # e3nn's Bessel basis (mace-torch's), its frequencies made in the lengths' dtype:
+        # a buffer made in float32 would carry pi's float32 rounding into a float64 model.
+        frequencies = math.pi * torch.arange(
+            1, self.num_bessel + 1, dtype=lengths.dtype, device=lengths.device
+        )
+        prefactor = math.sqrt(2.0 / self.r_max)
+        radial = sin_over_r(lengths, frequencies, self.r_max, prefactor)
         radial = radial * self.cutoff(lengths)[:, None]
         sh = self.spherical_harmonics(vectors)
         x = self.node_embedding(attrs)
