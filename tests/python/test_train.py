@@ -613,7 +613,7 @@ def test_example_configs_validate():
         assert config["model"]["name"], path
 
 
-@pytest.mark.parametrize("name", ["demo", "water_nequip", "qm9_schnet", "qm9_l1net"])
+@pytest.mark.parametrize("name", ["demo", "water_nequip", "water_mace", "qm9_schnet", "qm9_l1net"])
 def test_example_configs_run_as_written(name, tmp_path, monkeypatch):
     # From the repository root, as the configurations' comments say, with only the run's length
     # and place changed (the density configurations run in test_train_density.py).
