@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from e3core import nn, o3
+from e3core._dtype import default_dtype
 
 
 class _Kept(Exception):
@@ -320,12 +321,14 @@ def _mace_contraction(m: torch.nn.Module) -> nn.SymmetricContraction:
     correlations = {int(c.correlation) for c in m.contractions}
     if len(correlations) != 1 or not m.internal_weights:
         raise _Kept("built with a correlation per output irrep or with external weights")
-    new = nn.SymmetricContraction(
-        str(m.irreps_in),
-        str(m.irreps_out),
-        correlations.pop(),
-        num_elements=int(m.contractions[0].weights_max.shape[0]),
-    )
+    # Built in the dtype of mace-torch's weights, as mace-torch built its constants.
+    with default_dtype(m.contractions[0].weights_max.dtype):
+        new = nn.SymmetricContraction(
+            str(m.irreps_in),
+            str(m.irreps_out),
+            correlations.pop(),
+            num_elements=int(m.contractions[0].weights_max.shape[0]),
+        )
     theirs = m.state_dict()
     if any(v.shape != theirs[k].shape for k, v in new.state_dict().items() if k in theirs):
         raise _Kept("built with another basis (cuequivariance's reduced one, use_reduced_cg)")

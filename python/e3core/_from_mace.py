@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from e3core._dtype import default_dtype
 from e3core.models._mace import MACE
 
 _ACCEPTED = ("mace.modules.models.MACE", "mace.modules.models.ScaleShiftMACE")
@@ -237,12 +238,8 @@ def from_mace(model_or_path: torch.nn.Module | str | os.PathLike, **options: Any
     parameter = next(model.parameters())
     # Built with the model's dtype as the default: constants made at construction (the
     # activations' normalization) then round as mace-torch's did.
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(parameter.dtype)
-    try:
+    with default_dtype(parameter.dtype):
         new = MACE(**config, **options).to(device=parameter.device)
-    finally:
-        torch.set_default_dtype(default)
     theirs = model.state_dict()
     state = {}
     own = ("types.index", "scale_shift.scale", "scale_shift.shift")

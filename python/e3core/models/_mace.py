@@ -45,25 +45,6 @@ def conv_instructions(
     return irreps_out, instructions
 
 
-def channels_last(x: torch.Tensor, irreps: list[tuple[int, int]]) -> torch.Tensor:
-    """Features (N, dim) in e3nn's layout, each term (channel, component), as (N, channels,
-    components of every term): the symmetric contraction's input. ``irreps`` lists the terms'
-    (multiplicity, dimension), every multiplicity the same.
-
-    Example::
-
-        >>> x = torch.arange(8.0)[None]  # 2x0e+2x1o: channel 0 is [0, 2, 3, 4]
-        >>> channels_last(x, [(2, 1), (2, 3)])[0, 0]
-        tensor([0., 2., 3., 4.])
-    """
-    start = 0
-    fields = []
-    for mul, dim in irreps:
-        fields.append(x.narrow(1, start, mul * dim).reshape(x.shape[0], mul, dim))
-        start += mul * dim
-    return torch.cat(fields, dim=-1)
-
-
 class NodeEmbedding(torch.nn.Module):
     """The elements' embedding: a ``Linear`` of the one-hot elements to scalars.
 
@@ -91,7 +72,7 @@ class MACEInteraction(torch.nn.Module):
     with the one-hot elements) maps the input to ``irreps_hidden`` with ``residual``, for the
     product block to add; without it, it maps the messages to themselves.
 
-    Returns the messages as (N, channels, components) and the self-connection (or None).
+    Returns the messages (N, irreps_target.dim) and the self-connection (or None).
 
     Example::
 
@@ -101,7 +82,7 @@ class MACEInteraction(torch.nn.Module):
         >>> m, sc = block(torch.randn(2, 4), torch.eye(2), sh, radial, torch.tensor([1, 0]),
         ...               torch.tensor([0, 1]))
         >>> m.shape, sc is None
-        (torch.Size([2, 4, 4]), True)
+        (torch.Size([2, 16]), True)
     """
 
     residual: bool
@@ -144,7 +125,6 @@ class MACEInteraction(torch.nn.Module):
             self.skip_tp = FullyConnectedTensorProduct(irreps_in, irreps_attr, irreps_hidden)
         else:
             self.skip_tp = FullyConnectedTensorProduct(irreps_target, irreps_attr, irreps_target)
-        self._target = [(mul, ir.dim) for mul, ir in irreps_target]
         self.irreps_out = irreps_target
 
     def forward(
@@ -156,7 +136,7 @@ class MACEInteraction(torch.nn.Module):
         edge_src: torch.Tensor,
         edge_dst: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Messages (N, channels, components) and the self-connection of node features ``x``
+        """Messages (N, irreps_target.dim) and the self-connection of node features ``x``
         (N, irreps_in.dim) with one-hot elements ``attrs``."""
         sc: torch.Tensor | None = None
         if self.residual:
@@ -165,7 +145,7 @@ class MACEInteraction(torch.nn.Module):
         message = self.linear(self.conv_tp(self.linear_up(x), edge_sh, weight, edge_src, edge_dst))
         if not self.residual:
             message = self.skip_tp(message, attrs)
-        return channels_last(message, self._target), sc
+        return message, sc
 
 
 class ProductBasis(torch.nn.Module):
@@ -176,7 +156,7 @@ class ProductBasis(torch.nn.Module):
     Example::
 
         >>> block = ProductBasis(Irreps("4x0e+4x1o"), Irreps("4x0e"), 2, 3)
-        >>> block(torch.randn(5, 4, 4), None, torch.eye(3)[[0, 1, 2, 0, 1]]).shape
+        >>> block(torch.randn(5, 16), None, torch.eye(3)[[0, 1, 2, 0, 1]]).shape
         torch.Size([5, 4])
     """
 
@@ -192,9 +172,8 @@ class ProductBasis(torch.nn.Module):
     def forward(
         self, x: torch.Tensor, sc: torch.Tensor | None, attrs: torch.Tensor
     ) -> torch.Tensor:
-        """New node features (N, irreps_out.dim) from messages ``x`` (N, channels,
-        components)."""
-        out = self.linear(self.symmetric_contractions(x, attrs))
+        """New node features (N, irreps_out.dim) from messages ``x`` (N, irreps_in.dim)."""
+        out = self.linear(self.symmetric_contractions.contract(x, attrs))
         if sc is not None:
             out = out + sc
         return out

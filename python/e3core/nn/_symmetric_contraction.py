@@ -7,9 +7,13 @@ element (one-hot attributes ``y``) and path k::
 
     out[c, m] = sum_nu sum_{i, k} U_nu[m, i_1..i_nu, k] W_nu[e, k, c] x[c, i_1] ... x[c, i_nu]
 
-evaluated from the highest power down (Horner's scheme), as mace-torch does. The U tensors are
-built here, by coupling the input irreps one after the other with e3core's Wigner 3j symbols in
-mace-torch's order, so that its weights load unchanged.
+The U tensors are built here, by coupling the input irreps one after the other with e3core's
+Wigner 3j symbols in mace-torch's order, so that its weights load unchanged. They are not what
+runs: every power of x coupled to the outputs is a chain of e3core tensor products ("uuu", channel
+by channel: x with x, then with x again, ...; a constant 1 appended to x carries the lower
+powers), and the weights of the last product are linear maps alpha of mace-torch's weights,
+fitted once per module so that the two polynomials are equal. The chains run on the tensor
+product kernels (backward and double backward included), sparse where U is dense.
 
 Example::
 
@@ -29,6 +33,7 @@ import torch
 
 from e3core import o3
 from e3core._checks import check_int
+from e3core._dtype import default_dtype
 from e3core._errors import ArgumentError, ShapeError
 from e3core.o3._reduce import _wigner_nj
 
@@ -71,8 +76,9 @@ class _FrozenZeros(torch.nn.Parameter):
 
 
 class _Contraction(torch.nn.Module):
-    """The contraction to one output irrep (mace-torch's ``Contraction``: its parameter and
-    buffer names)."""
+    """The weights of the contraction to one output irrep (mace-torch's ``Contraction``: its
+    parameter and buffer names), and ``alpha``: the tensor-product paths' coefficients as
+    linear maps of those weights (see ``SymmetricContraction``)."""
 
     def __init__(
         self,
@@ -86,10 +92,6 @@ class _Contraction(torch.nn.Module):
         self.num_features = channels
         coupling = o3.Irreps([(1, ir) for _, ir in irreps_in])
         self.correlation = correlation
-        self.dim_in = coupling.dim
-        self.dim_out = ir_out.dim
-        # dim_in ** k for k < correlation (TorchScript's int ** int is a float).
-        self.powers: list[int] = [coupling.dim**k for k in range(correlation)]
         dtype = torch.get_default_dtype()
         self.weights = torch.nn.ParameterList()
         for nu in range(1, correlation + 1):
@@ -102,7 +104,6 @@ class _Contraction(torch.nn.Module):
                 self.weights_max = w
             else:
                 self.weights.append(w)
-        self.weights_first = num_elements < getattr(self, f"U_matrix_{correlation}").shape[-1]
         # Where U_(idx + 1) is zero, mace-torch freezes weights[idx] at zero (its EmptyParam;
         # weights_max for the highest power), whichever power that list entry multiplies: kept
         # as is, so that its models load and compute the same.
@@ -117,34 +118,174 @@ class _Contraction(torch.nn.Module):
                     self.weights_max = _FrozenZeros(self.weights_max)
                 self.register_buffer("weights_max_zeroed", torch.tensor(zero))
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        b, c = x.shape[0], x.shape[1]
-        buffers = dict(self.named_buffers())
-        u = buffers["U_matrix_" + str(self.correlation)]
-        # The highest power, in the cheaper of two exact orders (einsums of two operands, so
-        # that torch.export keeps the node count symbolic): with fewer elements than paths,
-        # the weights and basis contracted first, once per call, then with each node's
-        # elements and features (nodes x channels x elements x components x the rest); else
-        # each node's weights first (nodes x channels x paths x components x the rest).
-        u = u.reshape(self.dim_out, self.powers[self.correlation - 1], self.dim_in, -1)
-        if self.weights_first:
-            uw = torch.tensordot(self.weights_max, u, dims=([1], [3]))
-            t = torch.einsum("beci,ecmpi->bcmp", torch.einsum("be,bci->beci", y, x), uw)
-        else:
-            w = torch.einsum("ekc,be->bkc", self.weights_max, y)
-            t = torch.einsum("mpik,bcik->bcmp", u, torch.einsum("bkc,bci->bcik", w, x))
-        nu = self.correlation - 1
-        for w in self.weights:
-            u = buffers["U_matrix_" + str(nu)]
-            t = t + torch.einsum(
-                "mqk,bkc->bcmq",
-                u.reshape(self.dim_out, self.powers[nu], -1),
-                torch.einsum("ekc,be->bkc", w, y),
-            )
-            t = t.reshape(b, c, self.dim_out, self.powers[nu - 1], self.dim_in)
-            t = torch.einsum("bcmri,bci->bcmr", t, x)
-            nu -= 1
-        return t.reshape(b, c * self.dim_out)
+    def set_alpha(self, alpha: torch.Tensor) -> None:
+        """The paths' coefficients (paths, weights of every power, highest first): not in the
+        state_dict, as they follow from the irreps."""
+        self.register_buffer("alpha", alpha.to(torch.get_default_dtype()), persistent=False)
+
+    def path_weights(self) -> torch.Tensor:
+        """(elements, paths, channels): each path's weight per element and channel."""
+        weights = torch.cat([self.weights_max] + [w for w in self.weights], dim=1)
+        return torch.einsum("pk,ekc->epc", self.alpha, weights)
+
+
+# A term of the chain's operands: (irrep, degree), degree counting the factors of x (0: the
+# constant 1 appended to x, through which lower powers pass).
+_Term = tuple[o3.Irrep, int]
+_Path = tuple[int, int, int, int]  # (left term, right term, output term, degree)
+
+
+def _couplings(
+    left: list[_Term], right: list[_Term], full: int, first: bool
+) -> list[tuple[int, int, o3.Irrep, int]]:
+    """The couplings of ``left``'s terms with ``right``'s (x and the constant): a factor of x
+    only onto terms of the full degree ``full`` (lower powers take their factors of 1 after
+    the last x, so each monomial comes once); in the first product (``left`` is x too) each
+    pair once, without the products of an irrep with itself that vanish by symmetry."""
+    out = []
+    for i, (a, da) in enumerate(left):
+        for j, (b, db) in enumerate(right):
+            if da == 0 or (db == 1 and da != full) or (first and j < i):
+                continue
+            for ir in a * b:
+                if first and i == j and (a.l + b.l + ir.l) % 2 == 1:
+                    continue
+                out.append((i, j, ir, da + db))
+    return out
+
+
+def _chain_plan(
+    single: o3.Irreps, outputs: list[o3.Irrep], correlation: int
+) -> tuple[list[tuple[list[_Term], list[_Path]]], list[tuple[int, int, int, int]]]:
+    """The tensor products that compute every power of x up to ``correlation`` coupled to the
+    ``outputs``: ``correlation - 2`` unweighted products of the running operand with x (each
+    its terms and paths), then the weighted one, its paths (left, right, output, power) sorted
+    by output and by power from the highest down (the order of the weights)."""
+    x_terms: list[_Term] = [(ir, 1) for _, ir in single] + [(o3.Irrep("0e"), 0)]
+    l_in = max(ir.l for _, ir in single)
+    stages = []
+    left = x_terms
+    for stage in range(correlation - 2):
+        full = stage + 1
+
+        def reachable(ir: o3.Irrep, degree: int) -> bool:
+            return any(abs(ir.l - o.l) <= (correlation - degree) * l_in for o in outputs)
+
+        terms: list[_Term] = []
+        paths: list[_Path] = []
+        for i, j, ir, degree in _couplings(left, x_terms, full, stage == 0):
+            if reachable(ir, degree):
+                paths.append((i, j, len(terms), degree))
+                terms.append((ir, degree))
+        stages.append((terms, paths))
+        left = terms
+    full = correlation - 1 if correlation > 1 else 1
+    final = [
+        (i, j, k, degree)
+        for i, j, ir, degree in _couplings(left, x_terms, full, correlation <= 2)
+        for k, o in enumerate(outputs)
+        if ir == o and degree <= correlation
+    ]
+    final.sort(key=lambda path: (path[2], -path[3]))
+    return stages, final
+
+
+def _products(
+    single: o3.Irreps, outputs: list[o3.Irrep], correlation: int, channels: int
+) -> tuple[list[o3.TensorProduct], o3.TensorProduct, list[tuple[int, int, int, int]]]:
+    """The plan's tensor products at ``channels`` ("uuu": channel by channel, raw Wigner 3j
+    couplings) and the weighted paths (left, right, output, power)."""
+    stages, final = _chain_plan(single, outputs, correlation)
+    x = o3.Irreps([(channels, ir) for _, ir in single] + [(channels, "0e")])
+    options = {"irrep_normalization": "none", "path_normalization": "none"}
+    unweighted, left = [], x
+    for terms, paths in stages:
+        out = o3.Irreps([(channels, ir) for ir, _ in terms])
+        instructions = [(i, j, k, "uuu", False) for i, j, k, _ in paths]
+        unweighted.append(o3.TensorProduct(left, x, out, instructions, **options))
+        left = out
+    out = o3.Irreps([(channels, ir) for ir in outputs])
+    weighted = o3.TensorProduct(
+        left,
+        x,
+        out,
+        [(i, j, k, "uuu", True) for i, j, k, _ in final],
+        internal_weights=False,
+        shared_weights=False,
+        **options,
+    )
+    return unweighted, weighted, final
+
+
+def _contract(u: torch.Tensor, dim_out: int, power: int, x: torch.Tensor) -> torch.Tensor:
+    """A coupling basis U (``coupling_basis``'s layout) contracted with each sample of ``x``
+    (samples, dim) in each of its ``power`` input slots: (samples, dim_out, paths)."""
+    dim, paths = x.shape[1], u.shape[-1]
+    t = torch.einsum("mjik,si->smjk", u.reshape(dim_out, -1, dim, paths), x)
+    for _ in range(power - 1):
+        t = torch.einsum("smjik,si->smjk", t.reshape(x.shape[0], dim_out, -1, dim, paths), x)
+    return t.reshape(x.shape[0], dim_out, paths)
+
+
+def _fit_alpha(single: o3.Irreps, outputs: list[o3.Irrep], correlation: int) -> list[torch.Tensor]:
+    """For each output, the matrix alpha (its paths, the weights of every power) with
+    sum_k alpha[p, k] W[k] on path p giving, as polynomials in x, sum_k W[k] U[..., k]
+    contracted with x: a least-squares fit on random samples in float64, checked on others
+    (the chains span every coupling, so the fit is exact to rounding)."""
+    with default_dtype(torch.float64):
+        unweighted, weighted, final = _products(single, outputs, correlation, 1)
+        columns_of = [k for _, _, k, _ in final]
+        degrees = [degree for _, _, _, degree in final]
+        # Built again in float64: the modules' buffers hold them in the default dtype.
+        bases = [
+            [coupling_basis(single, ir, nu) for nu in range(correlation, 0, -1)] for ir in outputs
+        ]
+        widths = [sum(u.shape[-1] for u in basis) for basis in bases]
+        samples = 64 + 4 * (weighted.weight_numel + max(widths))
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(2 * samples, single.dim, generator=gen, dtype=torch.float64)
+        xt = torch.cat([x, torch.ones(2 * samples, 1, dtype=torch.float64)], dim=1)
+        left = xt
+        for tp in unweighted:
+            left = tp(left, xt)
+        columns = torch.zeros(2 * samples, sum(ir.dim for ir in outputs), 0)
+        if weighted.weight_numel > 0:
+            columns = torch.stack(
+                [weighted(left, xt, torch.eye(weighted.weight_numel)[p].expand(2 * samples, -1))
+                 for p in range(weighted.weight_numel)],
+                dim=-1,
+            )  # fmt: skip
+        alphas = []
+        start = 0
+        for k, ir in enumerate(outputs):
+            paths = [p for p, kk in enumerate(columns_of) if kk == k]
+            block = columns[:, start : start + ir.dim][:, :, paths]
+            start += ir.dim
+            alpha = torch.zeros(len(paths), widths[k], dtype=torch.float64)
+            column = 0
+            for power, u in zip(range(correlation, 0, -1), bases[k], strict=True):
+                rows = [r for r, p in enumerate(paths) if degrees[p] == power]
+                value = _contract(u, ir.dim, power, x)
+                if rows:
+                    a = block[:samples, :, rows].reshape(-1, len(rows))
+                    b = value[:samples].reshape(-1, u.shape[-1])
+                    solution = torch.linalg.lstsq(a, b, driver="gelsd").solution
+                    alpha[rows, column : column + u.shape[-1]] = solution
+                column += u.shape[-1]
+            check = torch.einsum("smp,pk->smk", block, alpha)
+            expected = torch.cat(
+                [_contract(u, ir.dim, power, x)
+                 for power, u in zip(range(correlation, 0, -1), bases[k], strict=True)],
+                dim=-1,
+            )  # fmt: skip
+            error = float((check - expected).abs().max())
+            if error > 1e-8 * (1.0 + float(expected.abs().max())):
+                raise RuntimeError(
+                    f"SymmetricContraction: the tensor products do not reproduce the coupling "
+                    f"basis of {ir} (deviation {error:.1e})"
+                )
+            alphas.append(alpha)
+        return alphas
 
 
 class SymmetricContraction(torch.nn.Module):
@@ -203,6 +344,26 @@ class SymmetricContraction(torch.nn.Module):
             _Contraction(self.irreps_in, ir, self.correlation, self.num_elements, self.channels)
             for _, ir in self.irreps_out
         )
+        single = o3.Irreps([(1, ir) for _, ir in self.irreps_in])
+        outputs = [ir for _, ir in self.irreps_out]
+        for contraction, alpha in zip(
+            self.contractions,
+            _fit_alpha(single, outputs, self.correlation),
+            strict=True,
+        ):
+            contraction.set_alpha(alpha)
+        unweighted, self.weighted, _ = _products(single, outputs, self.correlation, self.channels)
+        self.unweighted = torch.nn.ModuleList(unweighted)
+        # The products' buffers follow from the irreps: out of the state_dict, which stays
+        # mace-torch's.
+        for product in [self.weighted, *unweighted]:
+            for name, buffer in list(product.named_buffers(recurse=False)):
+                product.register_buffer(name, buffer, persistent=False)
+        # Where each irrep's components lie in a channel's row of x (nodes, channels, dim).
+        starts = [sum(ir.dim for _, ir in self.irreps_in[:i]) for i in range(len(self.irreps_in))]
+        self._slices = [
+            (start, ir.dim) for start, (_, ir) in zip(starts, self.irreps_in, strict=True)
+        ]
 
     def __repr__(self) -> str:
         return (
@@ -222,7 +383,23 @@ class SymmetricContraction(torch.nn.Module):
             raise ShapeError(
                 f"y has shape {list(y.shape)}, expected ({x.shape[0]}, {self.num_elements})"
             )
-        return torch.cat([contraction(x, y) for contraction in self.contractions], dim=-1)
+        n = x.shape[0]
+        flat = [
+            x.narrow(2, start, dim).reshape(n, self.channels * dim) for start, dim in self._slices
+        ]
+        return self.contract(torch.cat(flat, dim=1), y)
+
+    def contract(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The contraction of ``x`` in e3nn's layout (nodes, irreps_in.dim), unchecked: for
+        callers that hold the features so (e3core's MACE)."""
+        ones = torch.ones((x.shape[0], self.channels), dtype=x.dtype, device=x.device)
+        xt = torch.cat([x, ones], dim=1)
+        left = xt
+        for product in self.unweighted:
+            left = product(left, xt)
+        weights = torch.cat([c.path_weights() for c in self.contractions], dim=1)
+        per_node = y @ weights.reshape(weights.shape[0], -1)
+        return self.weighted(left, xt, per_node)
 
 
 __all__ = ["SymmetricContraction", "coupling_basis"]
