@@ -15,29 +15,12 @@ Example::
     [-1.0, -1.0, -1.0]
 """
 
-import contextlib
 from collections.abc import Iterator, Sequence
 
 import e3nn.o3
 import pytest
 import torch
-
-
-@contextlib.contextmanager
-def default_dtype(dtype: torch.dtype) -> Iterator[None]:
-    """Makes ``dtype`` torch's default inside the block (while e3nn objects are built) and
-    restores the previous default, also on an error.
-
-    >>> with default_dtype(torch.float64):
-    ...     torch.get_default_dtype()
-    torch.float64
-    """
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(saved)
+from e3core._dtype import default_dtype
 
 
 @pytest.fixture(params=[torch.float64, torch.float32], ids=["float64", "float32"], name="dtype")

@@ -14,6 +14,7 @@ import e3nn.o3 as e3nn_o3
 import numpy as np
 import torch
 from e3core import data
+from e3core._dtype import default_dtype
 
 
 def mace_model(
@@ -51,13 +52,9 @@ def mace_model(
     if cls == "ScaleShiftMACE":
         kwargs.update(atomic_inter_scale=1.3, atomic_inter_shift=0.1)
     kwargs.update(options)
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
+    with default_dtype(torch.float64):
         torch.manual_seed(seed)
         model = getattr(modules, cls)(**kwargs)
-    finally:
-        torch.set_default_dtype(default)
     return model.double()
 
 
@@ -87,17 +84,13 @@ def mace_batch(
     from mace.tools import torch_geometric, utils
 
     table = utils.AtomicNumberTable(list(elements))
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)  # mace-torch's data take the default dtype
-    try:
+    with default_dtype(dtype):  # mace-torch's data take the default dtype
         graphs = [
             mace_data.AtomicData.from_config(
                 mace_data.config_from_atoms(a), z_table=table, cutoff=r_max
             )
             for a in atoms
         ]
-    finally:
-        torch.set_default_dtype(default)
     loader = torch_geometric.dataloader.DataLoader(graphs, batch_size=len(graphs))
     return next(iter(loader)).to_dict()
 
