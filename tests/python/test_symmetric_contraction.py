@@ -236,3 +236,15 @@ def test_from_e3nn_converts_a_whole_mace_model(max_ell, hidden, correlation):
     assert expected["forces"].abs().max() > 1e-3
     for key in ("energy", "forces"):
         torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-10)
+
+
+def test_contract_takes_e3nn_layout_and_element_indices():
+    """``contract``: features in e3nn's layout and elements as indices give ``forward``'s
+    output (features as (nodes, channels, dim), one-hot elements)."""
+    sc = SymmetricContraction("4x0e+4x1o+4x2e", "4x0e+4x1o", 3, num_elements=3).double()
+    x, y = inputs("4x0e+4x1o+4x2e", 7, 3, torch.float64)
+    flat = torch.cat([x[:, :, 0:1].reshape(7, -1), x[:, :, 1:4].reshape(7, -1),
+                      x[:, :, 4:9].reshape(7, -1)], dim=1)  # fmt: skip
+    expected = sc(x, y)
+    torch.testing.assert_close(sc.contract(flat, y.argmax(1)), expected, rtol=0, atol=1e-13)
+    torch.testing.assert_close(sc.contract(flat, y), expected, rtol=0, atol=1e-13)

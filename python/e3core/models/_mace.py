@@ -156,7 +156,7 @@ class ProductBasis(torch.nn.Module):
     Example::
 
         >>> block = ProductBasis(Irreps("4x0e+4x1o"), Irreps("4x0e"), 2, 3)
-        >>> block(torch.randn(5, 16), None, torch.eye(3)[[0, 1, 2, 0, 1]]).shape
+        >>> block(torch.randn(5, 16), None, torch.tensor([0, 1, 2, 0, 1])).shape
         torch.Size([5, 4])
     """
 
@@ -170,10 +170,11 @@ class ProductBasis(torch.nn.Module):
         self.linear = Linear(irreps_out, irreps_out)
 
     def forward(
-        self, x: torch.Tensor, sc: torch.Tensor | None, attrs: torch.Tensor
+        self, x: torch.Tensor, sc: torch.Tensor | None, types: torch.Tensor
     ) -> torch.Tensor:
-        """New node features (N, irreps_out.dim) from messages ``x`` (N, irreps_in.dim)."""
-        out = self.linear(self.symmetric_contractions.contract(x, attrs))
+        """New node features (N, irreps_out.dim) from messages ``x`` (N, irreps_in.dim) of
+        nodes of the element indices ``types`` (N,)."""
+        out = self.linear(self.symmetric_contractions.contract(x, types))
         if sc is not None:
             out = out + sc
         return out
@@ -440,6 +441,6 @@ class MACE(AtomisticModel):
         layers = zip(self.interactions, self.products, self.readouts)  # noqa: B905
         for interaction, product, readout in layers:
             message, sc = interaction(x, attrs, sh, radial, edge_src, edge_dst)
-            x = product(message, sc, attrs)
+            x = product(message, sc, types)
             energy = energy + readout(x)
         return energy

@@ -126,7 +126,9 @@ class _Contraction(torch.nn.Module):
     def path_weights(self) -> torch.Tensor:
         """(elements, paths, channels): each path's weight per element and channel."""
         weights = torch.cat([self.weights_max] + [w for w in self.weights], dim=1)
-        return torch.einsum("pk,ekc->epc", self.alpha, weights)
+        # A batched matrix product: an einsum's permuted output made TorchInductor fail to
+        # view the concatenation of these as (elements, paths * channels).
+        return torch.matmul(self.alpha, weights)
 
 
 # A term of the chain's operands: (irrep, degree), degree counting the factors of x (0: the
@@ -162,19 +164,23 @@ def _chain_plan(
     its terms and paths), then the weighted one, its paths (left, right, output, power) sorted
     by output and by power from the highest down (the order of the weights)."""
     x_terms: list[_Term] = [(ir, 1) for _, ir in single] + [(o3.Irrep("0e"), 0)]
-    l_in = max(ir.l for _, ir in single)
+
+    def reachable(ir: o3.Irrep, factors: int) -> bool:
+        """Whether ir times at most ``factors`` more factors of x reaches an output."""
+        reach = {ir}
+        for _ in range(factors):
+            reach |= {o for a in reach for _, b in single for o in a * b}
+        return any(o in reach for o in outputs)
+
     stages = []
     left = x_terms
     for stage in range(correlation - 2):
         full = stage + 1
-
-        def reachable(ir: o3.Irrep, degree: int) -> bool:
-            return any(abs(ir.l - o.l) <= (correlation - degree) * l_in for o in outputs)
-
         terms: list[_Term] = []
         paths: list[_Path] = []
         for i, j, ir, degree in _couplings(left, x_terms, full, stage == 0):
-            if reachable(ir, degree):
+            # A term that took a factor of 1 takes only 1s after it.
+            if reachable(ir, correlation - degree if degree == full + 1 else 0):
                 paths.append((i, j, len(terms), degree))
                 terms.append((ir, degree))
         stages.append((terms, paths))
@@ -359,11 +365,8 @@ class SymmetricContraction(torch.nn.Module):
         for product in [self.weighted, *unweighted]:
             for name, buffer in list(product.named_buffers(recurse=False)):
                 product.register_buffer(name, buffer, persistent=False)
-        # Where each irrep's components lie in a channel's row of x (nodes, channels, dim).
-        starts = [sum(ir.dim for _, ir in self.irreps_in[:i]) for i in range(len(self.irreps_in))]
-        self._slices = [
-            (start, ir.dim) for start, (_, ir) in zip(starts, self.irreps_in, strict=True)
-        ]
+        # The components of each irrep in a channel's row of x (nodes, channels, dim).
+        self._dims = [ir.dim for _, ir in self.irreps_in]
 
     def __repr__(self) -> str:
         return (
@@ -384,21 +387,28 @@ class SymmetricContraction(torch.nn.Module):
                 f"y has shape {list(y.shape)}, expected ({x.shape[0]}, {self.num_elements})"
             )
         n = x.shape[0]
-        flat = [
-            x.narrow(2, start, dim).reshape(n, self.channels * dim) for start, dim in self._slices
-        ]
+        # split, not narrow: a split's backward is one concatenation, a narrow's a zero-filled
+        # copy of the whole input per irrep.
+        pieces = x.split(self._dims, dim=2)
+        flat = [p.reshape(n, self.channels * d) for p, d in zip(pieces, self._dims)]  # noqa: B905
         return self.contract(torch.cat(flat, dim=1), y)
 
     def contract(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The contraction of ``x`` in e3nn's layout (nodes, irreps_in.dim), unchecked: for
-        callers that hold the features so (e3core's MACE)."""
+        callers that hold the features so (e3core's MACE). ``y``: the one-hot elements
+        (nodes, num_elements), or each node's element index (nodes,) int64, which selects its
+        weights instead of a matrix product with the one-hot rows."""
         ones = torch.ones((x.shape[0], self.channels), dtype=x.dtype, device=x.device)
         xt = torch.cat([x, ones], dim=1)
         left = xt
         for product in self.unweighted:
             left = product(left, xt)
         weights = torch.cat([c.path_weights() for c in self.contractions], dim=1)
-        per_node = y @ weights.reshape(weights.shape[0], -1)
+        weights = weights.reshape(weights.shape[0], -1)
+        if y.dim() == 1:
+            per_node = weights.index_select(0, y)
+        else:
+            per_node = y @ weights
         return self.weighted(left, xt, per_node)
 
 
