@@ -31,6 +31,7 @@ def small_model(name: str) -> torch.nn.Module:
         "nequip": dict(num_layers=2, num_features=8),
         "lnet": dict(num_layers=2, num_features=8, target="energy"),
         "schnet": dict(num_interactions=2, num_features=8),
+        "mace": dict(hidden_irreps="4x0e+4x1o", max_ell=2, radial_MLP=[8], MLP_irreps="4x0e"),
     }[name]
     return models.build(name, type_numbers=TYPES, r_max=CUTOFF, **options)
 
@@ -65,7 +66,7 @@ def assert_same_step(eager: train.Trainer, compiled: train.Trainer, batch: data.
         torch.testing.assert_close(p_c, p_e, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["nequip", "lnet", "schnet"])
+@pytest.mark.parametrize("name", ["nequip", "lnet", "schnet", "mace"])
 def test_compiled_step_equals_eager(name, dataset):
     """Two optimizer steps on batches of 8 and 5 molecules: loss, predictions, gradients and
     updated parameters equal the eager step's (float64); the second batch, of other sizes,

@@ -209,5 +209,8 @@ class CompiledStep:
         sums = out[0]
         predictions = dict(zip(needed, out[1 : 1 + len(needed)], strict=True))
         for p, g in zip(params, out[1 + len(needed) :], strict=True):
-            p.grad = g
+            # A compiled graph may return a gradient as a view with other strides (a slice of
+            # one buffer); torch's fused optimizers read gradients with their parameters'
+            # strides, so each gets its parameter's layout.
+            p.grad = g if g.stride() == p.stride() else torch.empty_like(p).copy_(g)
         return sums, predictions
