@@ -11,18 +11,14 @@ from typing import Any
 import torch
 
 from e3core._dtype import default_dtype
-from e3core.models._mace import MACE
+from e3core.models._mace import _GATES, MACE
 
 _ACCEPTED = ("mace.modules.models.MACE", "mace.modules.models.ScaleShiftMACE")
 _FIRST_BLOCKS = {
     "RealAgnosticInteractionBlock": False,
     "RealAgnosticResidualInteractionBlock": True,
 }
-_GATE_NAMES = {
-    torch.nn.functional.silu: "silu",
-    torch.tanh: "tanh",
-    torch.abs: "abs",
-}
+_GATE_NAMES = {function: name for name, function in _GATES.items()}
 _ACCELERATORS = ("cuequivariance", "cuequivariance_torch", "openequivariance")
 # mace-torch's state that e3core's MACE keeps elsewhere (its configuration, type table and
 # scale-shift buffers) or rebuilds (e3nn's generated constants).

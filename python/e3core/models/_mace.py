@@ -6,8 +6,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from e3core._checks import check_int
 from e3core.graph._conv import TensorProductConv
 from e3core.math._radial import PolynomialCutoff, sin_over_r
+from e3core.models._blocks import conv_instructions as nequip_conv_instructions
 from e3core.models._common import AtomisticModel, PerType
 from e3core.nn._activation import Activation
 from e3core.nn._fc import FullyConnectedNet
@@ -23,9 +25,9 @@ _GATES = {"silu": torch.nn.functional.silu, "tanh": torch.tanh, "abs": torch.abs
 def conv_instructions(
     irreps_in: Irreps, irreps_edge: Irreps, irreps_wanted: Irreps
 ) -> tuple[Irreps, list[tuple[int, int, int, str, bool]]]:
-    """MACE's convolution paths: every ``irreps_in`` x ``irreps_edge`` path into an irrep of
-    ``irreps_wanted``, mode "uvu", outputs sorted and the paths in the order of their outputs
-    (mace-torch's order, which sets the layout of the per-edge weights).
+    """MACE's convolution paths: NequIP's (``e3core.models._blocks.conv_instructions``) in
+    the order of their outputs (mace-torch's order, which sets the layout of the per-edge
+    weights).
 
     Example::
 
@@ -33,16 +35,8 @@ def conv_instructions(
         >>> irreps, [path[:3] for path in paths]
         (4x0e+4x0e+4x1o+4x1o, [(0, 0, 0), (1, 1, 1), (0, 1, 2), (1, 0, 3)])
     """
-    out, paths = [], []
-    for i, (mul, ir_in) in enumerate(irreps_in):
-        for j, (_, ir_edge) in enumerate(irreps_edge):
-            for ir_out in ir_in * ir_edge:
-                if ir_out in irreps_wanted:
-                    paths.append((i, j, len(out)))
-                    out.append((mul, ir_out))
-    irreps_out, p, _ = Irreps(out).sort()
-    instructions = sorted(((i, j, p[k], "uvu", True) for i, j, k in paths), key=lambda t: t[2])
-    return irreps_out, instructions
+    irreps_out, instructions = nequip_conv_instructions(irreps_in, irreps_edge, irreps_wanted)
+    return irreps_out, sorted(instructions, key=lambda path: path[2])
 
 
 class NodeEmbedding(torch.nn.Module):
@@ -227,17 +221,14 @@ class NonLinearReadout(torch.nn.Module):
 
 def _correlations(correlation: int | Sequence[int], num_interactions: int) -> list[int]:
     """One correlation order per interaction, each at least 1."""
-    values = [correlation] * num_interactions if isinstance(correlation, int) else correlation
-    values = list(values)
-    bad = len(values) != num_interactions or any(
-        isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in values
-    )
-    if bad:
+    if not isinstance(correlation, Sequence):
+        return [check_int("MACE", "correlation", correlation, 1)] * num_interactions
+    if len(correlation) != num_interactions:
         raise ValueError(
             f"MACE: correlation is {correlation!r}, expected an int >= 1 or a list of "
             f"{num_interactions} (one per interaction)"
         )
-    return [int(c) for c in values]
+    return [check_int("MACE", f"correlation[{i}]", c, 1) for i, c in enumerate(correlation)]
 
 
 class MACE(AtomisticModel):
@@ -330,12 +321,8 @@ class MACE(AtomisticModel):
             shift,
             atom_references,
         )
-        if isinstance(num_interactions, bool) or not isinstance(num_interactions, int):
-            raise ValueError(f"MACE: num_interactions is {num_interactions!r}, expected an int")
-        if num_interactions < 1:
-            raise ValueError(f"MACE: num_interactions is {num_interactions}, expected >= 1")
-        if isinstance(max_ell, bool) or not isinstance(max_ell, int) or max_ell < 0:
-            raise ValueError(f"MACE: max_ell is {max_ell!r}, expected an int >= 0")
+        num_interactions = check_int("MACE", "num_interactions", num_interactions, 1)
+        max_ell = check_int("MACE", "max_ell", max_ell, 0)
         if gate is not None and gate not in _GATES:
             raise ValueError(f"MACE: gate is {gate!r}, expected one of {sorted(_GATES)} or None")
         hidden = Irreps(hidden_irreps)

@@ -82,20 +82,22 @@ class _Contraction(torch.nn.Module):
 
     def __init__(
         self,
-        irreps_in: o3.Irreps,
-        ir_out: o3.Irrep,
-        correlation: int,
+        bases: list[torch.Tensor],
+        alpha: torch.Tensor,
         num_elements: int,
         channels: int,
     ) -> None:
+        """``bases``: ``coupling_basis`` of the powers 1, 2, ... (float64); ``alpha``: the
+        paths' coefficients (paths, weights of every power, highest first), not in the
+        state_dict, as they follow from the irreps."""
         super().__init__()
         self.num_features = channels
-        coupling = o3.Irreps([(1, ir) for _, ir in irreps_in])
+        correlation = len(bases)
         self.correlation = correlation
         dtype = torch.get_default_dtype()
         self.weights = torch.nn.ParameterList()
-        for nu in range(1, correlation + 1):
-            self.register_buffer(f"U_matrix_{nu}", coupling_basis(coupling, ir_out, nu).to(dtype))
+        for nu, basis in enumerate(bases, start=1):
+            self.register_buffer(f"U_matrix_{nu}", basis.to(dtype))
         # weights_max for the highest power, then weights[j] for power correlation - 1 - j.
         for nu in range(correlation, 0, -1):
             paths = getattr(self, f"U_matrix_{nu}").shape[-1]
@@ -117,11 +119,7 @@ class _Contraction(torch.nn.Module):
                 if zero:
                     self.weights_max = _FrozenZeros(self.weights_max)
                 self.register_buffer("weights_max_zeroed", torch.tensor(zero))
-
-    def set_alpha(self, alpha: torch.Tensor) -> None:
-        """The paths' coefficients (paths, weights of every power, highest first): not in the
-        state_dict, as they follow from the irreps."""
-        self.register_buffer("alpha", alpha.to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("alpha", alpha.to(dtype), persistent=False)
 
     def path_weights(self) -> torch.Tensor:
         """(elements, paths, channels): each path's weight per element and channel."""
@@ -233,19 +231,20 @@ def _contract(u: torch.Tensor, dim_out: int, power: int, x: torch.Tensor) -> tor
     return t.reshape(x.shape[0], dim_out, paths)
 
 
-def _fit_alpha(single: o3.Irreps, outputs: list[o3.Irrep], correlation: int) -> list[torch.Tensor]:
+def _fit_alpha(
+    single: o3.Irreps, outputs: list[o3.Irrep], bases: list[list[torch.Tensor]]
+) -> list[torch.Tensor]:
     """For each output, the matrix alpha (its paths, the weights of every power) with
     sum_k alpha[p, k] W[k] on path p giving, as polynomials in x, sum_k W[k] U[..., k]
     contracted with x: a least-squares fit on random samples in float64, checked on others
     (the chains span every coupling, so the fit is exact to rounding)."""
+    correlation = len(bases[0])
+    # Highest power first, the order of the weights.
+    bases = [basis[::-1] for basis in bases]
     with default_dtype(torch.float64):
         unweighted, weighted, final = _products(single, outputs, correlation, 1)
         columns_of = [k for _, _, k, _ in final]
         degrees = [degree for _, _, _, degree in final]
-        # Built again in float64: the modules' buffers hold them in the default dtype.
-        bases = [
-            [coupling_basis(single, ir, nu) for nu in range(correlation, 0, -1)] for ir in outputs
-        ]
         widths = [sum(u.shape[-1] for u in basis) for basis in bases]
         samples = 64 + 4 * (weighted.weight_numel + max(widths))
         gen = torch.Generator().manual_seed(0)
@@ -346,18 +345,17 @@ class SymmetricContraction(torch.nn.Module):
         self.num_elements = check_int("SymmetricContraction", "num_elements", num_elements, 1)
         self.channels = muls[0]
         self._dim_in = sum(ir.dim for _, ir in self.irreps_in)
-        self.contractions = torch.nn.ModuleList(
-            _Contraction(self.irreps_in, ir, self.correlation, self.num_elements, self.channels)
-            for _, ir in self.irreps_out
-        )
         single = o3.Irreps([(1, ir) for _, ir in self.irreps_in])
         outputs = [ir for _, ir in self.irreps_out]
-        for contraction, alpha in zip(
-            self.contractions,
-            _fit_alpha(single, outputs, self.correlation),
-            strict=True,
-        ):
-            contraction.set_alpha(alpha)
+        # float64: alpha is fitted to them; the buffers take the default dtype.
+        bases = [
+            [coupling_basis(single, ir, nu) for nu in range(1, self.correlation + 1)]
+            for ir in outputs
+        ]
+        self.contractions = torch.nn.ModuleList(
+            _Contraction(basis, alpha, self.num_elements, self.channels)
+            for basis, alpha in zip(bases, _fit_alpha(single, outputs, bases), strict=True)
+        )
         unweighted, self.weighted, _ = _products(single, outputs, self.correlation, self.channels)
         self.unweighted = torch.nn.ModuleList(unweighted)
         # The products' buffers follow from the irreps: out of the state_dict, which stays
