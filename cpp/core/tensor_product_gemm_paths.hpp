@@ -1,17 +1,24 @@
-// The paths that run as matrix products (runs_as_gemm): "uvw" with shared weights W[u][v][w]
-// and a scalar x2, over per-sample rows. Per block of samples, with c[k] its Clebsch-Gordan
-// entries (k, 0, k):
+// The paths that run as matrix products (is_diagonal_scalar_uvw): "uvw" with shared weights
+// W[u][v][w] and a scalar x2, over per-sample rows of x1 and out, c[k] the Clebsch-Gordan entries
+// (k, 0, k). With x2 one row per sample (runs_as_gemm_by_sample_x2), per block of samples:
 //   M[z][u][w] = sum_v x2[z][v] W[u][v][w]                 (a product with the weights)
 //   out[z][w][k] += c[k] sum_u M[z][u][w] x1[z][u][k]
 //   grad_x1[z][u][k] += c[k] sum_w M[z][u][w] g[z][w][k]  (g: grad_out)
 //   G[z][u][w] = sum_k c[k] x1[z][u][k] g[z][w][k]
 //   grad_x2[z][v] += sum_uw G[z][u][w] W[u][v][w]          (a product)
 //   grad_W[u][v][w] += sum_z x2[z][v] G[z][u][w]           (a product, summed over blocks)
-// so that the multiply-adds over all the weights, once per sample, are matrix products.
+// so that the multiply-adds over all the weights, once per sample, are matrix products. With x2
+// one row shared by every sample (runs_as_gemm_shared_x2, a Linear layer), M[u][w] =
+// c sum_v x2[v] W[u][v][w] is one matrix, and the paths that share x1 or out blocks one matrix
+// of blocks (a GemmGroup), whose rows are those of every sample and component, (z, k):
+//   out[(z, k)][w] += sum_u x1[(z, k)][u] M[u][w]
+//   grad_x1[(z, k)][u] += sum_w g[(z, k)][w] M[u][w]
+//   G[u][w] = sum_(z, k) x1[(z, k)][u] g[(z, k)][w]
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "cpu_dispatch.hpp"
@@ -23,25 +30,31 @@
 namespace e3core {
 namespace {
 
-// The product lent for the call, when its rows allow the matrix products: weights shared,
-// x1, x2 and out (or grad_out) one row per sample.
+// The route of the call and the product lent for it, when its rows allow the matrix products:
+// weights shared, x1 and out (or grad_out) one row per sample, x2 per sample or shared.
 template <typename T>
-TpGemm<T> gemm_for_call(const KernelPlan<T>& kp, const TpArray<T>* arrays) {
-  if (kp.rest == nullptr || arrays[2].mode != TpRows::Shared) return nullptr;
-  for (int a : {0, 1, 3}) {
-    if (arrays[a].mode != TpRows::PerSample) return nullptr;
+const GemmRoute<T>* gemm_route_for_call(const KernelPlan<T>& kp, const TpArray<T>* arrays,
+                                        TpGemm<T>* gemm) {
+  if (arrays[2].mode != TpRows::Shared || arrays[0].mode != TpRows::PerSample ||
+      arrays[3].mode != TpRows::PerSample) {
+    return nullptr;
   }
-  return lent_gemm<T>();
+  const GemmRoute<T>* route = arrays[1].mode == TpRows::PerSample ? &kp.by_sample_x2
+                              : arrays[1].mode == TpRows::Shared  ? &kp.shared_x2
+                                                                  : nullptr;
+  if (route == nullptr || route->rest == nullptr) return nullptr;
+  *gemm = lent_gemm<T>();
+  return *gemm != nullptr ? route : nullptr;
 }
 
 // Adds path gp's part of out (when not null) or of the gradients (those not null) for every
-// sample. Blocks of samples (M and G of about 1 MB) and parts of consecutive blocks (at most 8)
-// are fixed by the shapes; the parts run as tasks, each summing its own share of the weights'
-// gradient, and the shares are added in order.
+// sample, x2 one row per sample. Blocks of samples (M and G of about 1 MB) and parts of consecutive
+// blocks (at most 8) are fixed by the shapes; the parts run as tasks, each summing its own share of
+// the weights' gradient, and the shares are added in order.
 template <typename T>
-void run_gemm_path(const GemmPath<T>& gp, TpGemm<T> gemm, const TpPlan& plan, int64_t samples,
-                   const TpArray<T>* arrays, T* out, T* grad_x1, T* grad_x2, T* grad_w,
-                   const Executor& exec) {
+void run_gemm_path_by_sample_x2(const GemmPath<T>& gp, TpGemm<T> gemm, const TpPlan& plan,
+                                int64_t samples, const TpArray<T>* arrays, T* out, T* grad_x1,
+                                T* grad_x2, T* grad_w, const Executor& exec) {
   const TpPath& p = *gp.p;
   const int64_t nu = p.mul1, nv = p.mul2, nw = p.mul_out, d = p.dim1, uw = nu * nw;
   const T* c = gp.c.data();
@@ -147,6 +160,152 @@ void run_gemm_path(const GemmPath<T>& gp, TpGemm<T> gemm, const TpPlan& plan, in
       T* to = gw + (u * nv + v) * nw;
       for (int64_t o = 0; o < nw; ++o) to[o] += from[o];
     }
+  }
+}
+
+// Rows (z, k) of a block of n samples from z0 between e3nn's layout (the blocks' [u][k] in rows
+// of ld) and the products' ([z][k][column], width columns): copied from e3nn's (kGather) or
+// added to it. kD fixes the component count so that the loops unroll. Large copies run as tasks.
+template <bool kGather, int kD, typename T>
+void copy_rows(std::conditional_t<kGather, const T*, T*> e3nn, int64_t ld,
+               const std::vector<GemmBlock>& blocks, int64_t width, int64_t z0, int64_t n,
+               std::conditional_t<kGather, T*, const T*> rows, const Executor& exec) {
+  const auto body = [&](int64_t begin, int64_t end) {
+    for (int64_t z = begin; z < end; ++z) {
+      auto* row = e3nn + (z0 + z) * ld;
+      int64_t col = 0;
+      for (const GemmBlock& b : blocks) {
+        auto* r = rows + z * kD * width + col;
+        for (int64_t u = 0; u < b.mul; ++u) {
+          for (int k = 0; k < kD; ++k) {
+            if constexpr (kGather) {
+              r[k * width + u] = row[b.offset + u * kD + k];
+            } else {
+              row[b.offset + u * kD + k] += r[k * width + u];
+            }
+          }
+        }
+        col += b.mul;
+      }
+    }
+  };
+  if (n * kD * width >= 65536) {
+    exec(n, 64, body);
+  } else {
+    body(0, n);
+  }
+}
+
+// Group gr's part of out (when not null) or of the gradients (those not null), x2 shared.
+// With one component the products read and write the rows where they lie, a path at a time;
+// with more the rows are copied, in blocks of samples of about 1 MB.
+template <int kD, typename T>
+void run_gemm_group_shared_x2(const GemmGroup<T>& gr, TpGemm<T> gemm, const TpPlan& plan,
+                              int64_t samples, const TpArray<T>* arrays, T* out, T* grad_x1,
+                              T* grad_x2, T* grad_w, const Executor& exec) {
+  if (samples == 0) return;
+  const int64_t nr = gr.rows, nc = gr.cols;
+  const T *x1 = arrays[0].data, *x2 = arrays[1].data, *w = arrays[2].data;
+  const T* g = arrays[3].data;
+  // The matrix: each path's c sum_v x2[v] W[u][v][w] at its place.
+  std::vector<T> m(size_t(nr * nc), T(0));
+  for (const auto& part : gr.parts) {
+    const TpPath& p = *part.path->p;
+    const T c = part.path->c[0];
+    for (int64_t u = 0; u < p.mul1; ++u) {
+      T* mu = m.data() + (part.row + u) * nc + part.col;
+      for (int64_t v = 0; v < p.mul2; ++v) {
+        const T a = c * x2[p.offset2 + v];
+        const T* wuv = w + p.weight_offset + (u * p.mul2 + v) * p.mul_out;
+        for (int64_t o = 0; o < p.mul_out; ++o) mu[o] += a * wuv[o];
+      }
+    }
+  }
+  const bool need_g = grad_x2 != nullptr || grad_w != nullptr;
+  std::vector<T> big_g(need_g ? size_t(nr * nc) : 0, T(0));
+  if constexpr (kD == 1) {
+    for (const auto& part : gr.parts) {
+      const TpPath& p = *part.path->p;
+      const T* mp = m.data() + part.row * nc + part.col;
+      const int64_t n1 = p.mul1, nw = p.mul_out;
+      if (out != nullptr) {
+        gemm(false, false, samples, nw, n1, T(1), x1 + p.offset1, plan.dim1, mp, nc, T(1),
+             out + p.offset_out, plan.dim_out);
+        continue;
+      }
+      if (grad_x1 != nullptr) {
+        gemm(false, true, samples, n1, nw, T(1), g + p.offset_out, plan.dim_out, mp, nc, T(1),
+             grad_x1 + p.offset1, plan.dim1);
+      }
+      if (need_g) {
+        gemm(true, false, n1, nw, samples, T(1), x1 + p.offset1, plan.dim1, g + p.offset_out,
+             plan.dim_out, T(1), big_g.data() + part.row * nc + part.col, nc);
+      }
+    }
+  } else {
+    const int64_t block = std::clamp<int64_t>(262144 / (kD * std::max(nr, nc)), 1, samples);
+    // The calling thread's rows, kept across calls: a new 1 MB buffer per call costs its page
+    // faults, about as much as the copies.
+    thread_local std::vector<T> scratch;
+    scratch.resize(std::max(scratch.size(), size_t(block * kD * (nr + nc))));
+    T *xs = scratch.data(), *os = xs + block * kD * nr;
+    for (int64_t z0 = 0; z0 < samples; z0 += block) {
+      const int64_t n = std::min(block, samples - z0), rows = n * kD;
+      if (out != nullptr) {
+        copy_rows<true, kD, T>(x1, plan.dim1, gr.in, nr, z0, n, xs, exec);
+        gemm(false, false, rows, nc, nr, T(1), xs, nr, m.data(), nc, T(0), os, nc);
+        copy_rows<false, kD, T>(out, plan.dim_out, gr.out, nc, z0, n, os, exec);
+        continue;
+      }
+      copy_rows<true, kD, T>(g, plan.dim_out, gr.out, nc, z0, n, os, exec);
+      if (grad_x1 != nullptr) {
+        gemm(false, true, rows, nr, nc, T(1), os, nc, m.data(), nc, T(0), xs, nr);
+        copy_rows<false, kD, T>(grad_x1, plan.dim1, gr.in, nr, z0, n, xs, exec);
+      }
+      if (need_g) {
+        copy_rows<true, kD, T>(x1, plan.dim1, gr.in, nr, z0, n, xs, exec);
+        gemm(true, false, nr, nc, rows, T(1), xs, nr, os, nc, T(1), big_g.data(), nc);
+      }
+    }
+  }
+  for (const auto& part : gr.parts) {
+    if (!need_g) break;
+    const TpPath& p = *part.path->p;
+    const T c = part.path->c[0];
+    for (int64_t v = 0; v < p.mul2; ++v) {
+      T sum = T(0);
+      for (int64_t u = 0; u < p.mul1; ++u) {
+        const T* gm = big_g.data() + (part.row + u) * nc + part.col;
+        const int64_t at = p.weight_offset + (u * p.mul2 + v) * p.mul_out;
+        for (int64_t o = 0; o < p.mul_out; ++o) {
+          sum += w[at + o] * gm[o];
+          if (grad_w != nullptr) grad_w[at + o] += c * x2[p.offset2 + v] * gm[o];
+        }
+      }
+      if (grad_x2 != nullptr) grad_x2[p.offset2 + v] += c * sum;
+    }
+  }
+}
+
+// Every path of the route: its part of out (when not null) or of the gradients.
+template <typename T>
+void run_gemm_paths(const GemmRoute<T>& route, TpGemm<T> gemm, const TpPlan& plan, int64_t samples,
+                    const TpArray<T>* arrays, T* out, T* grad_x1, T* grad_x2, T* grad_w,
+                    const Executor& exec) {
+  if (arrays[1].mode == TpRows::Shared) {
+    for (const GemmGroup<T>& gr : route.groups) {
+      // Irreps up to l = 3 with their component count fixed at compile time.
+      const auto run_group = gr.dim == 1   ? run_gemm_group_shared_x2<1, T>
+                             : gr.dim == 3 ? run_gemm_group_shared_x2<3, T>
+                             : gr.dim == 5 ? run_gemm_group_shared_x2<5, T>
+                                           : run_gemm_group_shared_x2<7, T>;
+      run_group(gr, gemm, plan, samples, arrays, out, grad_x1, grad_x2, grad_w, exec);
+    }
+    return;
+  }
+  for (const GemmPath<T>& gp : route.paths) {
+    run_gemm_path_by_sample_x2(gp, gemm, plan, samples, arrays, out, grad_x1, grad_x2, grad_w,
+                               exec);
   }
 }
 

@@ -237,17 +237,16 @@ void run(const TpCpuPlan& cpu_plan, int64_t samples, const TpArray<T>* arrays,
   for (int a = 0; a < 4; ++a) check_array(arrays[a], TpSlot(a), samples, widths[a]);
   const KernelPlan<T>& kp = kernel_plan<T>(cpu_plan);
   if constexpr (kSlot == TpSlot::Out) {
-    if (const TpGemm<T> gemm = gemm_for_call(kp, arrays)) {
+    TpGemm<T> gemm = nullptr;
+    if (const GemmRoute<T>* route = gemm_route_for_call(kp, arrays, &gemm)) {
       // The kernels' paths, then the products' (see tensor_product_gemm_paths.hpp).
       T* out = arrays[3].data;
-      if (kp.rest->plan().paths.empty()) {
+      if (route->rest->plan().paths.empty()) {
         std::fill(out, out + samples * plan.dim_out, T(0));
       } else {
-        run<T, TpSlot::Out>(*kp.rest, samples, arrays, exec);
+        run<T, TpSlot::Out>(*route->rest, samples, arrays, exec);
       }
-      for (const GemmPath<T>& gp : kp.gemm_paths) {
-        run_gemm_path<T>(gp, gemm, plan, samples, arrays, out, nullptr, nullptr, nullptr, exec);
-      }
+      run_gemm_paths<T>(*route, gemm, plan, samples, arrays, out, nullptr, nullptr, nullptr, exec);
       return;
     }
   }
@@ -500,20 +499,18 @@ void run_backward(const TpCpuPlan& cpu_plan, int64_t samples, const TpArray<T>* 
   const Terms* layouts[4] = {&plan.terms1, &plan.terms2, nullptr, &plan.terms_out};
   for (int a = 0; a < 4; ++a) check_array(arrays[a], TpSlot(a), samples, widths[a]);
   const KernelPlan<T>& kp = kernel_plan<T>(cpu_plan);
-  if (const TpGemm<T> gemm = gemm_for_call(kp, arrays)) {
+  TpGemm<T> gemm = nullptr;
+  if (const GemmRoute<T>* route = gemm_route_for_call(kp, arrays, &gemm)) {
     // The kernels' paths, then the products' (see tensor_product_gemm_paths.hpp).
-    if (kp.rest->plan().paths.empty()) {
-      const int64_t rows[3] = {samples, samples, 1};
+    if (route->rest->plan().paths.empty()) {
       for (int g = 0; g < 3; ++g) {
-        if (grads[g] != nullptr) std::fill(grads[g], grads[g] + rows[g] * widths[g], T(0));
+        if (grads[g] != nullptr) std::fill(grads[g], grads[g] + arrays[g].rows * widths[g], T(0));
       }
     } else {
-      run_backward(*kp.rest, samples, arrays, grads, exec);
+      run_backward(*route->rest, samples, arrays, grads, exec);
     }
-    for (const GemmPath<T>& gp : kp.gemm_paths) {
-      run_gemm_path<T>(gp, gemm, plan, samples, arrays, nullptr, grads[0], grads[1], grads[2],
-                       exec);
-    }
+    run_gemm_paths<T>(*route, gemm, plan, samples, arrays, nullptr, grads[0], grads[1], grads[2],
+                      exec);
     return;
   }
   const std::vector<T> wt =

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <utility>
@@ -115,17 +116,16 @@ PairIndex pair_index(const KernelPath<T>& kp) {
 }
 
 // A path that runs as matrix products when the host lends one (see set_tensor_product_gemm):
-// "uvw" with weights, x2 a scalar of at least 8 channels and at least 32^3 weights, so that its
-// Clebsch-Gordan entries lie on the diagonal i = k (c[i], times the path's normalization).
+// "uvw" with weights and a scalar x2, whose Clebsch-Gordan entries lie on the diagonal i = k
+// (c[i], times the path's normalization).
 template <typename T>
 struct GemmPath {
   const TpPath* p;
   std::vector<T> c;
 };
 
-inline bool runs_as_gemm(const TpPath& p) {
-  if (p.mode != ConnectionMode::UVW || !p.has_weight || p.dim2 != 1 || p.mul2 < 8 ||
-      p.mul1 * p.mul2 * p.mul_out < 32768 || p.dim1 != p.dim_out ||
+inline bool is_diagonal_scalar_uvw(const TpPath& p) {
+  if (p.mode != ConnectionMode::UVW || !p.has_weight || p.dim2 != 1 || p.dim1 != p.dim_out ||
       int64_t(p.cg.size()) != p.dim1) {
     return false;
   }
@@ -139,6 +139,118 @@ inline bool runs_as_gemm(const TpPath& p) {
   return true;
 }
 
+// With x2 one row per sample: at least 8 channels of x2 and 32^3 weights, below which the
+// per-sample products of the kernels win.
+inline bool runs_as_gemm_by_sample_x2(const TpPath& p) {
+  return is_diagonal_scalar_uvw(p) && p.mul2 >= 8 && p.mul1 * p.mul2 * p.mul_out >= 32768;
+}
+
+// With x2 one row shared by every sample (a Linear layer): the weights contracted with x2 are
+// one matrix of mul1 x mul_out. Its products beat the kernels from 64 x 64 for scalars, read
+// where they lie, and from 128 x 128 for irreps of several components, whose rows the products
+// copy where the kernels pass over them once. Components up to 7 (l = 3), the Clebsch-Gordan
+// entries equal (to their last bits, as computed), so that the first folds into that matrix.
+inline bool runs_as_gemm_shared_x2(const TpPath& p) {
+  if (!is_diagonal_scalar_uvw(p) || p.dim1 > 7 ||
+      p.mul1 * p.mul_out < (p.dim1 == 1 ? 4096 : 16384)) {
+    return false;
+  }
+  for (const CgEntry& e : p.cg) {
+    if (std::abs(e.value - p.cg[0].value) > 1e-14 * std::abs(p.cg[0].value)) return false;
+  }
+  return true;
+}
+
+// Blocks of columns of x1's or out's rows, one irrep's channels each.
+struct GemmBlock {
+  int64_t offset, mul;
+};
+
+// Paths of a route joined by the blocks they share (with x2 shared): one matrix product over all
+// their x1 blocks and out blocks, whose matrix holds each path's at (row, col) (zero elsewhere).
+template <typename T>
+struct GemmGroup {
+  struct Part {
+    const GemmPath<T>* path;
+    int64_t row, col;
+  };
+  int64_t dim = 0, rows = 0, cols = 0;  // components; the matrix's rows (x1) and columns (out)
+  std::vector<GemmBlock> in, out;
+  std::vector<Part> parts;
+
+  // The block's place in the matrix, added if new.
+  static int64_t place(std::vector<GemmBlock>& blocks, int64_t& size, int64_t offset, int64_t mul) {
+    int64_t at = 0;
+    for (const GemmBlock& b : blocks) {
+      if (b.offset == offset) return at;
+      at += b.mul;
+    }
+    blocks.push_back({offset, mul});
+    size += mul;
+    return at;
+  }
+};
+
+template <typename T>
+std::vector<GemmGroup<T>> gemm_groups(const std::vector<GemmPath<T>>& paths) {
+  // A path's group: the one that holds its x1 block or its out block, the two merged when both
+  // exist; the groups are rebuilt from the paths of each at the end.
+  std::vector<int64_t> group(paths.size());
+  for (size_t a = 0; a < paths.size(); ++a) {
+    group[a] = int64_t(a);
+    for (size_t b = 0; b < a; ++b) {
+      const TpPath &p = *paths[a].p, &q = *paths[b].p;
+      if (p.offset1 != q.offset1 && p.offset_out != q.offset_out) continue;
+      const int64_t from = group[a], to = group[b];
+      for (int64_t& g : group) g = g == from ? to : g;
+    }
+  }
+  std::vector<GemmGroup<T>> groups;
+  std::vector<int64_t> built;
+  for (size_t a = 0; a < paths.size(); ++a) {
+    if (std::find(built.begin(), built.end(), group[a]) != built.end()) continue;
+    built.push_back(group[a]);
+    GemmGroup<T> g;
+    for (size_t b = 0; b < paths.size(); ++b) {
+      if (group[b] != group[a]) continue;
+      const TpPath& p = *paths[b].p;
+      g.dim = p.dim1;
+      const int64_t row = GemmGroup<T>::place(g.in, g.rows, p.offset1, p.mul1);
+      const int64_t col = GemmGroup<T>::place(g.out, g.cols, p.offset_out, p.mul_out);
+      g.parts.push_back({&paths[b], row, col});
+    }
+    groups.push_back(std::move(g));
+  }
+  return groups;
+}
+
+// The paths that run as matrix products for one kind of x2 rows, and the plan of the others
+// that the kernels run (null when no path does).
+template <typename T>
+struct GemmRoute {
+  std::vector<GemmPath<T>> paths;
+  std::vector<GemmGroup<T>> groups;  // of the paths, when x2 is shared
+  std::unique_ptr<const TpCpuPlan> rest;
+
+  GemmRoute(const TpPlan& p, bool (*runs_as_gemm)(const TpPath&)) {
+    TpPlan without = p;
+    without.paths.clear();
+    for (const TpPath& path : p.paths) {
+      if (runs_as_gemm(path)) {
+        std::vector<T> c(size_t(path.dim1));
+        for (const CgEntry& e : path.cg) c[size_t(e.i)] = T(e.value);
+        paths.push_back({&path, std::move(c)});
+      } else {
+        without.paths.push_back(path);
+      }
+    }
+    if (!paths.empty()) rest = std::make_unique<const TpCpuPlan>(std::move(without));
+    groups = gemm_groups(paths);
+  }
+  GemmRoute(const GemmRoute&) = delete;
+  GemmRoute& operator=(const GemmRoute&) = delete;
+};
+
 // What the kernels derive from a plan, built once per plan and scalar type (TpCpuPlan keeps it)
 // and only read by the calls.
 template <typename T>
@@ -151,13 +263,12 @@ struct KernelPlan {
   int64_t max_mul1 = 1;
   int64_t work = 1;     // rough multiply-adds per sample, to size parallel tasks
   int64_t wt_size = 0;  // values of the transposed shared weights of every path
-  // The paths that runs_as_gemm, and the plan without them (null when there are none): where
-  // the host lends a matrix product and the rows allow, the kernels run `rest` and these paths
-  // go through the product.
-  std::vector<GemmPath<T>> gemm_paths;
-  std::unique_ptr<const TpCpuPlan> rest;
+  // Where the host lends a matrix product and the rows allow, the kernels run a route's `rest`
+  // and its paths go through the product: one route for x2 per sample, one for x2 shared.
+  GemmRoute<T> by_sample_x2, shared_x2;
 
-  explicit KernelPlan(const TpPlan& p) {
+  explicit KernelPlan(const TpPlan& p)
+      : by_sample_x2(p, runs_as_gemm_by_sample_x2), shared_x2(p, runs_as_gemm_shared_x2) {
     int64_t ones_size = 1;
     for (const TpPath& given : p.paths) {
       KernelPath<T> kp;
@@ -202,18 +313,6 @@ struct KernelPlan {
       max_mul1 = std::max(max_mul1, path.mul1);
     }
     ones.assign(size_t(ones_size), T(1));
-    TpPlan without = p;
-    without.paths.clear();
-    for (const TpPath& path : p.paths) {
-      if (runs_as_gemm(path)) {
-        std::vector<T> c(size_t(path.dim1));
-        for (const CgEntry& e : path.cg) c[size_t(e.i)] = T(e.value);
-        gemm_paths.push_back({&path, std::move(c)});
-      } else {
-        without.paths.push_back(path);
-      }
-    }
-    if (!gemm_paths.empty()) rest = std::make_unique<const TpCpuPlan>(std::move(without));
   }
 
   // With weights shared by every sample, those of the mixing paths transposed once per call

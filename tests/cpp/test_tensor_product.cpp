@@ -384,20 +384,23 @@ void loop_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T al
   }
 }
 
-// The forward and the three gradients (shared weights) of n samples, on `threads` threads.
+// The forward and the three gradients (shared weights, x2 per sample or shared) of n samples, on
+// `threads` threads.
 template <typename T>
-std::array<std::vector<T>, 4> products(const TpPlan& plan, int64_t n, int threads) {
+std::array<std::vector<T>, 4> products(const TpPlan& plan, int64_t n, int threads, bool shared_x2) {
   std::mt19937_64 gen(5);
   const auto values = [&](int64_t count) {
     const Vec d = randn(size_t(count), gen);
     return std::vector<T>(d.begin(), d.end());
   };
-  std::vector<T> x1 = values(n * plan.dim1), x2 = values(n * plan.dim2);
+  const int64_t rows2 = shared_x2 ? 1 : n;
+  std::vector<T> x1 = values(n * plan.dim1), x2 = values(rows2 * plan.dim2);
   std::vector<T> w = values(plan.weight_numel), g = values(n * plan.dim_out);
   std::array<std::vector<T>, 4> r = {std::vector<T>(x1.size(), T(7)), std::vector<T>(x2.size()),
                                      std::vector<T>(w.size()), std::vector<T>(g.size(), T(7))};
   e3core::set_num_threads(threads);
-  const TpArray<T> a1{x1.data(), n}, a2{x2.data(), n}, aw{w.data(), 1, TpRows::Shared};
+  const TpArray<T> a1{x1.data(), n}, aw{w.data(), 1, TpRows::Shared};
+  const TpArray<T> a2{x2.data(), rows2, shared_x2 ? TpRows::Shared : TpRows::PerSample};
   e3core::tensor_product<T>(plan, TpSlot::Out, n, a1, a2, aw, TpArray<T>{r[3].data(), n});
   e3core::tensor_product_backward<T>(plan, n, a1, a2, aw, TpArray<T>{g.data(), n}, r[0].data(),
                                      r[1].data(), r[2].data());
@@ -407,7 +410,8 @@ std::array<std::vector<T>, 4> products(const TpPlan& plan, int64_t n, int thread
 
 // With a lent matrix product, "uvw" paths of a scalar x2 with many channels run as products
 // (alone, and beside paths the kernels run): the kernels' results, over several blocks and
-// parts of samples, and the weights' gradient has the same bits on any number of threads.
+// parts of samples, and the weights' gradient has the same bits on any number of threads. With
+// x2 shared (a Linear layer), paths of l = 0 to 3, two of them into one block (one product).
 template <typename T>
 void check_lent_gemm(double tol) {
   const TpPlan mixed = TpPlan::build(spec("48x0e+48x1o", "16x0e+3x1o", "48x0e+48x1o",
@@ -416,13 +420,22 @@ void check_lent_gemm(double tol) {
                                            {1, 1, 0, ConnectionMode::UVW}}));
   const TpPlan alone =
       TpPlan::build(spec("40x1e", "24x0e", "36x1e", {{0, 0, 0, ConnectionMode::UVW}}));
-  for (const TpPlan* plan : {&mixed, &alone}) {
+  const TpPlan linear = TpPlan::build(spec("64x0e+72x0e+128x1o+128x2e+128x3o+16x1e", "2x0e",
+                                           "96x0e+128x1o+128x2e+128x3o+16x1e",
+                                           {{0, 0, 0, ConnectionMode::UVW},
+                                            {1, 0, 0, ConnectionMode::UVW},
+                                            {2, 0, 1, ConnectionMode::UVW},
+                                            {3, 0, 2, ConnectionMode::UVW},
+                                            {4, 0, 3, ConnectionMode::UVW},
+                                            {5, 0, 4, ConnectionMode::UVW}}));
+  for (const TpPlan* plan : {&mixed, &alone, &linear}) {
+    const bool shared_x2 = plan == &linear;
     for (int64_t n : {int64_t(0), int64_t(5), int64_t(301)}) {
       e3core::set_tensor_product_gemm(nullptr, nullptr);
-      const auto expected = products<T>(*plan, n, 1);
+      const auto expected = products<T>(*plan, n, 1, shared_x2);
       e3core::set_tensor_product_gemm(&loop_gemm<float>, &loop_gemm<double>);
-      const auto got = products<T>(*plan, n, 3);
-      const auto again = products<T>(*plan, n, 1);
+      const auto got = products<T>(*plan, n, 3, shared_x2);
+      const auto again = products<T>(*plan, n, 1, shared_x2);
       e3core::set_tensor_product_gemm(nullptr, nullptr);
       for (int s = 0; s < 4; ++s) {
         double scale = 1.0;

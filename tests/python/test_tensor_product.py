@@ -235,6 +235,35 @@ def test_uvw_paths_of_a_scalar_x2_as_matrix_products_match_e3nn(batch, dtype, e3
         torch.testing.assert_close(b, a, **TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", [3, 400])
+def test_wide_linear_as_matrix_products_matches_e3nn(batch, dtype, e3nn_dtype):
+    """A Linear's wide paths (64 x 64 channels of scalars, two into one output block; 128 x 128
+    of l = 1 to 3) run as torch's matrix products, beside a narrow path the kernels run:
+    outputs, the gradients and the second derivatives of a force-like loss stay e3nn's."""
+    e3nn_dtype(dtype)
+    args = ("64x0e+72x0e+128x1o+128x2e+128x3o+8x1e", "96x0e+128x1o+128x2e+128x3o+8x1e")
+    ref = e3nn.o3.Linear(*args)
+    ours = o3.Linear(*args).to(dtype)
+    ours.load_state_dict(ref.state_dict())
+    torch.manual_seed(3)
+    x = torch.randn(batch, ref.irreps_in.dim, dtype=dtype, requires_grad=True)
+    expected, got = ref(x), ours(x)
+    torch.testing.assert_close(got, expected, **TOL[dtype])
+    g = torch.randn_like(expected)
+    grads = [
+        torch.autograd.grad(o, [x, m.weight], g, create_graph=True)
+        for o, m in ((expected, ref), (got, ours))
+    ]
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(b, a, **TOL[dtype])
+    second = [
+        torch.autograd.grad(gr[0].square().sum(), [m.weight])
+        for gr, m in zip(grads, (ref, ours), strict=True)
+    ]
+    torch.testing.assert_close(second[1][0], second[0][0], **TOL[dtype])
+
+
 @pytest.mark.parametrize("irrep_normalization", ["component", "norm", "none"])
 @pytest.mark.parametrize("path_normalization", ["element", "path", "none"])
 def test_normalizations_match_e3nn(irrep_normalization, path_normalization, e3nn_dtype):
