@@ -8,6 +8,7 @@ the operators by self CPU time, with the step's wall time.
     python bench/profile_train_step.py                        # e3core, 1x32, 16 molecules
     python bench/profile_train_step.py --lmax 2 --features 64 --threads 2
     python bench/profile_train_step.py --nequip --rows 25     # all three contenders
+    python bench/profile_train_step.py --compiled             # Trainer(compile=True)'s step
 
 Example (a small run)::
 
@@ -35,6 +36,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="profiled steps")
     parser.add_argument("--rows", type=int, default=30, help="operators printed")
     parser.add_argument("--nequip", action="store_true", help="also nequip and from_e3nn")
+    parser.add_argument(
+        "--compiled", action="store_true",
+        help="e3core's compiled step (Trainer(compile=True)), TorchInductor's kernels named",
+    )  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     atoms, batch = bm.qm9_sample(args.molecules)
@@ -43,6 +48,13 @@ def main() -> None:
     else:
         model = bm.e3core_model(args.lmax, args.features, bm.QM9_TYPES)
         steps = {"e3core": bm.train_step(model, batch.as_dict(), "energy")}
+    if args.compiled:
+        # Without it the generated C++ kernels are invisible to the profiler.
+        from torch._inductor import config
+
+        config.cpp.enable_kernel_profile = True
+        model = bm.e3core_model(args.lmax, args.features, bm.QM9_TYPES)
+        steps[bm.E3_COMPILED] = bm.compiled_train_step(model, batch)
     for name, step in steps.items():
         for _ in range(3):
             step()
