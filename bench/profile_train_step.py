@@ -9,6 +9,7 @@ the operators by self CPU time, with the step's wall time.
     python bench/profile_train_step.py --lmax 2 --features 64 --threads 2
     python bench/profile_train_step.py --nequip --rows 25     # all three contenders
     python bench/profile_train_step.py --compiled             # Trainer(compile=True)'s step
+    python bench/profile_train_step.py --compiled --shapes    # a row per operator and shapes
 
 Example (a small run)::
 
@@ -37,6 +38,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=30, help="operators printed")
     parser.add_argument("--nequip", action="store_true", help="also nequip and from_e3nn")
     parser.add_argument(
+        "--shapes", action="store_true", help="one row per operator and input shapes"
+    )
+    parser.add_argument(
         "--compiled", action="store_true",
         help="e3core's compiled step (Trainer(compile=True)), TorchInductor's kernels named",
     )  # fmt: skip
@@ -59,12 +63,20 @@ def main() -> None:
         for _ in range(3):
             step()
         start = time.perf_counter()
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=args.shapes) as prof:
             for _ in range(args.steps):
                 step()
         wall = (time.perf_counter() - start) / args.steps * 1e3
         print(f"\n## {name}: {wall:.1f} ms per step under the profiler ({args.threads} threads)")
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
+        table = prof.key_averages(group_by_input_shape=args.shapes)
+        print(
+            table.table(
+                sort_by="self_cpu_time_total",
+                row_limit=args.rows,
+                max_name_column_width=40,
+                max_shapes_column_width=120,
+            )
+        )
 
 
 if __name__ == "__main__":

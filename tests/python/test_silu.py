@@ -125,3 +125,30 @@ def test_normalize2mom_takes_it_for_torch_silu():
     assert normalize2mom(torch.tanh).f is torch.tanh
     x = torch.randn(50)
     assert torch.equal(act(x), torch.nn.functional.silu(x) * act.cst)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_decompositions_match_the_ops(dtype):
+    """The ATen forms that the compiled training step and the AOTInductor export trace give the
+    ops' values, and a traced second derivative holds no e3core op."""
+    from e3core.math._silu import silu_decompositions
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    torch.manual_seed(5)
+    x, g, gg = (inputs(dtype, (300, 7)) for _ in range(3))
+    table = silu_decompositions()
+    ops = torch.ops.e3core
+    torch.testing.assert_close(table[ops.silu.default](x), ops.silu(x), **TOL[dtype])
+    torch.testing.assert_close(
+        table[ops.silu_backward.default](g, x), ops.silu_backward(g, x), **TOL[dtype]
+    )
+    for a, b in zip(
+        table[ops.silu_double_backward.default](gg, g, x),
+        ops.silu_double_backward(gg, g, x),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b, **TOL[dtype])
+    traced = make_fx(lambda *a: derivatives(silu, *a), decomposition_table=table)(x, g, gg)
+    assert "e3core" not in traced.code
+    for a, b in zip(traced(x, g, gg), derivatives(silu, x, g, gg), strict=True):
+        torch.testing.assert_close(a, b, **TOL[dtype])

@@ -22,6 +22,7 @@ import torch
 
 from e3core.data._structure import ATOMIC_NUMBERS, SYMBOLS
 from e3core.deploy._module import INPUTS, OUTPUTS, PotentialModule
+from e3core.math._silu import silu_decompositions
 
 METADATA_FILE = "e3core_metadata.json"
 FORMATS = ("torchscript", "aoti")
@@ -265,7 +266,12 @@ def _export_aoti(
     # exported. The compile-session flag is on, as under torch.export, so that models skip
     # their eager-only checks.
     with torch.compiler._compile_session_context():
-        graph = make_fx(potential, tracing_mode="symbolic", _allow_non_fake_inputs=True)(*inputs)
+        graph = make_fx(
+            potential,
+            decomposition_table=silu_decompositions(),
+            tracing_mode="symbolic",
+            _allow_non_fake_inputs=True,
+        )(*inputs)
     atoms = torch.export.Dim("n_atoms", min=1)
     edges = torch.export.Dim("n_edges", min=1)
     dynamic = ({0: atoms}, {1: edges}, {0: atoms}, {}, {0: edges}, {0: atoms})

@@ -29,6 +29,7 @@ import torch
 
 from e3core._checks import suspended_data_checks
 from e3core.data import Batch
+from e3core.math._silu import silu_decompositions
 
 # Fields of a Batch that are dicts of tensors.
 _DICTS = ("targets", "atom_targets", "probes")
@@ -157,7 +158,9 @@ class CompiledStep:
             context = StatelessSymbolicContext(dynamic_sizes=[dynamic] * a.dim())
             fakes.append(fake_mode.from_tensor(a, symbolic_context=context))
         with suspended_data_checks():
-            graph = make_fx(step, tracing_mode="symbolic")(*fakes)
+            graph = make_fx(
+                step, decomposition_table=silu_decompositions(), tracing_mode="symbolic"
+            )(*fakes)
         guards = shape_env.produce_guards_expression(fakes) or "True"
         with fake_mode:
             run = torch._inductor.compile(graph, fakes)
