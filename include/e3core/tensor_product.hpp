@@ -195,13 +195,12 @@ using TpGemm = void (*)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_
 /// products of every sample's rows with the weights contracted with x2, the paths that share a
 /// block of x1 or out as one product; for l > 0 their rows are copied through buffers that each
 /// calling thread keeps (up to 2 MB in float and 4 MB in double per component count). The torch
-/// op library lends the BLAS gemm that torch links (oneMKL on x86), called directly, or torch's
-/// addmm_ where the process exports no BLAS or E3CORE_GEMM=torch is set. Without one (the default,
-/// or after passing null) every path runs in the kernels. Blocks of samples are fixed by the shapes
-/// and the weights' gradient sums them in order, so it keeps its bits on any number of threads when
-/// the lent product does for a given shape (calls come from the executor's tasks with x2 per
-/// sample, from the calling thread with x2 shared). Not synchronised with running products: set it
-/// before the first call.
+/// op library lends torch's (oneMKL on x86). Without one (the default, or after passing null)
+/// every path runs in the kernels. Blocks of samples are fixed by the shapes and the weights'
+/// gradient sums them in order, so it keeps its bits on any number of threads when the lent
+/// product does for a given shape (calls come from the executor's tasks with x2 per sample, from
+/// the calling thread with x2 shared). Not synchronised with running products: set it before the
+/// first call.
 void set_tensor_product_gemm(TpGemm<float> gemm_float, TpGemm<double> gemm_double);
 
 /// tensor_product with the plan's tables built for this call only.
