@@ -150,7 +150,7 @@ SCHEMA: dict[str, Any] = {
             None, _OPT_NUM, minimum=0, exclusive=True, doc="clip the gradient 2-norm"
         ),
         "compile": Option(
-            False, (bool,), doc="compile the training step whole (tens of seconds once)"
+            False, (bool,), doc="compile the training step whole (about a minute once)"
         ),
         "early_stopping": {
             "patience": Option(None, _OPT_INT, minimum=1, doc="epochs without improvement"),
