@@ -85,7 +85,11 @@ void run_conv_double_backward(const TpCpuPlan& cpu_plan, int64_t samples, const 
                 if (!tangent[a]) continue;
                 SampleRows<T> swapped[kB];
                 with_tangent(a, state, ss, rs, n, swapped);
-                forward_block(kp, swapped, n, false, sums, state.path);
+                if (kp.edge_blocks) {
+                  edge_block_forward(kp, swapped, n, acc, state.path);
+                } else {
+                  forward_block(kp, swapped, n, false, sums, state.path);
+                }
               }
             },
         &deltas);

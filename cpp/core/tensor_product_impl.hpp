@@ -338,6 +338,16 @@ void run(const TpCpuPlan& cpu_plan, int64_t samples, const TpArray<T>* arrays,
   }
 
   if (res.mode == TpRows::Indexed) {
+    if constexpr (kSlot == TpSlot::Out) {
+      if (kp.edge_blocks) {
+        pass_by_rows<kSampleBlock, T>(
+            res, samples, inputs, kRead, kp.work, layouts[kResult], width, res.data, exec,
+            [&] { return PathScratch<T>(kp, nullptr); },
+            [&](PathScratch<T>& sc, const int64_t*, const SampleRows<T>* rs, int n, T* acc)
+                E3CORE_ALWAYS_INLINE { edge_block_forward(kp, rs, n, acc, sc); });
+        return;
+      }
+    }
     pass_by_rows<1, T>(
         res, samples, inputs, kRead, kp.work, layouts[kResult], width, res.data, exec,
         [&] { return PathScratch<T>(kp, wt_data); },

@@ -44,8 +44,9 @@ struct KernelPath {
   bool dense;
   std::vector<Entry<T>> by_k, by_i, by_j;  // by_j's indices times mul1
   std::vector<int64_t> k_start, i_start, j_start;
-  // For the dense form: the Clebsch-Gordan entries as a dense [j][cell] table, cell
-  // i * dim_out + k, padded to whole channel blocks (cells values per j).
+  // For the dense form and edge_block_forward: the Clebsch-Gordan entries as a dense [j][cell]
+  // table, cell i * dim_out + k, padded to whole channel blocks (cells values per j); empty on
+  // the diagonal and for 2l+1 above kDenseMaxDim.
   std::vector<T> cg_cells;
   int64_t cells = 0;
   // Where the path's shared weights, transposed per step v to [v][w][u], start among those of
@@ -56,8 +57,13 @@ struct KernelPath {
 // Largest 2l+1 of x1 and the output for the dense form (l <= 3): its sums are unrolled.
 constexpr int64_t kDenseMaxDim = 7;
 
-// Samples that go through a path's shared weights together (see blocked_path).
+// Samples that go through a path's shared weights together (see blocked_path), or that
+// edge_block_forward sums into one output row.
 constexpr int kSampleBlock = 32;
+
+// The dense cells of a path in edge_block_forward (dim1 x dim_out <= 25, padded to whole
+// channel blocks).
+constexpr int64_t kEdgeBlockCells = 32;
 
 // Which index of an entry (i, j, k) groups it; the entry keeps the other two, in order.
 enum class GroupBy { I, J, K };
@@ -266,6 +272,10 @@ struct KernelPlan {
   // Where the host lends a matrix product and the rows allow, the kernels run a route's `rest`
   // and its paths go through the product: one route for x2 per sample, one for x2 shared.
   GemmRoute<T> by_sample_x2, shared_x2;
+  // Whether a forward into rows reached by index (a convolution's nodes) sums blocks of samples
+  // in registers (edge_block_forward): every path "uvu" with weights, one channel of x2 (the
+  // edges' spherical harmonics) and 2l+1 of 1, 3 or 5 on x1 and the output.
+  bool edge_blocks = false;
 
   explicit KernelPlan(const TpPlan& p)
       : by_sample_x2(p, runs_as_gemm_by_sample_x2), shared_x2(p, runs_as_gemm_shared_x2) {
@@ -292,7 +302,9 @@ struct KernelPlan {
         e.a *= int32_t(path.mul1);
         e.b *= int32_t(path.mul1);
       }
-      if (kp.dense) {
+      // Also where the entries are sparse, for edge_block_forward.
+      if (kp.pairing != Pairing::Diagonal && path.dim1 <= kDenseMaxDim &&
+          path.dim_out <= kDenseMaxDim) {
         kp.cells = (path.dim1 * path.dim_out + kBlock<T> - 1) / kBlock<T> * kBlock<T>;
         kp.cg_cells.assign(size_t(path.dim2 * kp.cells), T(0));
         for (const CgEntry& e : path.cg) {
@@ -313,6 +325,12 @@ struct KernelPlan {
       max_mul1 = std::max(max_mul1, path.mul1);
     }
     ones.assign(size_t(ones_size), T(1));
+    const auto small = [](int64_t dim) { return dim == 1 || dim == 3 || dim == 5; };
+    edge_blocks = !paths.empty() && std::all_of(paths.begin(), paths.end(), [&](const auto& kp) {
+      const TpPath& q = *kp.p;
+      return !kp.exchanged && q.mode == ConnectionMode::UVU && q.has_weight && q.mul2 == 1 &&
+             small(q.dim1) && small(q.dim_out);
+    });
   }
 
   // With weights shared by every sample, those of the mixing paths transposed once per call
@@ -364,6 +382,8 @@ struct PathScratch {
   std::vector<T> z, G, s, wcol, M;
   // For a block of samples (see blocked_path): z or G of every sample, and grad_out's rows.
   std::vector<T> z_block, G_block;
+  // The dense cells of every sample of a block, for edge_block_forward.
+  std::vector<T> M_block;
   std::vector<const T*> g_rows;
   std::vector<int64_t> w_rows;  // see weight_row_offsets
   const T* wt;                  // the call's transposed shared weights, or null
@@ -375,6 +395,7 @@ struct PathScratch {
         M(size_t((kDenseMaxDim * kDenseMaxDim + kBlock<T> - 1) / kBlock<T> * kBlock<T>)),
         z_block(size_t(kSampleBlock * kp.scratch)),
         G_block(size_t(kSampleBlock * kp.scratch)),
+        M_block(kp.edge_blocks ? size_t(kSampleBlock * kEdgeBlockCells) : 0),
         g_rows(size_t(kSampleBlock * kp.max_dim_out)),
         w_rows(size_t(kp.max_mul1)),
         wt(wt) {}

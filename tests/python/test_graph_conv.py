@@ -14,10 +14,10 @@ TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-11
 IRREPS_X, IRREPS_SH = "4x0e+3x1o+2x2e", "0e+1o+2e"
 
 
-def instructions():
+def instructions(irreps_x=IRREPS_X):
     """NequIP's: every path into l <= 2, "uvu", one output term per path, sorted."""
     out, ins = [], []
-    for i1, (mul, ir1) in enumerate(o3.Irreps(IRREPS_X)):
+    for i1, (mul, ir1) in enumerate(o3.Irreps(irreps_x)):
         for i2, (_, ir2) in enumerate(o3.Irreps(IRREPS_SH)):
             for ir in ir1 * ir2:
                 if ir.l <= 2:
@@ -27,9 +27,9 @@ def instructions():
     return str(irreps_out), [(a, b, p[c], m, w) for a, b, c, m, w in ins]
 
 
-def graph_inputs(dtype, nodes=6, edges=20, seed=0, weights=None):
+def graph_inputs(dtype, nodes=6, edges=20, seed=0, weights=None, irreps_x=IRREPS_X):
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(nodes, o3.Irreps(IRREPS_X).dim, dtype=dtype, generator=g)
+    x = torch.randn(nodes, o3.Irreps(irreps_x).dim, dtype=dtype, generator=g)
     attr = torch.randn(edges, o3.Irreps(IRREPS_SH).dim, dtype=dtype, generator=g)
     src = torch.randint(0, nodes, (edges,), generator=g)
     dst = torch.randint(0, nodes, (edges,), generator=g)
@@ -56,6 +56,41 @@ def test_matches_e3nn_gather_product_scatter(dtype, shared):
     )
     got = conv(x, attr, w, src, dst)
     torch.testing.assert_close(got, expected, **TOL[dtype])
+    g = torch.randn_like(expected)
+    for a, b in zip(
+        torch.autograd.grad(expected, args, g), torch.autograd.grad(got, args, g), strict=True
+    ):
+        torch.testing.assert_close(b, a, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_blocks_of_edges_match_e3nn(dtype):
+    """The forward sums a node's edges in registers, 16 at a time: nodes with 40 edges (three
+    blocks), a node with none, channel blocks full and partial (32 and 17 channels), l up to
+    2, and edges whose harmonics are zero in a term or in all (such an edge adds nothing, as
+    in e3nn's product)."""
+    irreps_x = "32x0e+32x1o+17x2e"
+    irreps_out, ins = instructions(irreps_x)
+    with default_dtype(dtype):
+        ref = e3nn.o3.TensorProduct(
+            irreps_x, IRREPS_SH, irreps_out, ins, shared_weights=False, internal_weights=False
+        )
+    conv = graph.TensorProductConv(
+        irreps_x, IRREPS_SH, irreps_out, ins, shared_weights=False, internal_weights=False
+    )
+    x, attr, w, src, dst = graph_inputs(
+        dtype, nodes=6, edges=200, weights=(200, ref.weight_numel), irreps_x=irreps_x
+    )
+    dst = torch.arange(200) % 5
+    attr[::4, 1:4] = 0.0
+    attr[1::7] = 0.0
+    args = [t.requires_grad_() for t in (x, attr, w)]
+    expected = torch.zeros(6, ref.irreps_out.dim, dtype=dtype).index_add(
+        0, dst, ref(x[src], attr, w)
+    )
+    got = conv(x, attr, w, src, dst)
+    torch.testing.assert_close(got, expected, **TOL[dtype])
+    assert torch.equal(got[5], torch.zeros_like(got[5]))
     g = torch.randn_like(expected)
     for a, b in zip(
         torch.autograd.grad(expected, args, g), torch.autograd.grad(got, args, g), strict=True
