@@ -3,6 +3,8 @@ losses, predictions and parameter gradients as the eager step for every register
 model, one compilation for batches of any size above one, the eager step where the compiler
 fails, and the model's data checks inside the compiled graph."""
 
+import types
+
 import numpy as np
 import pytest
 import torch
@@ -123,3 +125,33 @@ def test_compile_option_is_checked():
     with pytest.raises(ConfigError, match="training.compile is 'yes'"):
         validate_config({"model": model, "training": {"compile": "yes"}})
     assert validate_config({"model": model, "training": {"compile": True}})["training"]["compile"]
+
+
+def test_state_follows_the_model_between_steps():
+    """The compiled step reads the model's parameters and buffers where its last walk of the
+    tree found them; assignments, conversions, freezing and deletions since are seen."""
+    from e3core.train._compiled import CompiledStep
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 1))
+    model.register_buffer("scale", torch.ones(2))
+    step = CompiledStep(types.SimpleNamespace(model=model))  # all it reads of a Trainer
+
+    def state() -> dict[str, tuple[bool, torch.Tensor]]:
+        names, params, fixed_names, fixed = step._state()
+        trained = {n: (True, t) for n, t in zip(names, params, strict=True)}
+        return trained | {n: (False, t) for n, t in zip(fixed_names, fixed, strict=True)}
+
+    assert list(state()) == ["0.weight", "0.bias", "1.weight", "1.bias", "scale"]
+    assert state()["0.weight"] == (True, model[0].weight)
+    model.scale = torch.full((2,), 3.0)  # a buffer assigned
+    assert state()["scale"][1] is model.scale
+    model[1].weight = torch.nn.Parameter(torch.zeros(1, 4))  # a parameter assigned
+    assert state()["1.weight"][1] is model[1].weight
+    model.to(torch.float64)  # buffers replaced without registration
+    assert state()["scale"][1].dtype == torch.float64
+    model[0].bias.requires_grad_(False)  # frozen: fixed state, no gradient
+    assert state()["0.bias"] == (False, model[0].bias)
+    del model[1].bias
+    assert "1.bias" not in state()
+    model.extra = torch.nn.Linear(1, 1)  # a submodule added
+    assert "extra.weight" in state()

@@ -27,6 +27,11 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch.nn.modules.module import (
+    register_module_buffer_registration_hook,
+    register_module_module_registration_hook,
+    register_module_parameter_registration_hook,
+)
 
 from e3core._checks import suspended_data_checks
 from e3core.data import Batch
@@ -34,6 +39,24 @@ from e3core.math._silu import silu_decompositions
 
 # Fields of a Batch that are dicts of tensors.
 _DICTS = ("targets", "atom_targets", "probes")
+
+# How many parameters, buffers and submodules have been registered in any module (torch's
+# global registration hooks, which assignments go through too): CompiledStep walks its model's
+# tree again only when this has changed.
+_registrations = 0
+
+
+def _registered(module: torch.nn.Module, name: str, value: object) -> None:
+    global _registrations
+    _registrations += 1
+
+
+for _register in (
+    register_module_parameter_registration_hook,
+    register_module_buffer_registration_hook,
+    register_module_module_registration_hook,
+):
+    _register(_registered)
 
 
 def _flatten(batch: Batch) -> tuple[tuple[tuple[str, str | None], ...], list[torch.Tensor]]:
@@ -73,10 +96,15 @@ class _Trace:
     shape_env: Any
     guards: str
 
+    def __post_init__(self) -> None:
+        # Compiled once: evaluating the expression's text compiled it on every step (0.2 ms
+        # of NequIP 1x32's 18 ms step on 2 cores, against 0.03 ms for the compiled code).
+        self.code = compile(self.guards, "<guards>", "eval")
+
     def holds(self, args: list[torch.Tensor]) -> bool:
         if self.shape_env is None:  # the eager step, for every batch of its kind
             return True
-        return bool(self.shape_env.evaluate_guards_expression(self.guards, args))
+        return bool(self.shape_env.evaluate_guards_expression(self.code, args))
 
 
 class CompiledStep:
@@ -97,13 +125,39 @@ class CompiledStep:
     def __init__(self, trainer: Any) -> None:
         self.trainer = trainer
         self.traces: dict[tuple, list[_Trace]] = {}
+        # Where the model's parameters and buffers are: (the model, _registrations then, and
+        # per tensor its name, its module, its name there and whether it is a parameter).
+        self._where: tuple[Any, int, list[tuple[str, Any, str, bool]]] = (trainer.model, -1, [])
+
+    def _find_state(self) -> None:
+        """Walks the model's tree for its parameters and buffers (named as named_parameters
+        and named_buffers name them)."""
+        model = self.trainer.model
+        where = []
+        for tensors, is_parameter in (
+            (model.named_parameters(), True), (model.named_buffers(), False)
+        ):  # fmt: skip
+            for name, _ in tensors:
+                path, _, attribute = name.rpartition(".")
+                where.append((name, model.get_submodule(path), attribute, is_parameter))
+        self._where = (model, _registrations, where)
 
     def _state(self) -> tuple[list[str], list[torch.Tensor], list[str], list[torch.Tensor]]:
-        """The trained parameters, and the frozen ones with the buffers."""
-        model = self.trainer.model
-        trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-        fixed = [(n, p) for n, p in model.named_parameters() if not p.requires_grad]
-        fixed += list(model.named_buffers())
+        """The trained parameters, and the frozen ones with the buffers, read where the last
+        walk of the model's tree found them: walking it took 0.3-0.5 ms a step (NequIP 1x32,
+        18 ms), reading them 0.05 ms. The tree is walked again when anything has been
+        registered or assigned in any module since, or when a tensor is gone."""
+        model, seen, where = self._where
+        if model is not self.trainer.model or seen != _registrations:
+            self._find_state()
+        try:
+            current = [(n, getattr(m, a), is_p) for n, m, a, is_p in self._where[2]]
+        except AttributeError:  # deleted since the walk
+            self._find_state()
+            current = [(n, getattr(m, a), is_p) for n, m, a, is_p in self._where[2]]
+        trained = [(n, t) for n, t, is_p in current if is_p and t.requires_grad]
+        fixed = [(n, t) for n, t, is_p in current if is_p and not t.requires_grad]
+        fixed += [(n, t) for n, t, is_p in current if not is_p and t is not None]
         return (
             [n for n, _ in trained],
             [p for _, p in trained],

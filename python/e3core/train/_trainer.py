@@ -312,14 +312,19 @@ class Trainer:
     ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, float]], dict[str, torch.Tensor]]:
         """One optimizer step on ``batch`` (moved to the trainer's device and dtype): loss,
         backward (gradients summed over processes), clipping, step, EMA update. Returns the
-        loss, its terms' (sum, count) on this process's batch, and the predictions.
+        loss, its terms' (sum, count) on this process's batch, and the predictions. A model in
+        eval mode is put in training mode first (submodules that a model in training mode
+        holds in eval mode stay there).
 
         Example::
 
             >>> loss, parts, pred = trainer.train_step(next(iter(loader)))  # doctest: +SKIP
         """
         batch = batch.to(self.device, self.dtype)
-        self.model.train()
+        if not self.model.training:
+            # Only when needed: a call walks the whole tree (0.2-0.4 ms of NequIP 1x32's 18 ms
+            # compiled step on 2 cores).
+            self.model.train()
         local = self.loss.counts(batch)
         counts = torch.tensor([float(c) for c in local], dtype=torch.float64)
         if _distributed():
