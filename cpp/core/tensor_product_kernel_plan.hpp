@@ -65,6 +65,9 @@ constexpr int kSampleBlock = 32;
 // channel blocks).
 constexpr int64_t kEdgeBlockCells = 32;
 
+// Largest 2l+1 of x2 on an edge_blocks path (l2 <= l1 + l_out <= 4).
+constexpr int kEdgeBlockMaxDim2 = 9;
+
 // Which index of an entry (i, j, k) groups it; the entry keeps the other two, in order.
 enum class GroupBy { I, J, K };
 
@@ -273,8 +276,9 @@ struct KernelPlan {
   // and its paths go through the product: one route for x2 per sample, one for x2 shared.
   GemmRoute<T> by_sample_x2, shared_x2;
   // Whether a forward into rows reached by index (a convolution's nodes) sums blocks of samples
-  // in registers (edge_block_forward): every path "uvu" with weights, one channel of x2 (the
-  // edges' spherical harmonics) and 2l+1 of 1, 3 or 5 on x1 and the output.
+  // in registers (edge_block_forward), and a backward by x1's rows x1's gradient
+  // (edge_block_backward): every path "uvu" with weights, one channel of x2 (the edges'
+  // spherical harmonics) and 2l+1 of 1, 3 or 5 on x1 and the output.
   bool edge_blocks = false;
 
   explicit KernelPlan(const TpPlan& p)
@@ -329,7 +333,7 @@ struct KernelPlan {
     edge_blocks = !paths.empty() && std::all_of(paths.begin(), paths.end(), [&](const auto& kp) {
       const TpPath& q = *kp.p;
       return !kp.exchanged && q.mode == ConnectionMode::UVU && q.has_weight && q.mul2 == 1 &&
-             small(q.dim1) && small(q.dim_out);
+             small(q.dim1) && small(q.dim_out) && q.dim2 <= kEdgeBlockMaxDim2;
     });
   }
 

@@ -580,6 +580,109 @@ E3CORE_ALWAYS_INLINE inline void edge_block_forward(const KernelPlan<T>& kp,
   }
 }
 
+// For one path of an edge_blocks plan and n samples that share x1's row: x1's gradient (gx1, a
+// row, as the samples share it) and each sample's of x2 (gx2[b]) and the weights (gw[b]); null
+// skips a gradient. Per block of channels, X_j[k] = sum_i C_ijk x1[i] serves every sample:
+//   gx1[i] += sum_k M_b[i][k] w_b g_b[k]   (M_b: the cells contracted with x2_b, at M + b * cells)
+//   Y_j = sum_k X_j[k] g_b[k];  gw_b += sum_j x2_b[j] Y_j;  gx2_b[j] += sum_u w_b Y_j
+// gx1's channels stay in registers over the samples. A sample whose x2 is zero (live[b] false)
+// adds nothing to gx1 and gw, as in the per-sample kernels.
+template <typename T, int kDim1, int kDimOut>
+E3CORE_ALWAYS_INLINE inline void edge_block_path_backward(const KernelPath<T>& kp,
+                                                          const SampleRows<T>* rs, int n,
+                                                          const bool* live, const T* M, T* gx1,
+                                                          T* const* gx2, T* const* gw) {
+  const TpPath& p = *kp.p;
+  const int64_t m1 = p.mul1, dim2 = p.dim2;
+  const bool by_y = gx2[0] != nullptr || gw[0] != nullptr;
+  const T* x1 = rs[0].x1 + p.offset1;
+  for_blocks<T>(m1, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
+    using Block = ChannelBlock<T, decltype(width)>;
+    Block X[kEdgeBlockMaxDim2 * kDimOut];
+    for (int64_t j = 0; by_y && j < dim2; ++j) {
+      const T* C = kp.cg_cells.data() + j * kp.cells;
+      for (int k = 0; k < kDimOut; ++k) {
+        Block& x = X[j * kDimOut + k];
+        x = Block(width);
+        for (int i = 0; i < kDim1; ++i) x.add_scaled(C[i * kDimOut + k], x1 + i * m1 + u0);
+      }
+    }
+    Block acc[kDim1];
+    for (int i = 0; gx1 != nullptr && i < kDim1; ++i) {
+      acc[i] = Block(width);
+      acc[i].load(gx1 + i * m1 + u0);
+    }
+    for (int b = 0; b < n; ++b) {
+      const T* g = rs[b].g + p.offset_out + u0;
+      const T* w = rs[b].w + p.weight_offset + u0;
+      if (gx1 != nullptr && live[b]) {
+        const T* Mb = M + b * kp.cells;
+        Block wb(width), wg[kDimOut];
+        wb.load(w);
+        for (int k = 0; k < kDimOut; ++k) {
+          wg[k] = Block(width);
+          wg[k].add_times(wb, g + k * m1);
+        }
+        // Summed per sample first, then added: term by term into the sum over the edges,
+        // float32's second derivative of x was 2.4x further from float64's.
+        for (int i = 0; i < kDim1; ++i) {
+          Block t(width);
+          for (int k = 0; k < kDimOut; ++k) t.add_scaled_block(Mb[i * kDimOut + k], wg[k]);
+          acc[i].add(t);
+        }
+      }
+      if (!by_y) continue;
+      const T* x2 = rs[b].x2 + p.offset2;
+      Block sum_w(width);
+      for (int64_t j = 0; j < dim2; ++j) {
+        Block y(width);
+        for (int k = 0; k < kDimOut; ++k) y.add_times(X[j * kDimOut + k], g + k * m1);
+        if (gw[0] != nullptr) sum_w.add_scaled_block(x2[j], y);
+        if (gx2[0] != nullptr) {
+          Block yw(width);
+          yw.add_times(y, w);
+          gx2[b][p.offset2 + j] += yw.sum();
+        }
+      }
+      if (gw[0] != nullptr && live[b]) {
+        T* gwb = gw[b] + p.weight_offset + u0;
+        Block row(width);
+        row.load(gwb);
+        row.add(sum_w);
+        row.store(gwb);
+      }
+    }
+    for (int i = 0; gx1 != nullptr && i < kDim1; ++i) acc[i].store(gx1 + i * m1 + u0);
+  });
+}
+
+// Adds n <= kSampleBlock samples that share x1's row (the edges out of one node) to the
+// gradients of a plan where edge_blocks holds: x1's summed into its row gx1, x2's and the
+// weights' into each sample's gx2[b] and gw[b] (null: skipped). See edge_block_path_backward.
+template <typename T>
+E3CORE_ALWAYS_INLINE inline void edge_block_backward(const KernelPlan<T>& kp,
+                                                     const SampleRows<T>* rs, int n, T* gx1,
+                                                     T* const* gx2, T* const* gw,
+                                                     PathScratch<T>& sc) {
+  T* M = sc.M_block.data();
+  for (const KernelPath<T>& path : kp.paths) {
+    const TpPath& p = *path.p;
+    bool live[kSampleBlock];
+    for (int b = 0; b < n; ++b) {
+      const T* x2 = rs[b].x2 + p.offset2;
+      live[b] = !x2_channel_is_zero(path, x2, 0);
+      if (gx1 != nullptr && live[b]) contract_x2(path, x2, 0, M + b * path.cells);
+    }
+    T* g1 = gx1 != nullptr ? gx1 + p.offset1 : nullptr;
+    with_small_dim(p.dim1, [&](auto dim1) E3CORE_ALWAYS_INLINE {
+      with_small_dim(p.dim_out, [&](auto dim_out) E3CORE_ALWAYS_INLINE {
+        edge_block_path_backward<T, decltype(dim1)::value, decltype(dim_out)::value>(
+            path, rs, n, live, M, g1, gx2, gw);
+      });
+    });
+  }
+}
+
 // Adds a block of n samples to the gradients of x1, x2 and the weights (gx1[b], gx2[b], gw[b]
 // for sample b; null pointers skip a gradient; with shared weights every gw[b] is the same).
 template <typename T>

@@ -65,10 +65,11 @@ def test_matches_e3nn_gather_product_scatter(dtype, shared):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_blocks_of_edges_match_e3nn(dtype):
-    """The forward sums a node's edges in registers, 16 at a time: nodes with 40 edges (three
-    blocks), a node with none, channel blocks full and partial (32 and 17 channels), l up to
-    2, and edges whose harmonics are zero in a term or in all (such an edge adds nothing, as
-    in e3nn's product)."""
+    """The forward sums a node's incoming edges in registers, and the backward x's gradient over
+    its outgoing edges, 32 at a time: nodes with 40 edges in and 40 out (two blocks each), a
+    node with none in and one with none out, channel blocks full and partial (32 and 17
+    channels), l up to 2, and edges whose harmonics are zero in a term or in all (such an edge
+    adds nothing, as in e3nn's product). First and second derivatives against e3nn's."""
     irreps_x = "32x0e+32x1o+17x2e"
     irreps_out, ins = instructions(irreps_x)
     with default_dtype(dtype):
@@ -78,10 +79,11 @@ def test_blocks_of_edges_match_e3nn(dtype):
     conv = graph.TensorProductConv(
         irreps_x, IRREPS_SH, irreps_out, ins, shared_weights=False, internal_weights=False
     )
-    x, attr, w, src, dst = graph_inputs(
+    x, attr, w, _, dst = graph_inputs(
         dtype, nodes=6, edges=200, weights=(200, ref.weight_numel), irreps_x=irreps_x
     )
     dst = torch.arange(200) % 5
+    src = torch.tensor([3, 5, 0, 1, 2])[(torch.arange(200) // 3) % 5]
     attr[::4, 1:4] = 0.0
     attr[1::7] = 0.0
     args = [t.requires_grad_() for t in (x, attr, w)]
@@ -91,10 +93,16 @@ def test_blocks_of_edges_match_e3nn(dtype):
     got = conv(x, attr, w, src, dst)
     torch.testing.assert_close(got, expected, **TOL[dtype])
     assert torch.equal(got[5], torch.zeros_like(got[5]))
-    g = torch.randn_like(expected)
-    for a, b in zip(
-        torch.autograd.grad(expected, args, g), torch.autograd.grad(got, args, g), strict=True
-    ):
+    g = torch.randn_like(expected).requires_grad_()
+    first_e = torch.autograd.grad(expected, args, g, create_graph=True)
+    first = torch.autograd.grad(got, args, g, create_graph=True)
+    for a, b in zip(first_e, first, strict=True):
+        torch.testing.assert_close(b, a, **TOL[dtype])
+    assert torch.equal(first[0][4], torch.zeros_like(first[0][4]))
+    tangents = [torch.randn_like(t) for t in first]
+    second_e = torch.autograd.grad(first_e, [*args, g], tangents)
+    second = torch.autograd.grad(first, [*args, g], tangents)
+    for a, b in zip(second_e, second, strict=True):
         torch.testing.assert_close(b, a, **TOL[dtype])
 
 
