@@ -93,17 +93,23 @@ def test_blocks_of_edges_match_e3nn(dtype):
     got = conv(x, attr, w, src, dst)
     torch.testing.assert_close(got, expected, **TOL[dtype])
     assert torch.equal(got[5], torch.zeros_like(got[5]))
-    g = torch.randn_like(expected).requires_grad_()
+    rng = torch.Generator().manual_seed(1)
+    g = torch.randn(expected.shape, dtype=dtype, generator=rng).requires_grad_()
     first_e = torch.autograd.grad(expected, args, g, create_graph=True)
     first = torch.autograd.grad(got, args, g, create_graph=True)
     for a, b in zip(first_e, first, strict=True):
         torch.testing.assert_close(b, a, **TOL[dtype])
     assert torch.equal(first[0][4], torch.zeros_like(first[0][4]))
-    tangents = [torch.randn_like(t) for t in first]
+    tangents = [torch.randn(t.shape, dtype=dtype, generator=rng) for t in first]
     second_e = torch.autograd.grad(first_e, [*args, g], tangents)
     second = torch.autograd.grad(first, [*args, g], tangents)
     for a, b in zip(second_e, second, strict=True):
-        torch.testing.assert_close(b, a, **TOL[dtype])
+        # Sums of a node's 40 edges of values up to about 80: float32's rounding (e3nn's own
+        # second derivative of x is 1.9e-5 from float64's) is relative to the largest value.
+        scale = float(a.abs().max())
+        torch.testing.assert_close(
+            b, a, rtol=TOL[dtype]["rtol"], atol=TOL[dtype]["atol"] * max(1.0, scale)
+        )
 
 
 def test_gradcheck_and_gradgradcheck():
