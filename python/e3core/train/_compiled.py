@@ -147,14 +147,18 @@ class CompiledStep:
         walk of the model's tree found them: walking it took 0.3-0.5 ms a step (NequIP 1x32,
         18 ms), reading them 0.05 ms. The tree is walked again when anything has been
         registered or assigned in any module since, or when a tensor is gone."""
-        model, seen, where = self._where
+        model, seen, _ = self._where
         if model is not self.trainer.model or seen != _registrations:
             self._find_state()
+
+        def read() -> list[tuple[str, torch.Tensor, bool]]:
+            return [(n, getattr(m, a), is_p) for n, m, a, is_p in self._where[2]]
+
         try:
-            current = [(n, getattr(m, a), is_p) for n, m, a, is_p in self._where[2]]
+            current = read()
         except AttributeError:  # deleted since the walk
             self._find_state()
-            current = [(n, getattr(m, a), is_p) for n, m, a, is_p in self._where[2]]
+            current = read()
         trained = [(n, t) for n, t, is_p in current if is_p and t.requires_grad]
         fixed = [(n, t) for n, t, is_p in current if is_p and not t.requires_grad]
         fixed += [(n, t) for n, t, is_p in current if not is_p and t is not None]
