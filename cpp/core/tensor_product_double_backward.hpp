@@ -108,14 +108,8 @@ void run_conv_double_backward(const TpCpuPlan& cpu_plan, int64_t samples, const 
               if (!tangent[a]) continue;
               SampleRows<T> swapped[kB];
               with_tangent(a, state, ss, rs, n, swapped);
-              T* const* g1 = a == 0 ? none : sums[0];
-              T* const* g2 = a == 1 ? none : sums[1];
-              T* const* gw = a == 2 ? none : sums[2];
-              if (kp.edge_blocks) {
-                edge_block_backward(kp, swapped, n, g1[0], g2, gw, state.path);
-              } else {
-                backward_block(kp, swapped, n, false, g1, g2, gw, state.path);
-              }
+              backward_by_x1_block(kp, swapped, n, a == 0 ? none : sums[0], a == 1 ? none : sums[1],
+                                   a == 2 ? none : sums[2], state.path);
             }
           },
       &deltas);

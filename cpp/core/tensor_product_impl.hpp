@@ -475,13 +475,8 @@ void run_backward_by_x1_rows(const TpCpuPlan& cpu_plan, int64_t samples, const T
       plan, samples, arrays, grads, inputs, read, 3 * kp.work, exec,
       [&] { return PathScratch<T>(kp, nullptr); },
       [&](PathScratch<T>& sc, const int64_t*, const SampleRows<T>* rs, int n,
-          T*(*sums)[kSampleBlock]) E3CORE_ALWAYS_INLINE {
-        if (kp.edge_blocks) {
-          edge_block_backward(kp, rs, n, sums[0][0], sums[1], sums[2], sc);
-        } else {
-          backward_block(kp, rs, n, false, sums[0], sums[1], sums[2], sc);
-        }
-      });
+          T*(*sums)[kSampleBlock])
+          E3CORE_ALWAYS_INLINE { backward_by_x1_block(kp, rs, n, sums[0], sums[1], sums[2], sc); });
 }
 
 // The gradients of every slot but out in one pass: per sample, the three transposes run on the

@@ -522,11 +522,11 @@ E3CORE_ALWAYS_INLINE inline void with_small_dim(int64_t dim, F&& f) {
 }
 
 // out[k][u] += sum over the n samples b of w_b[u] sum_i M_b[i][k] x1_b[i][u] for one path of an
-// edge_blocks plan (M_b at M + b * cells, null rows where x2 is zero: see edge_block_forward);
-// each block of out's channels stays in registers over the samples.
+// edge_blocks plan (M_b at M + b * cells; the samples whose x2 is zero, live[b] false, skipped:
+// see for_edge_block_paths); each block of out's channels stays in registers over the samples.
 template <typename T, int kDim1, int kDimOut>
 E3CORE_ALWAYS_INLINE inline void edge_block_path(const KernelPath<T>& kp, const SampleRows<T>* rs,
-                                                 int n, const T* M, T* out) {
+                                                 int n, const bool* live, const T* M, T* out) {
   const TpPath& p = *kp.p;
   const int64_t m1 = p.mul1;
   for_blocks<T>(m1, [&](int64_t u0, auto width) E3CORE_ALWAYS_INLINE {
@@ -537,7 +537,7 @@ E3CORE_ALWAYS_INLINE inline void edge_block_path(const KernelPath<T>& kp, const 
       acc[k].load(out + k * m1 + u0);
     }
     for (int b = 0; b < n; ++b) {
-      if (rs[b].x1 == nullptr) continue;
+      if (!live[b]) continue;
       const T* x1 = rs[b].x1 + p.offset1 + u0;
       const T* w = rs[b].w + p.weight_offset + u0;
       const T* Mb = M + b * kp.cells;
@@ -551,33 +551,46 @@ E3CORE_ALWAYS_INLINE inline void edge_block_path(const KernelPath<T>& kp, const 
   });
 }
 
+// Calls f(path, live, M, dim1, dim_out) for every path of an edge_blocks plan and a block of n
+// <= kSampleBlock samples: live[b] whether sample b's x2 is not zero for the path (such a
+// sample adds nothing to out, x1's gradient or the weights', as in accumulate_oriented: its x1
+// and weights are not read, so their inf or NaN do not spread), M_b at M + b * cells its cells
+// contracted with x2 (for the live samples, if `contract`), dim1 and dim_out the path's 2l+1 as
+// std::integral_constant.
+template <typename T, typename F>
+E3CORE_ALWAYS_INLINE inline void for_edge_block_paths(const KernelPlan<T>& kp,
+                                                      const SampleRows<T>* rs, int n, bool contract,
+                                                      PathScratch<T>& sc, F&& f) {
+  T* M = sc.M_block.data();
+  for (const KernelPath<T>& path : kp.paths) {
+    const TpPath& p = *path.p;
+    bool live[kSampleBlock];
+    for (int b = 0; b < n; ++b) {
+      const T* x2 = rs[b].x2 + p.offset2;
+      live[b] = !x2_channel_is_zero(path, x2, 0);
+      if (contract && live[b]) contract_x2(path, x2, 0, M + b * path.cells);
+    }
+    with_small_dim(p.dim1, [&](auto dim1) E3CORE_ALWAYS_INLINE {
+      with_small_dim(p.dim_out,
+                     [&](auto dim_out) E3CORE_ALWAYS_INLINE { f(path, live, M, dim1, dim_out); });
+    });
+  }
+}
+
 // Adds n <= kSampleBlock samples that share their output row `out` (the edges into one node)
 // for a plan where edge_blocks holds. Per sample, the forward loads and stores out's channels
 // for every path (a 32-channel path is a few vectors); here once per block of samples: NequIP's
-// convolution forward at 86,000 edges, one thread, went from 27.7 to 23.0 ms. A sample whose x2
-// is zero for a path adds nothing to it, as in accumulate_oriented (its x1 and weights are not
-// read, so their inf or NaN do not spread).
+// convolution forward at 86,000 edges, one thread, went from 27.7 to 23.0 ms.
 template <typename T>
 E3CORE_ALWAYS_INLINE inline void edge_block_forward(const KernelPlan<T>& kp,
                                                     const SampleRows<T>* rs, int n, T* out,
                                                     PathScratch<T>& sc) {
-  T* M = sc.M_block.data();
-  for (const KernelPath<T>& path : kp.paths) {
-    const TpPath& p = *path.p;
-    SampleRows<T> live[kSampleBlock];
-    for (int b = 0; b < n; ++b) {
-      const T* x2 = rs[b].x2 + p.offset2;
-      live[b] = rs[b];
-      if (x2_channel_is_zero(path, x2, 0)) live[b].x1 = nullptr;
-      contract_x2(path, x2, 0, M + b * path.cells);
-    }
-    T* o = out + p.offset_out;
-    with_small_dim(p.dim1, [&](auto dim1) E3CORE_ALWAYS_INLINE {
-      with_small_dim(p.dim_out, [&](auto dim_out) E3CORE_ALWAYS_INLINE {
-        edge_block_path<T, decltype(dim1)::value, decltype(dim_out)::value>(path, live, n, M, o);
-      });
-    });
-  }
+  for_edge_block_paths(kp, rs, n, true, sc,
+                       [&](const KernelPath<T>& path, const bool* live, const T* M, auto dim1,
+                           auto dim_out) E3CORE_ALWAYS_INLINE {
+                         edge_block_path<T, decltype(dim1)::value, decltype(dim_out)::value>(
+                             path, rs, n, live, M, out + path.p->offset_out);
+                       });
 }
 
 // For one path of an edge_blocks plan and n samples that share x1's row: x1's gradient (gx1, a
@@ -664,23 +677,13 @@ E3CORE_ALWAYS_INLINE inline void edge_block_backward(const KernelPlan<T>& kp,
                                                      const SampleRows<T>* rs, int n, T* gx1,
                                                      T* const* gx2, T* const* gw,
                                                      PathScratch<T>& sc) {
-  T* M = sc.M_block.data();
-  for (const KernelPath<T>& path : kp.paths) {
-    const TpPath& p = *path.p;
-    bool live[kSampleBlock];
-    for (int b = 0; b < n; ++b) {
-      const T* x2 = rs[b].x2 + p.offset2;
-      live[b] = !x2_channel_is_zero(path, x2, 0);
-      if (gx1 != nullptr && live[b]) contract_x2(path, x2, 0, M + b * path.cells);
-    }
-    T* g1 = gx1 != nullptr ? gx1 + p.offset1 : nullptr;
-    with_small_dim(p.dim1, [&](auto dim1) E3CORE_ALWAYS_INLINE {
-      with_small_dim(p.dim_out, [&](auto dim_out) E3CORE_ALWAYS_INLINE {
-        edge_block_path_backward<T, decltype(dim1)::value, decltype(dim_out)::value>(
-            path, rs, n, live, M, g1, gx2, gw);
-      });
-    });
-  }
+  for_edge_block_paths(
+      kp, rs, n, gx1 != nullptr, sc,
+      [&](const KernelPath<T>& path, const bool* live, const T* M, auto dim1, auto dim_out)
+          E3CORE_ALWAYS_INLINE {
+            edge_block_path_backward<T, decltype(dim1)::value, decltype(dim_out)::value>(
+                path, rs, n, live, M, gx1 != nullptr ? gx1 + path.p->offset1 : nullptr, gx2, gw);
+          });
 }
 
 // Adds a block of n samples to the gradients of x1, x2 and the weights (gx1[b], gx2[b], gw[b]
@@ -742,6 +745,20 @@ E3CORE_ALWAYS_INLINE inline void backward_block(const KernelPlan<T>& kp, const S
           [&](int64_t u) E3CORE_ALWAYS_INLINE { return gwp + wr[u]; });
     }
   });
+}
+
+// backward_block for n samples that share x1's row (a pass by x1's rows, where gx1[b] is the
+// row's sum for every b): by edge blocks where the plan allows.
+template <typename T>
+E3CORE_ALWAYS_INLINE inline void backward_by_x1_block(const KernelPlan<T>& kp,
+                                                      const SampleRows<T>* rs, int n, T* const* gx1,
+                                                      T* const* gx2, T* const* gw,
+                                                      PathScratch<T>& sc) {
+  if (kp.edge_blocks) {
+    edge_block_backward(kp, rs, n, gx1[0], gx2, gw, sc);
+  } else {
+    backward_block(kp, rs, n, false, gx1, gx2, gw, sc);
+  }
 }
 
 }  // namespace
