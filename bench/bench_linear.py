@@ -1,13 +1,12 @@
-"""Linear layers: e3nn's ``o3.Linear`` against e3core's, whose wide paths run as matrix products.
+"""Linear layers: e3nn's ``o3.Linear`` against e3core's, whose paths run as matrix products.
 
-e3core's ``Linear`` is a tensor product with one shared scalar as x2. Its paths of at least
-64 x 64 channels of scalars, or 128 x 128 of l = 1 to 3, run as products of every sample's rows
-with the weights, lent by torch (oneMKL); narrower ones run in the tensor-product kernels. The
-table times, side by side in alternating rounds, the forward and the forward with the gradients
-of the features and the weights of: e3nn's layer and e3core's (the modules), and e3core's op as
-the layer calls it ("products", x2 one shared row) and with x2 given as one row per sample
-("kernels"; the route of the products is not taken), so that the last two differ only in the
-route.
+e3core's ``Linear`` is a tensor product with one shared scalar as x2. Its paths of l = 0 to 3
+run as products of every sample's rows with the weights, lent by torch (oneMKL); paths of
+higher l run in the tensor-product kernels. The table times, side by side in alternating
+rounds, the forward and the forward with the gradients of the features and the weights of:
+e3nn's layer and e3core's (the modules), and e3core's op as the layer calls it ("products", x2
+one shared row) and with x2 given as one row per sample ("kernels"; the route of the products is
+not taken), so that the last two differ only in the route.
 
     python bench/bench_linear.py
     python bench/bench_linear.py --rows 101 1536 --rounds 7

@@ -171,23 +171,25 @@ void copy_rows(std::conditional_t<kGather, const T*, T*> e3nn, int64_t ld,
                const std::vector<GemmBlock>& blocks, int64_t width, int64_t z0, int64_t n,
                std::conditional_t<kGather, T*, const T*> rows, const Executor& exec) {
   const auto body = [&](int64_t begin, int64_t end) {
-    for (int64_t z = begin; z < end; ++z) {
-      auto* row = e3nn + (z0 + z) * ld;
-      int64_t col = 0;
-      for (const GemmBlock& b : blocks) {
-        auto* r = rows + z * kD * width + col;
-        for (int64_t u = 0; u < b.mul; ++u) {
-          for (int k = 0; k < kD; ++k) {
-            if constexpr (kGather) {
-              r[k * width + u] = row[b.offset + u * kD + k];
-            } else {
-              row[b.offset + u * kD + k] += r[k * width + u];
+    run_fastest([&]() E3CORE_ALWAYS_INLINE {
+      for (int64_t z = begin; z < end; ++z) {
+        auto* row = e3nn + (z0 + z) * ld;
+        int64_t col = 0;
+        for (const GemmBlock& b : blocks) {
+          auto* r = rows + z * kD * width + col;
+          for (int64_t u = 0; u < b.mul; ++u) {
+            for (int k = 0; k < kD; ++k) {
+              if constexpr (kGather) {
+                r[k * width + u] = row[b.offset + u * kD + k];
+              } else {
+                row[b.offset + u * kD + k] += r[k * width + u];
+              }
             }
           }
+          col += b.mul;
         }
-        col += b.mul;
       }
-    }
+    });
   };
   if (n * kD * width >= 65536) {
     exec(n, 64, body);

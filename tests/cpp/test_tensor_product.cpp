@@ -411,7 +411,8 @@ std::array<std::vector<T>, 4> products(const TpPlan& plan, int64_t n, int thread
 // With a lent matrix product, "uvw" paths of a scalar x2 with many channels run as products
 // (alone, and beside paths the kernels run): the kernels' results, over several blocks and
 // parts of samples, and the weights' gradient has the same bits on any number of threads. With
-// x2 shared (a Linear layer), paths of l = 0 to 3, two of them into one block (one product).
+// x2 shared (a Linear layer), paths of l = 0 to 3, two of them into one block (one product),
+// beside one of l = 4 that the kernels run.
 template <typename T>
 void check_lent_gemm(double tol) {
   const TpPlan mixed = TpPlan::build(spec("48x0e+48x1o", "16x0e+3x1o", "48x0e+48x1o",
@@ -420,14 +421,15 @@ void check_lent_gemm(double tol) {
                                            {1, 1, 0, ConnectionMode::UVW}}));
   const TpPlan alone =
       TpPlan::build(spec("40x1e", "24x0e", "36x1e", {{0, 0, 0, ConnectionMode::UVW}}));
-  const TpPlan linear = TpPlan::build(spec("64x0e+72x0e+128x1o+128x2e+128x3o+16x1e", "2x0e",
-                                           "96x0e+128x1o+128x2e+128x3o+16x1e",
+  const TpPlan linear = TpPlan::build(spec("64x0e+72x0e+128x1o+128x2e+128x3o+16x1e+8x4e", "2x0e",
+                                           "96x0e+128x1o+128x2e+128x3o+16x1e+8x4e",
                                            {{0, 0, 0, ConnectionMode::UVW},
                                             {1, 0, 0, ConnectionMode::UVW},
                                             {2, 0, 1, ConnectionMode::UVW},
                                             {3, 0, 2, ConnectionMode::UVW},
                                             {4, 0, 3, ConnectionMode::UVW},
-                                            {5, 0, 4, ConnectionMode::UVW}}));
+                                            {5, 0, 4, ConnectionMode::UVW},
+                                            {6, 0, 5, ConnectionMode::UVW}}));
   for (const TpPlan* plan : {&mixed, &alone, &linear}) {
     const bool shared_x2 = plan == &linear;
     for (int64_t n : {int64_t(0), int64_t(5), int64_t(301)}) {

@@ -238,11 +238,11 @@ def test_uvw_paths_of_a_scalar_x2_as_matrix_products_match_e3nn(batch, dtype, e3
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("batch", [3, 400])
 def test_wide_linear_as_matrix_products_matches_e3nn(batch, dtype, e3nn_dtype):
-    """A Linear's wide paths (64 x 64 channels of scalars, two into one output block; 128 x 128
-    of l = 1 to 3) run as torch's matrix products, beside a narrow path the kernels run:
-    outputs, the gradients and the second derivatives of a force-like loss stay e3nn's."""
+    """A Linear's paths of l = 0 to 3 (two into one output block of scalars; 8 channels of
+    1e) run as torch's matrix products, beside a path of l = 4 that the kernels run: outputs,
+    the gradients and the second derivatives of a force-like loss stay e3nn's."""
     e3nn_dtype(dtype)
-    args = ("64x0e+72x0e+128x1o+128x2e+128x3o+8x1e", "96x0e+128x1o+128x2e+128x3o+8x1e")
+    args = ("64x0e+72x0e+128x1o+128x2e+128x3o+8x1e+8x4e", "96x0e+128x1o+128x2e+128x3o+8x1e+8x4e")
     ref = e3nn.o3.Linear(*args)
     ours = o3.Linear(*args).to(dtype)
     ours.load_state_dict(ref.state_dict())
