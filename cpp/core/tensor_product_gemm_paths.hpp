@@ -7,7 +7,10 @@
 //   G[z][u][w] = sum_k c[k] x1[z][u][k] g[z][w][k]
 //   grad_x2[z][v] += sum_uw G[z][u][w] W[u][v][w]          (a product)
 //   grad_W[u][v][w] += sum_z x2[z][v] G[z][u][w]           (a product, summed over blocks)
-// so that the multiply-adds over all the weights, once per sample, are matrix products. With x2
+// so that the multiply-adds over all the weights, once per sample, are matrix products. Where
+// x2 has few channels that are not zero per sample (atom types as one-hot rows: a
+// self-connection), channel by channel instead (run_gemm_path_by_x2_channel): the rows (z, k)
+// of the samples whose x2[z][v] is not zero, scaled by c[k] x2[z][v], times W[:][v][:]. With x2
 // one row shared by every sample (runs_as_gemm_shared_x2, a Linear layer), M[u][w] =
 // c sum_v x2[v] W[u][v][w] is one matrix, and the paths that share x1 or out blocks one matrix
 // of blocks (a GemmGroup), whose rows are those of every sample and component, (z, k):
@@ -163,6 +166,112 @@ void run_gemm_path_by_sample_x2(const GemmPath<T>& gp, TpGemm<T> gemm, const TpP
   }
 }
 
+// Rows (z, k) of path gp's x1 (scaled by c[k] x2[z][v]) and grad_out (as they are) for the
+// samples `which`, channel v of x2, in blocks of about 1 MB: their part of out (when not null) or
+// of the gradients (those not null) through products with W[:][v][:], read where it lies.
+template <int kD, typename T>
+void run_gemm_x2_channel(const GemmPath<T>& gp, TpGemm<T> gemm, const TpPlan& plan, int64_t v,
+                         const std::vector<int64_t>& which, const TpArray<T>* arrays, T* out,
+                         T* grad_x1, T* grad_x2, T* grad_w, const Executor& exec) {
+  const TpPath& p = *gp.p;
+  const int64_t nu = p.mul1, nw = p.mul_out, ldw = p.mul2 * nw;
+  const T *x1 = arrays[0].data, *x2 = arrays[1].data + p.offset2 + v, *g = arrays[3].data;
+  const T* w = arrays[2].data + p.weight_offset + v * nw;  // W[u][v][w] at w + u * ldw
+  const T* c = gp.c.data();
+  const int64_t total = int64_t(which.size());
+  const int64_t block =
+      std::clamp<int64_t>(262144 / (kD * (nu + nw)), 1, std::max<int64_t>(total, 1));
+  thread_local std::vector<T> scratch;
+  scratch.resize(std::max(scratch.size(), size_t(block * kD * (2 * nu + nw))));
+  // xs: x1's rows scaled; os: out's or grad_out's rows; hs: grad_out times W's transpose.
+  T *xs = scratch.data(), *os = xs + block * kD * nu, *hs = os + block * kD * nw;
+  const bool need_x = out != nullptr || grad_w != nullptr;
+  const bool need_h = grad_x1 != nullptr || grad_x2 != nullptr;
+  for (int64_t i0 = 0; i0 < total; i0 += block) {
+    const int64_t n = std::min(block, total - i0), rows = n * kD;
+    const int64_t* zs = which.data() + i0;
+    const auto each = [&](auto&& body) {
+      const auto range = [&](int64_t begin, int64_t end) {
+        run_fastest([&]() E3CORE_ALWAYS_INLINE {
+          for (int64_t i = begin; i < end; ++i) body(i, zs[i]);
+        });
+      };
+      if (rows * (nu + nw) >= 65536) {
+        exec(n, 64, range);
+      } else {
+        range(0, n);
+      }
+    };
+    if (need_x) {
+      each([&](int64_t i, int64_t z) E3CORE_ALWAYS_INLINE {
+        const T* row = x1 + z * plan.dim1 + p.offset1;
+        for (int k = 0; k < kD; ++k) {
+          const T a = c[k] * x2[z * plan.dim2];
+          T* r = xs + (i * kD + k) * nu;
+          for (int64_t u = 0; u < nu; ++u) r[u] = a * row[u * kD + k];
+        }
+      });
+    }
+    if (out != nullptr) {
+      gemm(false, false, rows, nw, nu, T(1), xs, nu, w, ldw, T(0), os, nw);
+      each([&](int64_t i, int64_t z) E3CORE_ALWAYS_INLINE {
+        T* row = out + z * plan.dim_out + p.offset_out;
+        for (int k = 0; k < kD; ++k) {
+          const T* r = os + (i * kD + k) * nw;
+          for (int64_t o = 0; o < nw; ++o) row[o * kD + k] += r[o];
+        }
+      });
+      continue;
+    }
+    each([&](int64_t i, int64_t z) E3CORE_ALWAYS_INLINE {
+      const T* row = g + z * plan.dim_out + p.offset_out;
+      for (int k = 0; k < kD; ++k) {
+        T* r = os + (i * kD + k) * nw;
+        for (int64_t o = 0; o < nw; ++o) r[o] = row[o * kD + k];
+      }
+    });
+    if (grad_w != nullptr) {
+      gemm(true, false, nu, nw, rows, T(1), xs, nu, os, nw, T(1), grad_w + (w - arrays[2].data),
+           ldw);
+    }
+    if (!need_h) continue;
+    gemm(false, true, rows, nu, nw, T(1), os, nw, w, ldw, T(0), hs, nu);
+    // One task per sample: a sample's rows of x1's and x2's gradients are its own.
+    each([&](int64_t i, int64_t z) E3CORE_ALWAYS_INLINE {
+      const T a = x2[z * plan.dim2];
+      const T* row = x1 + z * plan.dim1 + p.offset1;
+      T* g1 = grad_x1 != nullptr ? grad_x1 + z * plan.dim1 + p.offset1 : nullptr;
+      T sum = T(0);
+      for (int k = 0; k < kD; ++k) {
+        const T* h = hs + (i * kD + k) * nu;
+        for (int64_t u = 0; u < nu; ++u) {
+          if (g1 != nullptr) g1[u * kD + k] += c[k] * a * h[u];
+          sum += c[k] * row[u * kD + k] * h[u];
+        }
+      }
+      if (grad_x2 != nullptr) grad_x2[z * plan.dim2 + p.offset2 + v] += sum;
+    });
+  }
+}
+
+// Path gp channel by channel of x2 (see the top of this file), for every sample: those whose
+// x2[z][v] is zero skipped unless x2's gradient is asked for, which they have too.
+template <typename T>
+void run_gemm_path_by_x2_channel(const GemmPath<T>& gp, TpGemm<T> gemm, const TpPlan& plan,
+                                 const std::vector<std::vector<int64_t>>& live,
+                                 const TpArray<T>* arrays, T* out, T* grad_x1, T* grad_x2,
+                                 T* grad_w, const Executor& exec) {
+  const TpPath& p = *gp.p;
+  const auto run = p.dim1 == 1   ? run_gemm_x2_channel<1, T>
+                   : p.dim1 == 3 ? run_gemm_x2_channel<3, T>
+                   : p.dim1 == 5 ? run_gemm_x2_channel<5, T>
+                                 : run_gemm_x2_channel<7, T>;
+  for (int64_t v = 0; v < p.mul2; ++v) {
+    const std::vector<int64_t>& which = live[size_t(grad_x2 != nullptr ? p.mul2 : v)];
+    if (!which.empty()) run(gp, gemm, plan, v, which, arrays, out, grad_x1, grad_x2, grad_w, exec);
+  }
+}
+
 // Rows (z, k) of a block of n samples from z0 between e3nn's layout (the blocks' [u][k] in rows
 // of ld) and the products' ([z][k][column], width columns): copied from e3nn's (kGather) or
 // added to it. kD fixes the component count so that the loops unroll. Large copies run as tasks.
@@ -306,8 +415,32 @@ void run_gemm_paths(const GemmRoute<T>& route, TpGemm<T> gemm, const TpPlan& pla
     return;
   }
   for (const GemmPath<T>& gp : route.paths) {
-    run_gemm_path_by_sample_x2(gp, gemm, plan, samples, arrays, out, grad_x1, grad_x2, grad_w,
-                               exec);
+    const TpPath& p = *gp.p;
+    // live[v]: the samples whose x2[z][v] is not zero; live[mul2]: every sample.
+    std::vector<std::vector<int64_t>> live(size_t(p.mul2 + 1));
+    int64_t rows = 0;
+    if (p.dim1 <= 7) {
+      const T* x2 = arrays[1].data + p.offset2;
+      for (int64_t z = 0; z < samples; ++z) {
+        for (int64_t v = 0; v < p.mul2; ++v) {
+          if (x2[z * plan.dim2 + v] != T(0)) live[size_t(v)].push_back(z);
+        }
+        live[size_t(p.mul2)].push_back(z);
+      }
+      for (int64_t v = 0; v < p.mul2; ++v) rows += int64_t(live[size_t(v)].size());
+      if (grad_x2 != nullptr) rows = samples * p.mul2;
+    }
+    // Channel by channel where the products by sample do not pay (runs_as_gemm_by_sample_x2),
+    // else where it takes fewer multiply-adds: rows * W[:][v][:] against x2 times all of W and
+    // the per-sample loops (rows * dim1 <= samples * (mul2 + dim1)).
+    if (p.dim1 <= 7 &&
+        (!runs_as_gemm_by_sample_x2(p) || rows * p.dim1 <= samples * (p.mul2 + p.dim1))) {
+      run_gemm_path_by_x2_channel(gp, gemm, plan, live, arrays, out, grad_x1, grad_x2, grad_w,
+                                  exec);
+    } else {
+      run_gemm_path_by_sample_x2(gp, gemm, plan, samples, arrays, out, grad_x1, grad_x2, grad_w,
+                                 exec);
+    }
   }
 }
 

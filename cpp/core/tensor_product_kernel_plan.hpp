@@ -148,10 +148,17 @@ inline bool is_diagonal_scalar_uvw(const TpPath& p) {
   return true;
 }
 
-// With x2 one row per sample: at least 8 channels of x2 and 32^3 weights, below which the
-// per-sample products of the kernels win.
+// With x2 one row per sample, products by sample (x2 times all of W, then loops per sample): at
+// least 8 channels of x2 and 32^3 weights, below which the per-sample products of the kernels
+// win.
 inline bool runs_as_gemm_by_sample_x2(const TpPath& p) {
   return is_diagonal_scalar_uvw(p) && p.mul2 >= 8 && p.mul1 * p.mul2 * p.mul_out >= 32768;
+}
+
+// With x2 one row per sample, the paths of the route: those above, and those of up to 7
+// components, which can run channel by channel of x2 (see tensor_product_gemm_paths.hpp).
+inline bool runs_as_gemm_with_x2_by_sample(const TpPath& p) {
+  return runs_as_gemm_by_sample_x2(p) || (is_diagonal_scalar_uvw(p) && p.dim1 <= 7);
 }
 
 // With x2 one row shared by every sample (a Linear layer): the weights contracted with x2 are
@@ -280,7 +287,7 @@ struct KernelPlan {
   bool edge_blocks = false;
 
   explicit KernelPlan(const TpPlan& p)
-      : by_sample_x2(p, runs_as_gemm_by_sample_x2), shared_x2(p, runs_as_gemm_shared_x2) {
+      : by_sample_x2(p, runs_as_gemm_with_x2_by_sample), shared_x2(p, runs_as_gemm_shared_x2) {
     int64_t ones_size = 1;
     for (const TpPath& given : p.paths) {
       KernelPath<T> kp;

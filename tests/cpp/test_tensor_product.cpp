@@ -384,35 +384,49 @@ void loop_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T al
   }
 }
 
-// The forward and the three gradients (shared weights, x2 per sample or shared) of n samples, on
-// `threads` threads.
+// How x2's rows are given to products(): one per sample, with random values or one-hot (every
+// third sample's row zero, the others one channel of 1.5, as atom types), or one shared row.
+enum class X2Rows { Random, OneHot, Shared };
+
+// The forward and the gradients (shared weights; x2's gradient only with grad_x2) of n samples,
+// on `threads` threads.
 template <typename T>
-std::array<std::vector<T>, 4> products(const TpPlan& plan, int64_t n, int threads, bool shared_x2) {
+std::array<std::vector<T>, 4> products(const TpPlan& plan, int64_t n, int threads, X2Rows kind,
+                                       bool grad_x2) {
   std::mt19937_64 gen(5);
   const auto values = [&](int64_t count) {
     const Vec d = randn(size_t(count), gen);
     return std::vector<T>(d.begin(), d.end());
   };
-  const int64_t rows2 = shared_x2 ? 1 : n;
+  const int64_t rows2 = kind == X2Rows::Shared ? 1 : n;
   std::vector<T> x1 = values(n * plan.dim1), x2 = values(rows2 * plan.dim2);
+  if (kind == X2Rows::OneHot) {
+    std::fill(x2.begin(), x2.end(), T(0));
+    for (int64_t z = 0; z < n; ++z) {
+      if (z % 3 != 0) x2[size_t(z * plan.dim2 + (z * 7) % plan.dim2)] = T(1.5);
+    }
+  }
   std::vector<T> w = values(plan.weight_numel), g = values(n * plan.dim_out);
   std::array<std::vector<T>, 4> r = {std::vector<T>(x1.size(), T(7)), std::vector<T>(x2.size()),
                                      std::vector<T>(w.size()), std::vector<T>(g.size(), T(7))};
   e3core::set_num_threads(threads);
   const TpArray<T> a1{x1.data(), n}, aw{w.data(), 1, TpRows::Shared};
-  const TpArray<T> a2{x2.data(), rows2, shared_x2 ? TpRows::Shared : TpRows::PerSample};
+  const TpArray<T> a2{x2.data(), rows2,
+                      kind == X2Rows::Shared ? TpRows::Shared : TpRows::PerSample};
   e3core::tensor_product<T>(plan, TpSlot::Out, n, a1, a2, aw, TpArray<T>{r[3].data(), n});
   e3core::tensor_product_backward<T>(plan, n, a1, a2, aw, TpArray<T>{g.data(), n}, r[0].data(),
-                                     r[1].data(), r[2].data());
+                                     grad_x2 ? r[1].data() : nullptr, r[2].data());
   e3core::set_num_threads(0);
   return r;
 }
 
-// With a lent matrix product, "uvw" paths of a scalar x2 with many channels run as products
-// (alone, and beside paths the kernels run): the kernels' results, over several blocks and
-// parts of samples, and the weights' gradient has the same bits on any number of threads. With
-// x2 shared (a Linear layer), paths of l = 0 to 3, two of them into one block (one product),
-// beside one of l = 4 that the kernels run.
+// With a lent matrix product, "uvw" paths of a scalar x2 run as products (alone, and beside
+// paths the kernels run): the kernels' results, over several blocks and parts of samples, and
+// the weights' gradient has the same bits on any number of threads. With x2 per sample, paths
+// with many channels of x2 (products by sample where x2 is dense, channel by channel where it
+// is one-hot) and a self-connection's, with x2's gradient and without (where the samples whose
+// channel is zero are skipped). With x2 shared (a Linear layer), paths of l = 0 to 3, two of
+// them into one block (one product), beside one of l = 4 that the kernels run.
 template <typename T>
 void check_lent_gemm(double tol) {
   const TpPlan mixed = TpPlan::build(spec("48x0e+48x1o", "16x0e+3x1o", "48x0e+48x1o",
@@ -421,6 +435,12 @@ void check_lent_gemm(double tol) {
                                            {1, 1, 0, ConnectionMode::UVW}}));
   const TpPlan alone =
       TpPlan::build(spec("40x1e", "24x0e", "36x1e", {{0, 0, 0, ConnectionMode::UVW}}));
+  const TpPlan self_connection =
+      TpPlan::build(spec("12x0e+10x1o+6x2e+3x3o", "5x0e", "8x0e+10x1o+6x2e+3x3o",
+                         {{0, 0, 0, ConnectionMode::UVW},
+                          {1, 0, 1, ConnectionMode::UVW},
+                          {2, 0, 2, ConnectionMode::UVW},
+                          {3, 0, 3, ConnectionMode::UVW}}));
   const TpPlan linear = TpPlan::build(spec("64x0e+72x0e+128x1o+128x2e+128x3o+16x1e+8x4e", "2x0e",
                                            "96x0e+128x1o+128x2e+128x3o+16x1e+8x4e",
                                            {{0, 0, 0, ConnectionMode::UVW},
@@ -430,21 +450,32 @@ void check_lent_gemm(double tol) {
                                             {4, 0, 3, ConnectionMode::UVW},
                                             {5, 0, 4, ConnectionMode::UVW},
                                             {6, 0, 5, ConnectionMode::UVW}}));
-  for (const TpPlan* plan : {&mixed, &alone, &linear}) {
-    const bool shared_x2 = plan == &linear;
+  struct Case {
+    const TpPlan* plan;
+    X2Rows kind;
+    bool grad_x2;
+  };
+  std::vector<Case> cases = {{&linear, X2Rows::Shared, true}};
+  for (const TpPlan* plan : {&mixed, &alone, &self_connection}) {
+    for (X2Rows kind : {X2Rows::Random, X2Rows::OneHot}) {
+      for (bool grad_x2 : {true, false}) cases.push_back({plan, kind, grad_x2});
+    }
+  }
+  for (const Case& c : cases) {
     for (int64_t n : {int64_t(0), int64_t(5), int64_t(301)}) {
       e3core::set_tensor_product_gemm(nullptr, nullptr);
-      const auto expected = products<T>(*plan, n, 1, shared_x2);
+      const auto expected = products<T>(*c.plan, n, 1, c.kind, c.grad_x2);
       e3core::set_tensor_product_gemm(&loop_gemm<float>, &loop_gemm<double>);
-      const auto got = products<T>(*plan, n, 3, shared_x2);
-      const auto again = products<T>(*plan, n, 1, shared_x2);
+      const auto got = products<T>(*c.plan, n, 3, c.kind, c.grad_x2);
+      const auto again = products<T>(*c.plan, n, 1, c.kind, c.grad_x2);
       e3core::set_tensor_product_gemm(nullptr, nullptr);
       for (int s = 0; s < 4; ++s) {
         double scale = 1.0;
         for (T v : expected[size_t(s)]) scale = std::max(scale, double(std::abs(v)));
         for (size_t i = 0; i < got[size_t(s)].size(); ++i) {
           ASSERT_NEAR(got[size_t(s)][i], expected[size_t(s)][i], tol * scale)
-              << "slot " << s << " entry " << i << " of " << n << " samples";
+              << "slot " << s << " entry " << i << " of " << n << " samples, x2 rows "
+              << int(c.kind) << ", x2's gradient " << c.grad_x2;
         }
       }
       EXPECT_EQ(got[2], again[2]);

@@ -235,6 +235,25 @@ def test_uvw_paths_of_a_scalar_x2_as_matrix_products_match_e3nn(batch, dtype, e3
         torch.testing.assert_close(b, a, **TOL[dtype])
 
 
+def assert_module_gradients_match(ref, ours, expected, got, g, inputs, dtype) -> None:
+    """e3nn's module ``ref`` and ours (the same internal weights, outputs ``expected`` and
+    ``got``) agree: outputs, gradients of ``inputs`` and of each one's weights for ``g``, and
+    the second derivatives of the first input's gradient's squared sum with respect to the
+    weights (a force-like loss)."""
+    torch.testing.assert_close(got, expected, **TOL[dtype])
+    grads = [
+        torch.autograd.grad(o, [*inputs, m.weight], g, create_graph=True)
+        for o, m in ((expected, ref), (got, ours))
+    ]
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(b, a, **TOL[dtype])
+    second = [
+        torch.autograd.grad(gr[0].square().sum(), [m.weight])
+        for gr, m in zip(grads, (ref, ours), strict=True)
+    ]
+    torch.testing.assert_close(second[1][0], second[0][0], **TOL[dtype])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("batch", [3, 400])
 def test_wide_linear_as_matrix_products_matches_e3nn(batch, dtype, e3nn_dtype):
@@ -249,19 +268,31 @@ def test_wide_linear_as_matrix_products_matches_e3nn(batch, dtype, e3nn_dtype):
     torch.manual_seed(3)
     x = torch.randn(batch, ref.irreps_in.dim, dtype=dtype, requires_grad=True)
     expected, got = ref(x), ours(x)
-    torch.testing.assert_close(got, expected, **TOL[dtype])
-    g = torch.randn_like(expected)
-    grads = [
-        torch.autograd.grad(o, [x, m.weight], g, create_graph=True)
-        for o, m in ((expected, ref), (got, ours))
-    ]
-    for a, b in zip(*grads, strict=True):
-        torch.testing.assert_close(b, a, **TOL[dtype])
-    second = [
-        torch.autograd.grad(gr[0].square().sum(), [m.weight])
-        for gr, m in zip(grads, (ref, ours), strict=True)
-    ]
-    torch.testing.assert_close(second[1][0], second[0][0], **TOL[dtype])
+    assert_module_gradients_match(ref, ours, expected, got, torch.randn_like(expected), [x], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", [3, 400])
+@pytest.mark.parametrize("x2_grad", [False, True])
+def test_self_connection_by_type_matches_e3nn(batch, x2_grad, dtype, e3nn_dtype):
+    """A self-connection (features times one-hot atom types, some rows all zero) runs as
+    torch's matrix products type by type: outputs, the gradients (x2's too, which the types'
+    zero channels have) and the second derivatives of a force-like loss stay e3nn's."""
+    e3nn_dtype(dtype)
+    args = ("16x0e+8x1o+4x2e+2x3o", "4x0e", "12x0e+8x1o+4x2e+2x3o")
+    ref = e3nn.o3.FullyConnectedTensorProduct(*args)
+    ours = o3.FullyConnectedTensorProduct(*args).to(dtype)
+    ours.load_state_dict(ref.state_dict())
+    generator = torch.Generator().manual_seed(4)
+    x = torch.randn(batch, ref.irreps_in1.dim, dtype=dtype, generator=generator)
+    x.requires_grad_(True)
+    types = torch.randint(0, 5, (batch,), generator=generator)
+    attrs = torch.nn.functional.one_hot(types, 5)[:, :4].to(dtype).requires_grad_(x2_grad)
+    expected, got = ref(x, attrs), ours(x, attrs)
+    g = torch.randn(expected.shape, dtype=dtype, generator=generator)
+    assert_module_gradients_match(
+        ref, ours, expected, got, g, [x, attrs] if x2_grad else [x], dtype
+    )
 
 
 @pytest.mark.parametrize("irrep_normalization", ["component", "norm", "none"])
