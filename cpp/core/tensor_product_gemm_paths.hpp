@@ -246,7 +246,7 @@ void run_gemm_x2_channel(const GemmPath<T>& gp, TpGemm<T> gemm, const TpPlan& pl
         const T* h = hs + (i * kD + k) * nu;
         for (int64_t u = 0; u < nu; ++u) {
           if (g1 != nullptr) g1[u * kD + k] += c[k] * a * h[u];
-          sum += c[k] * row[u * kD + k] * h[u];
+          if (grad_x2 != nullptr) sum += c[k] * row[u * kD + k] * h[u];
         }
       }
       if (grad_x2 != nullptr) grad_x2[z * plan.dim2 + p.offset2 + v] += sum;

@@ -163,10 +163,11 @@ inline bool runs_as_gemm_with_x2_by_sample(const TpPath& p) {
 
 // With x2 one row shared by every sample (a Linear layer): the weights contracted with x2 are
 // one matrix of mul1 x mul_out, and the paths that share a block one product. At any width: at
-// 101 rows, one thread, a 1x32 NequIP's linear layers took 2.8 instead of 4.3 ms of its compiled
-// training step (bench_linear: 1.2-2x the kernels' speed from 4 to 32 channels at 101 and 1,536
-// rows, within the noise at one row). Components up to 7 (l = 3), the Clebsch-Gordan entries
-// equal (to their last bits, as computed), so that the first folds into that matrix.
+// 101 rows, one thread, a 1x32 NequIP's linear layers took 3.0 instead of 4.4 ms of its compiled
+// training step (bench_linear, 4 to 64 channels: faster in every case at 1,536 rows, median
+// 1.17x at 101 rows with two cases slower, within the noise at 1 to 8 rows). Components up to 7
+// (l = 3), the Clebsch-Gordan entries equal (to their last bits, as computed), so that the first
+// folds into that matrix.
 inline bool runs_as_gemm_shared_x2(const TpPath& p) {
   if (!is_diagonal_scalar_uvw(p) || p.dim1 > 7) return false;
   for (const CgEntry& e : p.cg) {
