@@ -9,7 +9,7 @@
 //   grad_W[u][v][w] += sum_z x2[z][v] G[z][u][w]           (a product, summed over blocks)
 // so that the multiply-adds over all the weights, once per sample, are matrix products. Where
 // x2 has few channels that are not zero per sample (atom types as one-hot rows: a
-// self-connection), channel by channel instead (run_gemm_path_by_x2_channel): the rows (z, k)
+// self-connection), channel by channel instead (run_gemm_channel_paths): the rows (z, k)
 // of the samples whose x2[z][v] is not zero, scaled by c[k] x2[z][v], times W[:][v][:]. With x2
 // one row shared by every sample (runs_as_gemm_shared_x2, a Linear layer), M[u][w] =
 // c sum_v x2[v] W[u][v][w] is one matrix, and the paths that share x1 or out blocks one matrix
@@ -48,6 +48,57 @@ const GemmRoute<T>* gemm_route_for_call(const KernelPlan<T>& kp, const TpArray<T
   if (route == nullptr || route->rest == nullptr) return nullptr;
   *gemm = lent_gemm<T>();
   return *gemm != nullptr ? route : nullptr;
+}
+
+// f(std::integral_constant<int, D>{}) with D the component count dim (1, 3, 5 or 7: irreps up to
+// l = 3, as the routes take), so that the loops over components unroll.
+template <typename F>
+void with_components(int64_t dim, F&& f) {
+  switch (dim) {
+    case 1:
+      f(std::integral_constant<int, 1>{});
+      break;
+    case 3:
+      f(std::integral_constant<int, 3>{});
+      break;
+    case 5:
+      f(std::integral_constant<int, 5>{});
+      break;
+    default:
+      f(std::integral_constant<int, 7>{});
+  }
+}
+
+// Parts of the samples that run as tasks, each every product over its own rows (the lent
+// product then runs on one thread per task): a power of two of at least 64 samples and 2^17
+// multiply-adds (`work` per sample) each, at most 8. Measured (Linear and self-connection of
+// 352 -> 288 features, forward and backward, 2 threads): at 1,536 rows 20-40 % less than one
+// part whose products use the threads, at 101 rows no better, and slower on one thread. Fixed
+// by the shapes, so that the sums over the samples add the parts' shares in the same order on
+// any number of threads.
+inline int64_t sample_parts(int64_t samples, int64_t work) {
+  const int64_t most =
+      std::min<int64_t>({8, samples / 64, (std::min<int64_t>(samples, 1 << 20) * work) >> 17});
+  int64_t parts = 1;
+  while (parts * 2 <= most) parts *= 2;
+  return parts;
+}
+
+// fn(begin, end) over the parts as tasks; a single part runs on the calling thread outside any
+// task, so that the products and copies inside it may still use the threads (torch runs a task
+// range of one as a parallel region, where nested calls run serially).
+template <typename F>
+void run_parts(int64_t parts, const Executor& exec, F&& fn) {
+  if (parts == 1) {
+    fn(0, 1);
+  } else {
+    exec(parts, 1, fn);
+  }
+}
+
+// The first sample of part `part` of `parts`.
+inline int64_t part_start(int64_t samples, int64_t parts, int64_t part) {
+  return samples * part / parts;
 }
 
 // Adds path gp's part of out (when not null) or of the gradients (those not null) for every
@@ -167,18 +218,17 @@ void run_gemm_path_by_sample_x2(const GemmPath<T>& gp, TpGemm<T> gemm, const TpP
 }
 
 // Rows (z, k) of path gp's x1 (scaled by c[k] x2[z][v]) and grad_out (as they are) for the
-// samples `which`, channel v of x2, in blocks of about 1 MB: their part of out (when not null) or
-// of the gradients (those not null) through products with W[:][v][:], read where it lies.
+// `total` samples `which`, channel v of x2, in blocks of about 1 MB: their part of out (when not
+// null) or of the gradients (those not null) through products with W[:][v][:], read where it lies.
 template <int kD, typename T>
 void run_gemm_x2_channel(const GemmPath<T>& gp, TpGemm<T> gemm, const TpPlan& plan, int64_t v,
-                         const std::vector<int64_t>& which, const TpArray<T>* arrays, T* out,
+                         const int64_t* which, int64_t total, const TpArray<T>* arrays, T* out,
                          T* grad_x1, T* grad_x2, T* grad_w, const Executor& exec) {
   const TpPath& p = *gp.p;
   const int64_t nu = p.mul1, nw = p.mul_out, ldw = p.mul2 * nw;
   const T *x1 = arrays[0].data, *x2 = arrays[1].data + p.offset2 + v, *g = arrays[3].data;
   const T* w = arrays[2].data + p.weight_offset + v * nw;  // W[u][v][w] at w + u * ldw
   const T* c = gp.c.data();
-  const int64_t total = int64_t(which.size());
   const int64_t block =
       std::clamp<int64_t>(262144 / (kD * (nu + nw)), 1, std::max<int64_t>(total, 1));
   thread_local std::vector<T> scratch;
@@ -189,7 +239,7 @@ void run_gemm_x2_channel(const GemmPath<T>& gp, TpGemm<T> gemm, const TpPlan& pl
   const bool need_h = grad_x1 != nullptr || grad_x2 != nullptr;
   for (int64_t i0 = 0; i0 < total; i0 += block) {
     const int64_t n = std::min(block, total - i0), rows = n * kD;
-    const int64_t* zs = which.data() + i0;
+    const int64_t* zs = which + i0;
     const auto each = [&](auto&& body) {
       const auto range = [&](int64_t begin, int64_t end) {
         run_fastest([&]() E3CORE_ALWAYS_INLINE {
@@ -254,24 +304,6 @@ void run_gemm_x2_channel(const GemmPath<T>& gp, TpGemm<T> gemm, const TpPlan& pl
   }
 }
 
-// Path gp channel by channel of x2 (see the top of this file), for every sample: those whose
-// x2[z][v] is zero skipped unless x2's gradient is asked for, which they have too.
-template <typename T>
-void run_gemm_path_by_x2_channel(const GemmPath<T>& gp, TpGemm<T> gemm, const TpPlan& plan,
-                                 const std::vector<std::vector<int64_t>>& live,
-                                 const TpArray<T>* arrays, T* out, T* grad_x1, T* grad_x2,
-                                 T* grad_w, const Executor& exec) {
-  const TpPath& p = *gp.p;
-  const auto run = p.dim1 == 1   ? run_gemm_x2_channel<1, T>
-                   : p.dim1 == 3 ? run_gemm_x2_channel<3, T>
-                   : p.dim1 == 5 ? run_gemm_x2_channel<5, T>
-                                 : run_gemm_x2_channel<7, T>;
-  for (int64_t v = 0; v < p.mul2; ++v) {
-    const std::vector<int64_t>& which = live[size_t(grad_x2 != nullptr ? p.mul2 : v)];
-    if (!which.empty()) run(gp, gemm, plan, v, which, arrays, out, grad_x1, grad_x2, grad_w, exec);
-  }
-}
-
 // Rows (z, k) of a block of n samples from z0 between e3nn's layout (the blocks' [u][k] in rows
 // of ld) and the products' ([z][k][column], width columns): copied from e3nn's (kGather) or
 // added to it. kD fixes the component count so that the loops unroll. Large copies run as tasks.
@@ -307,24 +339,15 @@ void copy_rows(std::conditional_t<kGather, const T*, T*> e3nn, int64_t ld,
   }
 }
 
-// Group gr's part of out (when not null) or of the gradients (those not null), x2 shared.
-// With one component the products read and write the rows where they lie, a path at a time;
-// with more the rows are copied, in blocks of samples of about 1 MB.
-template <int kD, typename T>
-void run_gemm_group_shared_x2(const GemmGroup<T>& gr, TpGemm<T> gemm, const TpPlan& plan,
-                              int64_t samples, const TpArray<T>* arrays, T* out, T* grad_x1,
-                              T* grad_x2, T* grad_w, const Executor& exec) {
-  if (samples == 0) return;
-  const int64_t nr = gr.rows, nc = gr.cols;
-  const T *x1 = arrays[0].data, *x2 = arrays[1].data, *w = arrays[2].data;
-  const T* g = arrays[3].data;
-  // The matrix: each path's c sum_v x2[v] W[u][v][w] at its place.
-  std::vector<T> m(size_t(nr * nc), T(0));
+// Group gr's matrix: each path's c sum_v x2[v] W[u][v][w] at its place.
+template <typename T>
+std::vector<T> group_matrix(const GemmGroup<T>& gr, const T* x2, const T* w) {
+  std::vector<T> m(size_t(gr.rows * gr.cols), T(0));
   for (const auto& part : gr.parts) {
     const TpPath& p = *part.path->p;
     const T c = part.path->c[0];
     for (int64_t u = 0; u < p.mul1; ++u) {
-      T* mu = m.data() + (part.row + u) * nc + part.col;
+      T* mu = m.data() + (part.row + u) * gr.cols + part.col;
       for (int64_t v = 0; v < p.mul2; ++v) {
         const T a = c * x2[p.offset2 + v];
         const T* wuv = w + p.weight_offset + (u * p.mul2 + v) * p.mul_out;
@@ -332,25 +355,40 @@ void run_gemm_group_shared_x2(const GemmGroup<T>& gr, TpGemm<T> gemm, const TpPl
       }
     }
   }
-  const bool need_g = grad_x2 != nullptr || grad_w != nullptr;
-  std::vector<T> big_g(need_g ? size_t(nr * nc) : 0, T(0));
+  return m;
+}
+
+// Group gr's part of out (when not null), or of grad_x1 and of G (big_g: the sum over the
+// samples of x1's rows times grad_out's, when not null), for the samples [z0, z1); m is
+// group_matrix's. With one component the products read and write the rows where they lie, a
+// path at a time; with more the rows are copied, in blocks of samples of about 1 MB.
+template <int kD, typename T>
+void run_gemm_group_rows(const GemmGroup<T>& gr, const T* m, TpGemm<T> gemm, const TpPlan& plan,
+                         int64_t z0, int64_t z1, const TpArray<T>* arrays, T* out, T* grad_x1,
+                         T* big_g, const Executor& exec) {
+  if (z1 <= z0) return;
+  const int64_t nr = gr.rows, nc = gr.cols, samples = z1 - z0;
+  const T* x1 = arrays[0].data;
+  const T* g = arrays[3].data;
   if constexpr (kD == 1) {
     for (const auto& part : gr.parts) {
       const TpPath& p = *part.path->p;
-      const T* mp = m.data() + part.row * nc + part.col;
+      const T* mp = m + part.row * nc + part.col;
       const int64_t n1 = p.mul1, nw = p.mul_out;
+      const T* x1p = x1 + z0 * plan.dim1 + p.offset1;
       if (out != nullptr) {
-        gemm(false, false, samples, nw, n1, T(1), x1 + p.offset1, plan.dim1, mp, nc, T(1),
-             out + p.offset_out, plan.dim_out);
+        gemm(false, false, samples, nw, n1, T(1), x1p, plan.dim1, mp, nc, T(1),
+             out + z0 * plan.dim_out + p.offset_out, plan.dim_out);
         continue;
       }
+      const T* gp = g + z0 * plan.dim_out + p.offset_out;
       if (grad_x1 != nullptr) {
-        gemm(false, true, samples, n1, nw, T(1), g + p.offset_out, plan.dim_out, mp, nc, T(1),
-             grad_x1 + p.offset1, plan.dim1);
+        gemm(false, true, samples, n1, nw, T(1), gp, plan.dim_out, mp, nc, T(1),
+             grad_x1 + z0 * plan.dim1 + p.offset1, plan.dim1);
       }
-      if (need_g) {
-        gemm(true, false, n1, nw, samples, T(1), x1 + p.offset1, plan.dim1, g + p.offset_out,
-             plan.dim_out, T(1), big_g.data() + part.row * nc + part.col, nc);
+      if (big_g != nullptr) {
+        gemm(true, false, n1, nw, samples, T(1), x1p, plan.dim1, gp, plan.dim_out, T(1),
+             big_g + part.row * nc + part.col, nc);
       }
     }
   } else {
@@ -360,40 +398,137 @@ void run_gemm_group_shared_x2(const GemmGroup<T>& gr, TpGemm<T> gemm, const TpPl
     thread_local std::vector<T> scratch;
     scratch.resize(std::max(scratch.size(), size_t(block * kD * (nr + nc))));
     T *xs = scratch.data(), *os = xs + block * kD * nr;
-    for (int64_t z0 = 0; z0 < samples; z0 += block) {
-      const int64_t n = std::min(block, samples - z0), rows = n * kD;
+    for (int64_t b0 = z0; b0 < z1; b0 += block) {
+      const int64_t n = std::min(block, z1 - b0), rows = n * kD;
       if (out != nullptr) {
-        copy_rows<true, kD, T>(x1, plan.dim1, gr.in, nr, z0, n, xs, exec);
-        gemm(false, false, rows, nc, nr, T(1), xs, nr, m.data(), nc, T(0), os, nc);
-        copy_rows<false, kD, T>(out, plan.dim_out, gr.out, nc, z0, n, os, exec);
+        copy_rows<true, kD, T>(x1, plan.dim1, gr.in, nr, b0, n, xs, exec);
+        gemm(false, false, rows, nc, nr, T(1), xs, nr, m, nc, T(0), os, nc);
+        copy_rows<false, kD, T>(out, plan.dim_out, gr.out, nc, b0, n, os, exec);
         continue;
       }
-      copy_rows<true, kD, T>(g, plan.dim_out, gr.out, nc, z0, n, os, exec);
+      copy_rows<true, kD, T>(g, plan.dim_out, gr.out, nc, b0, n, os, exec);
       if (grad_x1 != nullptr) {
-        gemm(false, true, rows, nr, nc, T(1), os, nc, m.data(), nc, T(0), xs, nr);
-        copy_rows<false, kD, T>(grad_x1, plan.dim1, gr.in, nr, z0, n, xs, exec);
+        gemm(false, true, rows, nr, nc, T(1), os, nc, m, nc, T(0), xs, nr);
+        copy_rows<false, kD, T>(grad_x1, plan.dim1, gr.in, nr, b0, n, xs, exec);
       }
-      if (need_g) {
-        copy_rows<true, kD, T>(x1, plan.dim1, gr.in, nr, z0, n, xs, exec);
-        gemm(true, false, nr, nc, rows, T(1), xs, nr, os, nc, T(1), big_g.data(), nc);
+      if (big_g != nullptr) {
+        copy_rows<true, kD, T>(x1, plan.dim1, gr.in, nr, b0, n, xs, exec);
+        gemm(true, false, nr, nc, rows, T(1), xs, nr, os, nc, T(1), big_g, nc);
       }
     }
   }
-  for (const auto& part : gr.parts) {
-    if (!need_g) break;
-    const TpPath& p = *part.path->p;
-    const T c = part.path->c[0];
-    for (int64_t v = 0; v < p.mul2; ++v) {
-      T sum = T(0);
-      for (int64_t u = 0; u < p.mul1; ++u) {
-        const T* gm = big_g.data() + (part.row + u) * nc + part.col;
-        const int64_t at = p.weight_offset + (u * p.mul2 + v) * p.mul_out;
-        for (int64_t o = 0; o < p.mul_out; ++o) {
-          sum += w[at + o] * gm[o];
-          if (grad_w != nullptr) grad_w[at + o] += c * x2[p.offset2 + v] * gm[o];
-        }
+}
+
+// The groups' part of out (when not null) or of the gradients (those not null), x2 shared: parts
+// of the samples as tasks (sample_parts), each through every group; the weights' and x2's
+// gradients from G, its parts' shares added in order.
+template <typename T>
+void run_gemm_groups(const std::vector<GemmGroup<T>>& groups, TpGemm<T> gemm, const TpPlan& plan,
+                     int64_t samples, const TpArray<T>* arrays, T* out, T* grad_x1, T* grad_x2,
+                     T* grad_w, const Executor& exec) {
+  if (samples == 0 || groups.empty()) return;
+  const T *x2 = arrays[1].data, *w = arrays[2].data;
+  const bool need_g = out == nullptr && (grad_x2 != nullptr || grad_w != nullptr);
+  std::vector<std::vector<T>> ms;
+  int64_t work = 0, g_size = 0;
+  for (const GemmGroup<T>& gr : groups) {
+    ms.push_back(group_matrix(gr, x2, w));
+    work += gr.dim * gr.rows * gr.cols;
+    g_size += gr.rows * gr.cols;
+  }
+  const int64_t parts = sample_parts(samples, work);
+  // G of every group, one after the other, per part.
+  std::vector<T> big_g(need_g ? size_t(parts * g_size) : 0, T(0));
+  run_parts(parts, exec, [&](int64_t begin, int64_t end) {
+    for (int64_t part = begin; part < end; ++part) {
+      const int64_t z0 = part_start(samples, parts, part);
+      const int64_t z1 = part_start(samples, parts, part + 1);
+      T* share = need_g ? big_g.data() + part * g_size : nullptr;
+      for (size_t i = 0; i < groups.size(); ++i) {
+        const GemmGroup<T>& gr = groups[i];
+        with_components(gr.dim, [&](auto d) {
+          run_gemm_group_rows<decltype(d)::value, T>(gr, ms[i].data(), gemm, plan, z0, z1, arrays,
+                                                     out, grad_x1, share, exec);
+        });
+        if (share != nullptr) share += gr.rows * gr.cols;
       }
-      if (grad_x2 != nullptr) grad_x2[p.offset2 + v] += c * sum;
+    }
+  });
+  if (!need_g) return;
+  for (int64_t part = 1; part < parts; ++part) {
+    const T* share = big_g.data() + part * g_size;
+    for (int64_t q = 0; q < g_size; ++q) big_g[size_t(q)] += share[q];
+  }
+  const T* gm_group = big_g.data();
+  for (const GemmGroup<T>& gr : groups) {
+    for (const auto& part : gr.parts) {
+      const TpPath& p = *part.path->p;
+      const T c = part.path->c[0];
+      for (int64_t v = 0; v < p.mul2; ++v) {
+        T sum = T(0);
+        for (int64_t u = 0; u < p.mul1; ++u) {
+          const T* gm = gm_group + (part.row + u) * gr.cols + part.col;
+          const int64_t at = p.weight_offset + (u * p.mul2 + v) * p.mul_out;
+          for (int64_t o = 0; o < p.mul_out; ++o) {
+            sum += w[at + o] * gm[o];
+            if (grad_w != nullptr) grad_w[at + o] += c * x2[p.offset2 + v] * gm[o];
+          }
+        }
+        if (grad_x2 != nullptr) grad_x2[p.offset2 + v] += c * sum;
+      }
+    }
+    gm_group += gr.rows * gr.cols;
+  }
+}
+
+// The paths that run channel by channel of x2 (see the top of this file), with live[v] the
+// samples whose x2[z][v] is not zero (live[mul2]: every sample, for x2's gradient, which the
+// others have too): parts of the samples as tasks (sample_parts), each through every path; the
+// weights' gradient summed by part into shares of its size, added in order (part 0 into
+// grad_w).
+template <typename T>
+struct ChannelPath {
+  const GemmPath<T>* gp;
+  const std::vector<std::vector<int64_t>>* live;
+};
+
+template <typename T>
+void run_gemm_channel_paths(const std::vector<ChannelPath<T>>& paths, int64_t work, TpGemm<T> gemm,
+                            const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, T* out,
+                            T* grad_x1, T* grad_x2, T* grad_w, const Executor& exec) {
+  if (paths.empty() || samples == 0) return;
+  const int64_t parts = sample_parts(samples, work);
+  std::vector<T> shares(grad_w != nullptr ? size_t((parts - 1) * plan.weight_numel) : 0, T(0));
+  run_parts(parts, exec, [&](int64_t begin, int64_t end) {
+    for (int64_t part = begin; part < end; ++part) {
+      const int64_t z0 = part_start(samples, parts, part);
+      const int64_t z1 = part_start(samples, parts, part + 1);
+      T* gw = grad_w == nullptr ? nullptr
+              : part == 0       ? grad_w
+                                : shares.data() + (part - 1) * plan.weight_numel;
+      for (const ChannelPath<T>& cp : paths) {
+        const TpPath& p = *cp.gp->p;
+        with_components(p.dim1, [&](auto d) {
+          for (int64_t v = 0; v < p.mul2; ++v) {
+            const std::vector<int64_t>& which = (*cp.live)[size_t(grad_x2 != nullptr ? p.mul2 : v)];
+            const auto first = std::lower_bound(which.begin(), which.end(), z0);
+            const auto last = std::lower_bound(first, which.end(), z1);
+            if (first == last) continue;
+            run_gemm_x2_channel<decltype(d)::value, T>(*cp.gp, gemm, plan, v, &*first,
+                                                       int64_t(last - first), arrays, out, grad_x1,
+                                                       grad_x2, gw, exec);
+          }
+        });
+      }
+    }
+  });
+  if (grad_w == nullptr) return;
+  for (int64_t part = 1; part < parts; ++part) {
+    const T* share = shares.data() + (part - 1) * plan.weight_numel;
+    for (const ChannelPath<T>& cp : paths) {
+      const TpPath& p = *cp.gp->p;
+      const int64_t from = p.weight_offset, to = from + p.mul1 * p.mul2 * p.mul_out;
+      for (int64_t q = from; q < to; ++q) grad_w[q] += share[q];
     }
   }
 }
@@ -403,45 +538,58 @@ template <typename T>
 void run_gemm_paths(const GemmRoute<T>& route, TpGemm<T> gemm, const TpPlan& plan, int64_t samples,
                     const TpArray<T>* arrays, T* out, T* grad_x1, T* grad_x2, T* grad_w,
                     const Executor& exec) {
+  if (samples == 0) return;
   if (arrays[1].mode == TpRows::Shared) {
-    for (const GemmGroup<T>& gr : route.groups) {
-      // Irreps up to l = 3 with their component count fixed at compile time.
-      const auto run_group = gr.dim == 1   ? run_gemm_group_shared_x2<1, T>
-                             : gr.dim == 3 ? run_gemm_group_shared_x2<3, T>
-                             : gr.dim == 5 ? run_gemm_group_shared_x2<5, T>
-                                           : run_gemm_group_shared_x2<7, T>;
-      run_group(gr, gemm, plan, samples, arrays, out, grad_x1, grad_x2, grad_w, exec);
-    }
+    run_gemm_groups(route.groups, gemm, plan, samples, arrays, out, grad_x1, grad_x2, grad_w, exec);
     return;
   }
+  // The samples whose x2 channel is not zero, per block of x2 (paths of one self-connection share
+  // one): lives[i][v] for the block at offsets[i], lives[i][mul2] every sample.
+  std::vector<int64_t> offsets;
+  std::vector<std::vector<std::vector<int64_t>>> lives;
+  lives.reserve(route.paths.size());  // at most one per path: the references below stay valid
+  const auto live_for = [&](const TpPath& p) -> const std::vector<std::vector<int64_t>>& {
+    for (size_t i = 0; i < offsets.size(); ++i) {
+      if (offsets[i] == p.offset2 && int64_t(lives[i].size()) == p.mul2 + 1) return lives[i];
+    }
+    std::vector<std::vector<int64_t>> live(size_t(p.mul2 + 1));
+    const T* x2 = arrays[1].data + p.offset2;
+    for (int64_t z = 0; z < samples; ++z) {
+      for (int64_t v = 0; v < p.mul2; ++v) {
+        if (x2[z * plan.dim2 + v] != T(0)) live[size_t(v)].push_back(z);
+      }
+    }
+    if (grad_x2 != nullptr) {
+      live[size_t(p.mul2)].resize(size_t(samples));
+      for (int64_t z = 0; z < samples; ++z) live[size_t(p.mul2)][size_t(z)] = z;
+    }
+    offsets.push_back(p.offset2);
+    lives.push_back(std::move(live));
+    return lives.back();
+  };
+  std::vector<ChannelPath<T>> by_channel;
+  int64_t channel_work = 0;
   for (const GemmPath<T>& gp : route.paths) {
     const TpPath& p = *gp.p;
-    // live[v]: the samples whose x2[z][v] is not zero; live[mul2]: every sample.
-    std::vector<std::vector<int64_t>> live(size_t(p.mul2 + 1));
-    int64_t rows = 0;
     if (p.dim1 <= 7) {
-      const T* x2 = arrays[1].data + p.offset2;
-      for (int64_t z = 0; z < samples; ++z) {
-        for (int64_t v = 0; v < p.mul2; ++v) {
-          if (x2[z * plan.dim2 + v] != T(0)) live[size_t(v)].push_back(z);
-        }
-        live[size_t(p.mul2)].push_back(z);
-      }
+      const std::vector<std::vector<int64_t>>& live = live_for(p);
+      int64_t rows = 0;
       for (int64_t v = 0; v < p.mul2; ++v) rows += int64_t(live[size_t(v)].size());
       if (grad_x2 != nullptr) rows = samples * p.mul2;
+      // Channel by channel where the products by sample do not pay (runs_as_gemm_by_sample_x2),
+      // else where it takes fewer multiply-adds: rows * W[:][v][:] against x2 times all of W and
+      // the per-sample loops (rows * dim1 <= samples * (mul2 + dim1)).
+      if (!runs_as_gemm_by_sample_x2(p) || rows * p.dim1 <= samples * (p.mul2 + p.dim1)) {
+        by_channel.push_back({&gp, &live});
+        channel_work += rows * p.dim1 * p.mul1 * p.mul_out / samples;
+        continue;
+      }
     }
-    // Channel by channel where the products by sample do not pay (runs_as_gemm_by_sample_x2),
-    // else where it takes fewer multiply-adds: rows * W[:][v][:] against x2 times all of W and
-    // the per-sample loops (rows * dim1 <= samples * (mul2 + dim1)).
-    if (p.dim1 <= 7 &&
-        (!runs_as_gemm_by_sample_x2(p) || rows * p.dim1 <= samples * (p.mul2 + p.dim1))) {
-      run_gemm_path_by_x2_channel(gp, gemm, plan, live, arrays, out, grad_x1, grad_x2, grad_w,
-                                  exec);
-    } else {
-      run_gemm_path_by_sample_x2(gp, gemm, plan, samples, arrays, out, grad_x1, grad_x2, grad_w,
-                                 exec);
-    }
+    run_gemm_path_by_sample_x2(gp, gemm, plan, samples, arrays, out, grad_x1, grad_x2, grad_w,
+                               exec);
   }
+  run_gemm_channel_paths(by_channel, channel_work, gemm, plan, samples, arrays, out, grad_x1,
+                         grad_x2, grad_w, exec);
 }
 
 }  // namespace

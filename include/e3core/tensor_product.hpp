@@ -185,22 +185,23 @@ using TpGemm = void (*)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_
                         const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c,
                         int64_t ldc);
 
-/// Lends the kernels a matrix product for the "uvw" paths with shared weights, a scalar x2
-/// (l = 0) of at least 8 channels and at least 32^3 weights (a fully connected product with an
-/// embedding, nequip's self-connection): over the per-sample rows of x1, x2 and out, such a path
-/// is one product of x2 with the weights per block of samples, and its gradients two more, which
-/// a tuned matrix product runs several times faster than the kernels' loops over the weights of
-/// each sample. With x2 one row shared by every sample (a Linear layer), the "uvw" paths of a
-/// scalar x2 with at least 64 x 64 channels of scalars, or 128 x 128 of l = 1 to 3, run as
-/// products of every sample's rows with the weights contracted with x2, the paths that share a
-/// block of x1 or out as one product; for l > 0 their rows are copied through buffers that each
-/// calling thread keeps (up to 2 MB in float and 4 MB in double per component count). The torch
-/// op library lends torch's (oneMKL on x86). Without one (the default, or after passing null)
-/// every path runs in the kernels. Blocks of samples are fixed by the shapes and the weights'
-/// gradient sums them in order, so it keeps its bits on any number of threads when the lent
-/// product does for a given shape (calls come from the executor's tasks with x2 per sample, from
-/// the calling thread with x2 shared). Not synchronised with running products: set it before the
-/// first call.
+/// Lends the kernels a matrix product for the "uvw" paths with shared weights and a scalar x2
+/// (l = 0), over the per-sample rows of x1 and out, which a tuned matrix product runs several
+/// times faster than the kernels' loops over the weights of each sample. With x2 one row per
+/// sample, paths up to l = 3 run channel by channel of x2 (the rows of the samples whose channel
+/// is not zero times that channel's weights: a self-connection's one-hot atom types), and paths
+/// of at least 8 channels of x2 and 32^3 weights, where x2 is dense, as one product of x2 with the
+/// weights per block of samples (two more for the gradients). With x2 one row shared by every
+/// sample (a Linear layer), paths up to l = 3 run as products of every sample's rows with the
+/// weights contracted with x2, the paths that share a block of x1 or out as one product; for
+/// l > 0 their rows are copied through buffers that each calling thread keeps (up to 2 MB in
+/// float and 4 MB in double per component count). The samples are cut into parts fixed by the
+/// shapes (at least 64 samples each, at most 8) that run as the executor's tasks, and the sums
+/// over the samples (the weights' gradient, x2's when shared) add the parts' shares in order, so
+/// the results keep their bits on any number of threads when the lent product does for a given
+/// shape. The torch op library lends BLAS's gemm from torch's library (oneMKL on x86), else
+/// at::addmm_. Without one (the default, or after passing null) every path runs in the kernels.
+/// Not synchronised with running products: set it before the first call.
 void set_tensor_product_gemm(TpGemm<float> gemm_float, TpGemm<double> gemm_double);
 
 /// tensor_product with the plan's tables built for this call only.

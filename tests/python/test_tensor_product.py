@@ -295,6 +295,44 @@ def test_self_connection_by_type_matches_e3nn(batch, x2_grad, dtype, e3nn_dtype)
     )
 
 
+@pytest.mark.parametrize("module", ["linear", "self_connection"])
+def test_products_in_parts_match_e3nn_on_any_thread_count(module, e3nn_dtype):
+    """At 1,000 rows a Linear's and a self-connection's matrix products run in parts of the
+    samples (tasks, each summing its share of the weights' gradient): e3nn's outputs and
+    gradients, with the same bits on one thread and on two."""
+    e3nn_dtype(torch.float64)
+    irreps = "32x0e+32x1o+16x2e"
+    generator = torch.Generator().manual_seed(6)
+    x = torch.randn(1000, o3.Irreps(irreps).dim, dtype=torch.float64, generator=generator)
+    x.requires_grad_(True)
+    if module == "linear":
+        ref, ours = e3nn.o3.Linear(irreps, irreps), o3.Linear(irreps, irreps)
+        inputs = [x]
+    else:
+        args = (irreps, "5x0e", irreps)
+        ref = e3nn.o3.FullyConnectedTensorProduct(*args)
+        ours = o3.FullyConnectedTensorProduct(*args)
+        types = torch.randint(0, 5, (1000,), generator=generator)
+        inputs = [x, torch.nn.functional.one_hot(types, 5).double()]
+    ours.load_state_dict(ref.state_dict())
+    expected = ref(*inputs)
+    g = torch.randn(expected.shape, dtype=torch.float64, generator=generator)
+    expected = [expected, *torch.autograd.grad(expected, [x, ref.weight], g)]
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            out = ours(*inputs)
+            results.append([out, *torch.autograd.grad(out, [x, ours.weight], g)])
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(results[0], expected, strict=True):
+        torch.testing.assert_close(a, b)
+
+
 @pytest.mark.parametrize("irrep_normalization", ["component", "norm", "none"])
 @pytest.mark.parametrize("path_normalization", ["element", "path", "none"])
 def test_normalizations_match_e3nn(irrep_normalization, path_normalization, e3nn_dtype):
