@@ -72,8 +72,9 @@ void with_components(int64_t dim, F&& f) {
 // Parts of the samples that run as tasks, each every product over its own rows (the lent
 // product then runs on one thread per task): a power of two of at least 64 samples and 2^17
 // multiply-adds (`work` per sample) each, at most 8. Measured (Linear and self-connection of
-// 352 -> 288 features, forward and backward, 2 threads): at 1,536 rows 20-40 % less than one
-// part whose products use the threads, at 101 rows no better, and slower on one thread. Fixed
+// 352 -> 288 features, forward and x1's gradient, 2 threads, against one part whose products
+// use the threads): at 1,536 rows 7-8 % and 30-49 % less, at 400 rows 7-15 % and 23-30 % less
+// (on one thread up to 27 % slower there); parts of 32 samples did not pay at 101 rows. Fixed
 // by the shapes, so that the sums over the samples add the parts' shares in the same order on
 // any number of threads.
 inline int64_t sample_parts(int64_t samples, int64_t work) {
@@ -426,7 +427,7 @@ template <typename T>
 void run_gemm_groups(const std::vector<GemmGroup<T>>& groups, TpGemm<T> gemm, const TpPlan& plan,
                      int64_t samples, const TpArray<T>* arrays, T* out, T* grad_x1, T* grad_x2,
                      T* grad_w, const Executor& exec) {
-  if (samples == 0 || groups.empty()) return;
+  if (groups.empty()) return;
   const T *x2 = arrays[1].data, *w = arrays[2].data;
   const bool need_g = out == nullptr && (grad_x2 != nullptr || grad_w != nullptr);
   std::vector<std::vector<T>> ms;
@@ -481,22 +482,23 @@ void run_gemm_groups(const std::vector<GemmGroup<T>>& groups, TpGemm<T> gemm, co
   }
 }
 
-// The paths that run channel by channel of x2 (see the top of this file), with live[v] the
-// samples whose x2[z][v] is not zero (live[mul2]: every sample, for x2's gradient, which the
-// others have too): parts of the samples as tasks (sample_parts), each through every path; the
-// weights' gradient summed by part into shares of its size, added in order (part 0 into
-// grad_w).
+// A path that runs channel by channel of x2 (see the top of this file), with live[v] the samples
+// whose x2[z][v] is not zero (live[mul2]: every sample, for x2's gradient, which the others have
+// too).
 template <typename T>
 struct ChannelPath {
   const GemmPath<T>* gp;
   const std::vector<std::vector<int64_t>>* live;
 };
 
+// The paths' part of out (when not null) or of the gradients, `work` multiply-adds per sample:
+// parts of the samples as tasks (sample_parts), each through every path; the weights' gradient
+// summed by part into shares of its size, added in order (part 0 into grad_w).
 template <typename T>
 void run_gemm_channel_paths(const std::vector<ChannelPath<T>>& paths, int64_t work, TpGemm<T> gemm,
                             const TpPlan& plan, int64_t samples, const TpArray<T>* arrays, T* out,
                             T* grad_x1, T* grad_x2, T* grad_w, const Executor& exec) {
-  if (paths.empty() || samples == 0) return;
+  if (paths.empty()) return;
   const int64_t parts = sample_parts(samples, work);
   std::vector<T> shares(grad_w != nullptr ? size_t((parts - 1) * plan.weight_numel) : 0, T(0));
   run_parts(parts, exec, [&](int64_t begin, int64_t end) {
@@ -533,7 +535,8 @@ void run_gemm_channel_paths(const std::vector<ChannelPath<T>>& paths, int64_t wo
   }
 }
 
-// Every path of the route: its part of out (when not null) or of the gradients.
+// Every path of the route: its part of out (when not null) or of the gradients. The callees
+// above take at least one sample.
 template <typename T>
 void run_gemm_paths(const GemmRoute<T>& route, TpGemm<T> gemm, const TpPlan& plan, int64_t samples,
                     const TpArray<T>* arrays, T* out, T* grad_x1, T* grad_x2, T* grad_w,
